@@ -1,0 +1,127 @@
+"""Losses and the compiled training step (truncated backpropagation through time)."""
+
+from collections.abc import Callable
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import optax
+from jaxtyping import Array, Float, Int
+
+from purelm._fused import batch_token_log_probs
+from purelm._model import LSTMLM, State, batch_initial_state
+
+
+def token_log_probs(
+    model: LSTMLM, tokens: Int[Array, "seq"], state: State | None = None
+) -> tuple[Float[Array, "seq"], State]:
+    """Log-probability of each token given the ones before it, and the state after the last one.
+
+    `state=None` starts from the model's learnable initial state (so `c0` receives gradients).
+
+    Example:
+        >>> log_probs, state = token_log_probs(model, jnp.array([4, 8, 15]))
+    """
+    if state is None:
+        state = model.initial_state()
+    logits, state = model(tokens, state)
+    log_probs = jax.nn.log_softmax(logits)
+    return jnp.take_along_axis(log_probs, tokens[:, None], axis=1)[:, 0], state
+
+
+def sequence_loss(model: LSTMLM, tokens: Int[Array, "seq"], state: State | None = None) -> tuple[Float[Array, ""], State]:
+    """Summed negative log-likelihood in nats (the tutorial's `loss -= log_softmax(E @ h)[token]`).
+
+    Example:
+        >>> loss, state = sequence_loss(model, jnp.array([4, 8, 15]), model.initial_state())
+    """
+    log_probs, state = token_log_probs(model, tokens, state)
+    return -jnp.sum(log_probs), state
+
+
+def batch_loss(
+    model: LSTMLM,
+    tokens: Int[Array, "batch seq"],
+    states: State | None = None,
+    *,
+    reduction: str = "mean",
+) -> tuple[Float[Array, ""], State]:
+    """Negative log-likelihood over a batch: mean per token (nats), or `reduction="sum"`.
+
+    `states` are batched (`(batch, layers, hidden)` each); `None` starts every row from the
+    model's initial state.
+
+    Example:
+        >>> loss, states = batch_loss(model, tokens, batch_initial_state(model, tokens.shape[0]))
+    """
+    if states is None:
+        states = batch_initial_state(model, tokens.shape[0])
+    # Same numbers as `jax.vmap(sequence_loss)` (tested), computed by the fused batched layers, whose
+    # hand-written backward pass is several times faster on CPU (docs/purelm-performance.md).
+    log_probs, states = batch_token_log_probs(model, tokens, states)
+    total = -jnp.sum(log_probs)
+    if reduction == "sum":
+        return total, states
+    if reduction == "mean":
+        return total / tokens.size, states
+    raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
+
+
+def make_train_step(
+    optimizer: optax.GradientTransformation,
+    *,
+    loss: Callable[..., tuple[Float[Array, ""], State]] = batch_loss,
+) -> Callable:
+    """Build `step(model, opt_state, batch, states) -> (model, opt_state, states, loss)`, compiled once.
+
+    The returned states went through `jax.lax.stop_gradient`: the next window continues from them
+    without backpropagating into this one (truncated BPTT). Pass `states=None` to start from the
+    model's learnable initial state.
+
+    Example:
+        >>> optimizer = optax.adam(1e-3)
+        >>> opt_state = optimizer.init(eqx.filter(model, eqx.is_array))
+        >>> step = make_train_step(optimizer)
+        >>> model, opt_state, states, loss = step(model, opt_state, batch, None)
+    """
+
+    @eqx.filter_jit
+    def step(model, opt_state, batch, states):
+        (value, states), grads = eqx.filter_value_and_grad(loss, has_aux=True)(model, batch, states)
+        updates, opt_state = optimizer.update(grads, opt_state, eqx.filter(model, eqx.is_array))
+        model = eqx.apply_updates(model, updates)
+        return model, opt_state, jax.lax.stop_gradient(states), value
+
+    return step
+
+
+def train_tutorial(
+    model: LSTMLM, data, *, window: int = 3, learning_rate: float = 0.1, epochs: int = 101
+) -> tuple[LSTMLM, list[float]]:
+    """The tutorial's loop: plain SGD on summed loss, windows of `window` tokens, state carried
+    between windows (gradient stopped) and reset to the learnable initial state every epoch.
+
+    Returns the trained model and each epoch's total loss.
+
+    Example:
+        >>> model, losses = train_tutorial(model, jnp.array([4, 8, 15, 16, 23, 42]))
+    """
+    optimizer = optax.sgd(learning_rate)
+    step = make_train_step(optimizer, loss=_summed_batch_loss)
+    opt_state = optimizer.init(eqx.filter(model, eqx.is_array))
+    data = jnp.asarray(data)
+    epoch_losses = []
+    for _ in range(epochs):
+        states = None
+        total = jnp.zeros(())
+        for start in range(0, data.shape[0], window):
+            batch = data[None, start : start + window]
+            model, opt_state, states, loss = step(model, opt_state, batch, states)
+            total = total + loss
+        epoch_losses.append(total)
+    # One host transfer at the end instead of a sync per step.
+    return model, [float(x) for x in jax.device_get(epoch_losses)]
+
+
+def _summed_batch_loss(model, tokens, states):
+    return batch_loss(model, tokens, states, reduction="sum")
