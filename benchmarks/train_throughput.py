@@ -1,0 +1,289 @@
+"""Training throughput: purelm against torch.nn.LSTM and the tutorial's per-token PyTorch model.
+
+One step is forward + backward + Adam update on a batch of windows, with the recurrent state carried
+from step to step (truncated BPTT). The candidates run in alternating rounds inside one process, so a
+busy machine slows them alike; the table gives the median step time over every timed step.
+
+    python benchmarks/train_throughput.py --config all --steps 5 --repeats 3
+
+Columns: tokens/s (median, and best single step), ratio of the medians to torch.nn.LSTM, the first
+step's wall time (for purelm: tracing + XLA compilation + one step), peak memory (growth of the
+process's resident set size, sampled every 2 ms while building the model, compiling and running a few
+steps, in a fresh subprocess per candidate, above the RSS right after imports; on a GPU, the
+accelerator's own peak allocation), and GFLOP/s: the nominal training work
+6 x (matmul parameters) per token, the same count for every candidate, next to the measured peak of
+one large float32 matmul on this machine.
+"""
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import torch
+
+import purelm
+from purelm.reference import TorchLSTMCell, TorchNNLSTMLM
+
+CONFIGS = {
+    "a": {"vocab": 256, "embed": 128, "hidden": 512, "batch": 32, "seq": 64},
+    "b": {"vocab": 65, "embed": 32, "hidden": 128, "batch": 16, "seq": 32},
+}
+
+
+def random_batch(config, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, config["vocab"], (config["batch"], config["seq"]))
+
+
+def vmap_batch_loss(model, tokens, states):
+    """The straightforward batch path, for comparison: `jax.vmap` of the per-sequence model's loss
+    (`purelm.batch_loss` computes the same numbers with the fused layers of `purelm._fused`)."""
+    losses, states = jax.vmap(purelm.sequence_loss, in_axes=(None, 0, 0))(model, tokens, states)
+    return jnp.sum(losses) / tokens.size, states
+
+
+def purelm_candidate(config, loss=purelm.batch_loss):
+    """Through the public API: LSTMLM + make_train_step with optax.adam."""
+    model = purelm.LSTMLM(config["vocab"], config["embed"], config["hidden"], key=jax.random.key(0))
+    optimizer = optax.adam(1e-3)
+    opt_state = optimizer.init(eqx.filter(model, eqx.is_array))
+    step = purelm.make_train_step(optimizer, loss=loss)
+    tokens = jnp.asarray(random_batch(config), jnp.int32)
+    carry = [(model, opt_state, purelm.batch_initial_state(model, config["batch"]))]
+
+    def run():
+        model, opt_state, states = carry[0]
+        model, opt_state, states, loss = step(model, opt_state, tokens, states)
+        jax.block_until_ready((model, opt_state, states, loss))
+        carry[0] = (model, opt_state, states)
+
+    return run
+
+
+def nn_lstm_candidate(config):
+    """embedding + torch.nn.LSTM + linear head (PyTorch's word_language_model layout), torch.optim.Adam."""
+    device = torch_device()
+    model = TorchNNLSTMLM(config["vocab"], config["embed"], config["hidden"]).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    tokens = torch.from_numpy(random_batch(config).T.copy()).to(device)
+    zeros = torch.zeros(1, config["batch"], config["hidden"], device=device)
+    carry = [(zeros, zeros.clone())]
+
+    def run():
+        optimizer.zero_grad()
+        logits, (h, c) = model(tokens, carry[0])
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, config["vocab"]), tokens.reshape(-1))
+        loss.backward()
+        optimizer.step()
+        carry[0] = (h.detach(), c.detach())
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    return run
+
+
+class TutorialStyleLM(torch.nn.Module):
+    """The tutorial's TorchLSTMLM (its own cell, learnable c_0, one token at a time, one sequence at a
+    time), with an untied embedding and head so that it has the configuration's sizes."""
+
+    def __init__(self, vocab, embed, hidden):
+        super().__init__()
+        self.cell = TorchLSTMCell(embed, hidden)
+        self.embeddings = torch.nn.Parameter(torch.randn(vocab, embed))
+        self.head = torch.nn.Linear(hidden, vocab)
+        self.c_0 = torch.nn.Parameter(torch.zeros(hidden))
+
+    def forward(self, seq, hc):
+        loss = self.embeddings.new_zeros(())
+        for idx in seq:
+            loss -= torch.log_softmax(self.head(hc[0]), dim=-1)[idx]
+            hc = self.cell(self.embeddings[idx, :], *hc)
+        return loss, hc
+
+
+def tutorial_candidate(config):
+    model = TutorialStyleLM(config["vocab"], config["embed"], config["hidden"])
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    tokens = torch.from_numpy(random_batch(config))
+    initial = (torch.tanh(model.c_0).detach(), model.c_0.detach())
+    carry = [[initial] * config["batch"]]
+
+    def run():
+        optimizer.zero_grad()
+        total, states = 0.0, []
+        for seq, hc in zip(tokens, carry[0]):
+            loss, (h, c) = model(seq, hc)
+            total = total + loss
+            states.append((h.detach(), c.detach()))
+        (total / tokens.numel()).backward()
+        optimizer.step()
+        carry[0] = states
+
+    return run
+
+
+def torch_device():
+    return torch.device("cuda" if jax.default_backend() == "gpu" else "cpu")
+
+
+CANDIDATES = {
+    "purelm": purelm_candidate,
+    "purelm, vmap of sequence_loss": lambda config: purelm_candidate(config, loss=vmap_batch_loss),
+    "torch.nn.LSTM": nn_lstm_candidate,
+    "tutorial per-token (torch)": tutorial_candidate,
+}
+BASELINE = "torch.nn.LSTM"
+# The tutorial's model is two orders of magnitude slower: time fewer of its steps, and never on a GPU.
+SLOW = "tutorial per-token (torch)"
+
+
+def timed(run):
+    start = time.perf_counter()
+    run()
+    return time.perf_counter() - start
+
+
+def nominal_flops_per_token(config):
+    """6 x matmul parameters: forward 2 flops per weight, backward 4 (input and weight gradients)."""
+    lstm = 4 * config["hidden"] * (config["embed"] + config["hidden"])
+    head = config["hidden"] * config["vocab"]
+    return 6 * (lstm + head)
+
+
+def matmul_peak_gflops(repeats=5):
+    """Best of a few large float32 matmuls through jax (default precision)."""
+    size = 8192 if jax.default_backend() == "gpu" else 2048
+    a = jax.random.normal(jax.random.key(0), (size, size), jnp.float32)
+    matmul = jax.jit(lambda x: x @ x)
+    matmul(a).block_until_ready()
+    best = min(timed(lambda: matmul(a).block_until_ready()) for _ in range(repeats))
+    return 2 * size**3 / best / 1e9
+
+
+def memory_growth_mb(name, config_name, steps=3):
+    """Peak-RSS growth of building + running `name` in a fresh interpreter (see the module docstring)."""
+    result = subprocess.run(
+        [sys.executable, __file__, "--memory-probe", name, "--config", config_name, "--steps", str(steps)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return float(result.stdout.split()[-1])
+
+
+def rss_mb():
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def memory_probe(name, config, steps):
+    if jax.default_backend() == "gpu":  # the accelerator's own peak, not the host's
+        run = CANDIDATES[name](config)
+        for _ in range(steps):
+            run()
+        if name.startswith("purelm"):
+            print(jax.devices()[0].memory_stats()["peak_bytes_in_use"] / 2**20)
+        else:
+            print(torch.cuda.max_memory_allocated() / 2**20)
+        return
+    # Sample the resident set size while the candidate builds, compiles and runs: ru_maxrss alone would
+    # mostly report the peak of importing both frameworks.
+    before = rss_mb()
+    peak, done = [before], threading.Event()
+
+    def sample():
+        while not done.wait(0.002):
+            peak[0] = max(peak[0], rss_mb())
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    run = CANDIDATES[name](config)
+    for _ in range(steps):
+        run()
+    done.set()
+    sampler.join()
+    print(max(peak[0], rss_mb()) - before)
+
+
+def benchmark(config, names, steps, repeats):
+    first_step, runs = {}, {}
+    for name in names:
+        make = CANDIDATES[name]
+        start = time.perf_counter()
+        runs[name] = make(config)
+        runs[name]()
+        first_step[name] = time.perf_counter() - start
+    times = {name: [] for name in names}
+    # Alternating rounds: every candidate sees the same stretch of machine load.
+    for _ in range(repeats):
+        for name, run in runs.items():
+            times[name].extend(timed(run) for _ in range(1 if name == SLOW else steps))
+    return first_step, times
+
+
+def machine_description():
+    model = platform.processor() or "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            model = next(line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{model}, {len(os.sched_getaffinity(0))} of {os.cpu_count()} cores usable"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", choices=["a", "b", "all"], default="all")
+    parser.add_argument("--steps", type=int, default=5, help="timed steps per candidate per round")
+    parser.add_argument("--repeats", type=int, default=3, help="alternating rounds")
+    parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
+    parser.add_argument("--skip-tutorial", action="store_true", help="leave out the slow per-token model")
+    parser.add_argument("--memory-probe", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.steps < 1 or args.repeats < 1:
+        parser.error("--steps and --repeats must be at least 1")
+    torch.set_num_threads(len(os.sched_getaffinity(0)))
+    if args.memory_probe:
+        memory_probe(args.memory_probe, CONFIGS[args.config], args.steps)
+        return
+    configs = ["a", "b"] if args.config == "all" else [args.config]
+    names = [name for name in CANDIDATES if not (name == SLOW and (args.skip_tutorial or jax.default_backend() == "gpu"))]
+    load_before = os.getloadavg()
+    peak = matmul_peak_gflops()
+    print(f"machine: {machine_description()}; jax {jax.__version__} ({jax.devices()[0].device_kind}), torch {torch.__version__} "
+          f"({torch.get_num_threads()} threads); float32 matmul peak {peak:.0f} GFLOP/s (jnp matmul)")
+    header = (f"{'config':<7}{'implementation':<31}{'tokens/s':>10}{'best':>10}{'vs nn.LSTM':>11}"
+              f"{'first step s':>13}{'peak MB':>9}{'GFLOP/s':>9}{'% peak':>8}")
+    rows = []
+    for name in configs:
+        config = CONFIGS[name]
+        first_step, times = benchmark(config, names, args.steps, args.repeats)
+        tokens = config["batch"] * config["seq"]
+        baseline = statistics.median(times[BASELINE])
+        for candidate, samples in times.items():
+            median = statistics.median(samples)
+            rate = tokens / median
+            gflops = rate * nominal_flops_per_token(config) / 1e9
+            memory = "-" if args.no_memory else f"{memory_growth_mb(candidate, name, 1 if candidate == SLOW else 3):.0f}"
+            rows.append(f"{name:<7}{candidate:<31}{rate:>10.0f}{tokens / min(samples):>10.0f}{baseline / median:>10.2f}x"
+                        f"{first_step[candidate]:>13.2f}{memory:>9}{gflops:>9.1f}{100 * gflops / peak:>7.0f}%")
+    print(header)
+    print("\n".join(rows))
+    load_after = os.getloadavg()
+    memory = "accelerator peak" if jax.default_backend() == "gpu" else "host peak-RSS growth"
+    print(f"load average (1 min) before {load_before[0]:.2f}, after {load_after[0]:.2f}; {args.repeats} rounds x "
+          f"{args.steps} timed steps per candidate ({SLOW}: 1 per round); peak MB = {memory}")
+
+
+if __name__ == "__main__":
+    main()
