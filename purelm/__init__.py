@@ -1,3 +1,39 @@
 """purelm: an LSTM language model as a pure Equinox pytree, with its PyTorch original."""
 
+from purelm._checkpoint import CheckpointError, load_checkpoint, load_model, save_checkpoint
+from purelm._data import DataError, DataSpec, batchify, load_corpus
+from purelm._evaluate import bits_per_byte, mean_loss
+from purelm._model import LSTMLM, LSTMCell, State, batch_initial_state
+from purelm._sample import greedy, sample
+from purelm._train import batch_loss, make_train_step, sequence_loss, token_log_probs, train_tutorial
+from purelm.interop import StateDictError, from_torch, from_torch_state_dict, to_torch
+
 __version__ = "0.1.0"
+
+__all__ = [
+    "CheckpointError",
+    "DataError",
+    "DataSpec",
+    "LSTMCell",
+    "LSTMLM",
+    "State",
+    "StateDictError",
+    "batch_initial_state",
+    "batch_loss",
+    "batchify",
+    "bits_per_byte",
+    "from_torch",
+    "from_torch_state_dict",
+    "greedy",
+    "load_checkpoint",
+    "load_corpus",
+    "load_model",
+    "make_train_step",
+    "mean_loss",
+    "sample",
+    "save_checkpoint",
+    "sequence_loss",
+    "to_torch",
+    "token_log_probs",
+    "train_tutorial",
+]

@@ -1,0 +1,220 @@
+"""Checkpoints without pickle: the array leaves of named pytrees plus JSON metadata, in one atomic file.
+
+`DIR/checkpoint.npz` is a zip of `.npy` arrays (read back with `allow_pickle=False`) holding every array
+leaf and a JSON header (format version, leaf names, shapes and dtypes, and whatever metadata the caller
+adds: hyperparameters, step, data position). The zip's CRCs catch corruption and truncation. The file is
+replaced atomically, so a run killed mid-write leaves the previous checkpoint intact. `DIR/hparams.json`
+is a human-readable copy of the metadata; loading never reads it.
+
+>>> save_checkpoint("run", {"model": model}, {"step": 10})             # doctest: +SKIP
+>>> trees, meta = load_checkpoint("run", {"model": template_model})    # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+
+from purelm._files import atomic_write_bytes, atomic_writer
+
+FORMAT = "purelm-checkpoint"
+VERSION = 1
+CHECKPOINT_FILE = "checkpoint.npz"
+HPARAMS_FILE = "hparams.json"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is missing, corrupt, truncated, or does not match what it is loaded into."""
+
+
+def _is_array(leaf: Any) -> bool:
+    return isinstance(leaf, jax.Array | np.ndarray | jax.ShapeDtypeStruct | np.generic)
+
+
+def _is_key(leaf: Any) -> bool:
+    return jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key)
+
+
+def _named_leaves(trees: dict[str, Any]) -> list[tuple[str, Any]]:
+    named = []
+    for top, tree in trees.items():
+        for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+            if _is_array(leaf):
+                named.append((top + jax.tree_util.keystr(path), leaf))
+    return named
+
+
+def _describe(shape: tuple[int, ...], dtype: str) -> str:
+    return f"{dtype}{list(shape)}"
+
+
+def save_checkpoint(directory: str | os.PathLike[str], trees: dict[str, Any], meta: dict[str, Any]) -> Path:
+    """Write the array leaves of `trees` (e.g. `{"model": m, "opt_state": s}`) and `meta` to `directory`.
+
+    `meta` must be JSON-serialisable. Typed PRNG keys are stored as their raw key data. Returns the path of
+    the checkpoint file.
+
+    >>> save_checkpoint("runs/x", {"model": model, "opt_state": opt_state}, {"step": 100})  # doctest: +SKIP
+    PosixPath('runs/x/checkpoint.npz')
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    arrays: dict[str, np.ndarray] = {}
+    leaves = []
+    for i, (name, leaf) in enumerate(_named_leaves(trees)):
+        key_impl = None
+        if _is_key(leaf):
+            key_impl = str(jax.random.key_impl(leaf))
+            leaf = jax.random.key_data(leaf)
+        # Multi-host callers gather their arrays first (purelm._parallel.to_host); here every leaf is local.
+        array = np.asarray(jax.device_get(leaf))
+        arrays[f"a{i}"] = array
+        leaves.append({"name": name, "shape": list(array.shape), "dtype": str(array.dtype), "key": key_impl})
+    header = {"format": FORMAT, "version": VERSION, "leaves": leaves, "meta": meta}
+    arrays["header"] = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
+    path = directory / CHECKPOINT_FILE
+    with atomic_writer(path) as f:
+        np.savez(f, **arrays)
+    atomic_write_bytes(directory / HPARAMS_FILE, (json.dumps(meta, indent=2) + "\n").encode("utf-8"))
+    return path
+
+
+def _open(directory: Path) -> tuple[Any, dict[str, Any]]:
+    path = directory / CHECKPOINT_FILE
+    if not directory.is_dir():
+        raise CheckpointError(f"no such checkpoint directory: {directory}")
+    if not path.is_file():
+        raise CheckpointError(f"{directory} holds no checkpoint ({CHECKPOINT_FILE} is missing)")
+    try:
+        archive = np.load(path, allow_pickle=False)
+        header = json.loads(archive["header"].tobytes().decode("utf-8"))
+    # A damaged zip surfaces as any of BadZipFile, zlib.error, EOFError, ValueError, KeyError, UnicodeError...
+    except Exception as err:  # noqa: BLE001
+        raise CheckpointError(f"{path} is corrupt or truncated ({type(err).__name__}: {err})") from None
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a purelm checkpoint")
+    if header.get("version") != VERSION:
+        raise CheckpointError(
+            f"{path} has checkpoint format version {header.get('version')}, this purelm reads version {VERSION}"
+        )
+    return archive, header
+
+
+def read_meta(directory: str | os.PathLike[str]) -> dict[str, Any]:
+    """The metadata stored in `directory`'s checkpoint (hyperparameters, step, ...), without loading arrays."""
+    return _open(Path(directory))[1]["meta"]
+
+
+def _belongs(name: str, top: str) -> bool:
+    return name == top or (name.startswith(top) and name[len(top)] in ".[")
+
+
+def _expected(leaf: Any) -> str:
+    # Typed PRNG keys are stored as their key data; compare against that.
+    spec = jax.eval_shape(jax.random.key_data, leaf) if _is_key(leaf) else leaf
+    return _describe(tuple(spec.shape), str(np.dtype(spec.dtype)))
+
+
+def _load_leaf(archive: Any, path: Path, member: str, info: dict, name: str, template: Any) -> Any:
+    got = _describe(tuple(info["shape"]), info["dtype"])
+    want = _expected(template)
+    if want != got:
+        raise CheckpointError(f"checkpoint does not match: leaf {name} is {got} in {path}, expected {want}")
+    try:
+        array = archive[member]
+    except Exception as err:  # noqa: BLE001  (see _open)
+        raise CheckpointError(f"{path} is corrupt or truncated ({type(err).__name__}: {err})") from None
+    if _describe(array.shape, str(array.dtype)) != got:
+        raise CheckpointError(f"{path} is corrupt: leaf {name} is {_describe(array.shape, str(array.dtype))}")
+    value = jax.numpy.asarray(array)
+    return jax.random.wrap_key_data(value, impl=info["key"]) if _is_key(template) else value
+
+
+def load_checkpoint(
+    directory: str | os.PathLike[str], templates: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Load the trees named in `templates` from `directory`'s checkpoint; returns `(trees, meta)`.
+
+    Each template gives the structure, shapes and dtypes expected (real arrays or `jax.ShapeDtypeStruct`s,
+    e.g. from `eqx.filter_eval_shape`). Trees in the file but not in `templates` are ignored. A missing,
+    unexpected, or differently shaped/typed leaf raises `CheckpointError` naming the leaf.
+    """
+    directory = Path(directory)
+    archive, header = _open(directory)
+    path = directory / CHECKPOINT_FILE
+    stored = {leaf["name"]: (f"a{i}", leaf) for i, leaf in enumerate(header["leaves"])}
+    trees = {}
+    for top, template in templates.items():
+        leaves_with_paths, treedef = jax.tree_util.tree_flatten_with_path(template)
+        names = [top + jax.tree_util.keystr(keypath) for keypath, _ in leaves_with_paths]
+        if leaves_with_paths and not any(_belongs(name, top) for name in stored):
+            raise CheckpointError(f"{path} holds no {top} (it was saved without one)")
+        leaves = []
+        for name, (_, leaf) in zip(names, leaves_with_paths, strict=True):
+            if not _is_array(leaf):
+                leaves.append(leaf)
+            elif name not in stored:
+                raise CheckpointError(f"checkpoint does not match: {path} has no leaf {name}")
+            else:
+                leaves.append(_load_leaf(archive, path, *stored[name], name, leaf))
+        extra = sorted(set(filter(lambda n: _belongs(n, top), stored)) - set(names))
+        if extra:
+            raise CheckpointError(f"checkpoint does not match: {path} has an unexpected leaf {extra[0]}")
+        trees[top] = jax.tree_util.tree_unflatten(treedef, leaves)
+    return trees, header["meta"]
+
+
+def _read_all(directory: str | os.PathLike[str]) -> dict[str, np.ndarray]:
+    """Every stored array by leaf name (for inspection and tests)."""
+    archive, header = _open(Path(directory))
+    return {leaf["name"]: archive[f"a{i}"] for i, leaf in enumerate(header["leaves"])}
+
+
+def build_model(hparams: dict[str, Any], key: Any):
+    """An `LSTMLM` from the "model" hyperparameters a checkpoint stores (see `model_hparams`)."""
+    from purelm._model import LSTMLM
+
+    return LSTMLM(
+        hparams["vocab_size"],
+        hparams["embed_dim"],
+        hparams["hidden_dim"],
+        num_layers=hparams["num_layers"],
+        tie_embeddings=hparams.get("tie_embeddings", False),
+        key=key,
+        dtype=jax.numpy.dtype(hparams.get("dtype", "float32")),
+    )
+
+
+def model_hparams(model: Any) -> dict[str, Any]:
+    """The JSON-able hyperparameters that rebuild `model`'s structure with `build_model`."""
+    return {
+        "vocab_size": model.vocab_size,
+        "embed_dim": model.embed_dim,
+        "hidden_dim": model.hidden_dim,
+        "num_layers": model.num_layers,
+        "tie_embeddings": model.tie_embeddings,
+        "dtype": str(model.embedding.dtype),
+    }
+
+
+def load_model(directory: str | os.PathLike[str]) -> tuple[Any, dict[str, Any]]:
+    """The `LSTMLM` saved in a run directory (by `purelm train` or `purelm convert-torch`), and its metadata.
+
+    >>> model, meta = load_model("runs/demo")  # doctest: +SKIP
+    >>> meta["step"], model.hidden_dim        # doctest: +SKIP
+    (1000, 128)
+    """
+    import equinox as eqx
+
+    meta = read_meta(directory)
+    try:
+        template = eqx.filter_eval_shape(build_model, meta["model"], jax.random.key(0))
+    except (KeyError, TypeError, ValueError) as err:
+        raise CheckpointError(f"{directory}: the checkpoint's model hyperparameters are unusable ({err})") from None
+    trees, meta = load_checkpoint(directory, {"model": template})
+    return trees["model"], meta

@@ -1,0 +1,297 @@
+"""The `purelm` command line: training runs and their files, exact resume, sample, eval, convert-torch, and
+one-line errors (exit 2, no traceback, nothing half-written) for every kind of bad input."""
+
+import io
+import json
+import math
+import sys
+
+import numpy as np
+import pytest
+
+import purelm._cli as cli
+from purelm._checkpoint import CHECKPOINT_FILE, _read_all, load_checkpoint, load_model
+from purelm._progress import Progress, format_duration
+
+# Tiny and shared by every run, so the compiled step and evaluation are reused across tests.
+TINY = ["--batch-size", "4", "--seq-len", "16", "--embed-dim", "8", "--hidden-dim", "16"]
+WORDS = ["def", "return", "self", "x", "=", "+", "(", ")", ":", "import", "for", "in", "if", "\n", "    "]
+
+
+def _text(seed: int, words: int) -> str:
+    rng = np.random.default_rng(seed)
+    return " ".join(rng.choice(WORDS, words))
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    """A directory of 12 small text files (both splits non-empty) and a one-file corpus of 3 windows."""
+    root = tmp_path / "corpus"
+    root.mkdir()
+    for i in range(12):
+        (root / f"mod{i}.py").write_text(_text(i, 300))
+    return root
+
+
+@pytest.fixture
+def short_file(tmp_path):
+    # 262 bytes: 249 training bytes = 4 streams of 62 = 3 windows of 16 per epoch; 13 validation bytes.
+    path = tmp_path / "short.txt"
+    path.write_bytes(_text(99, 200).encode()[:262])
+    return path
+
+
+def run(capsys, *argv):
+    code = cli.main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def assert_one_line_error(code, err, *fragments):
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("purelm"), err
+    assert "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in err, err
+
+
+def test_train_writes_checkpoint_metrics_and_plot(capsys, corpus, tmp_path):
+    out = tmp_path / "run"
+    code, stdout, _ = run(capsys, "train", corpus, "--out", out, *TINY, "--steps", 6, "--log-every", 2,
+                          "--eval-every", 3)
+    assert code == 0
+    lines = stdout.splitlines()
+    assert lines[0].startswith(f"data: {corpus}: 12 files")
+    assert [line.split("  ")[0] for line in lines if line.startswith("step")] == ["step 2/6", "step 4/6", "step 6/6"]
+    assert all("loss" in line and "tok/s" in line and "ETA" in line for line in lines if line.startswith("step"))
+    assert sum(line.startswith("eval  step") for line in lines) == 2
+    assert f"loss plot: {out / 'loss.png'}" in lines
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if "train_bpb" in r] == [2, 4, 6]
+    assert [r["step"] for r in records if "val_bpb" in r] == [3, 6]
+    for r in records:
+        if "train_bpb" in r:
+            assert r["train_bpb"] == pytest.approx(r["train_loss"] / math.log(2))
+    assert (out / "loss.png").read_bytes().startswith(b"\x89PNG")
+    meta = json.loads((out / "hparams.json").read_text())
+    assert meta["step"] == 6 and meta["model"]["hidden_dim"] == 16 and meta["train"]["batch_size"] == 4
+    assert meta["data"]["paths"] == [str(corpus)] and meta["position"]["window"] == 6
+
+    # eval on the run's own validation split reproduces the number logged at the end of training.
+    code, stdout, _ = run(capsys, "eval", out)
+    assert code == 0
+    bpb = float(stdout.split("bits per byte:")[1].split()[0])
+    perplexity = float(stdout.split("perplexity:")[1].split()[0])
+    assert bpb == pytest.approx(records[-1]["val_bpb"], abs=1e-4)
+    assert perplexity == pytest.approx(2**bpb, rel=1e-3)
+
+    # sample: the prompt, then bytes; reproducible from the seed.
+    code, first, _ = run(capsys, "sample", out, "--prompt", "def ", "--length", 40, "--seed", 3)
+    assert code == 0 and first.startswith("def ") and len(first.encode()) > 40
+    assert run(capsys, "sample", out, "--prompt", "def ", "--length", 40, "--seed", 3)[1] == first
+
+
+def _state_arrays(directory):
+    return {k: v for k, v in _read_all(directory).items()}
+
+
+def test_resume_continues_bit_identically(capsys, short_file, tmp_path):
+    common = [short_file, *TINY, "--eval-every", 0, "--log-every", 1]
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    assert run(capsys, "train", *common, "--out", straight, "--steps", 8)[0] == 0
+    assert run(capsys, "train", *common, "--out", split, "--steps", 4)[0] == 0
+    # Step 4 is mid-epoch (3 windows per epoch): the carried LSTM state comes from the checkpoint.
+    code, stdout, _ = run(capsys, "train", "--resume", split, "--steps", 8, "--log-every", 1, "--eval-every", 0)
+    assert code == 0 and f"resuming {split} at step 4" in stdout
+    a, b = _state_arrays(straight), _state_arrays(split)
+    assert sorted(a) == sorted(b)
+    assert any(name.startswith("opt_state") for name in a) and "states[0]" in a and "key" in a
+    for name in a:
+        assert a[name].dtype == b[name].dtype and np.array_equal(a[name], b[name]), name
+    metrics_a = [json.loads(x) for x in (straight / "metrics.jsonl").read_text().splitlines()]
+    metrics_b = [json.loads(x) for x in (split / "metrics.jsonl").read_text().splitlines()]
+    assert [r["train_loss"] for r in metrics_a] == [r["train_loss"] for r in metrics_b]
+    # Nothing left to do is not an error.
+    code, stdout, _ = run(capsys, "train", "--resume", split, "--steps", 8)
+    assert code == 0 and "nothing to do" in stdout
+
+
+def test_interrupt_saves_a_checkpoint_that_resumes(capsys, short_file, tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    real = cli._train_step
+
+    def interrupted_after(calls):
+        def factory(*args):
+            step = real(*args)
+            count = [0]
+
+            def wrapped(*a):
+                count[0] += 1
+                if count[0] > calls:
+                    raise KeyboardInterrupt
+                return step(*a)
+
+            return wrapped
+
+        return factory
+
+    monkeypatch.setattr(cli, "_train_step", interrupted_after(2))
+    code, stdout, _ = run(capsys, "train", short_file, "--out", out, *TINY, "--steps", 5, "--eval-every", 0)
+    assert code == 130 and "interrupted at step 2" in stdout
+    assert json.loads((out / "hparams.json").read_text())["step"] == 2
+    monkeypatch.setattr(cli, "_train_step", real)
+    assert run(capsys, "train", "--resume", out, "--steps", 5)[0] == 0
+    assert json.loads((out / "hparams.json").read_text())["step"] == 5
+
+
+def test_an_out_path_that_is_a_file_is_refused(capsys, short_file):
+    code, _, err = run(capsys, "train", short_file, "--out", short_file, *TINY)
+    assert_one_line_error(code, err, "exists and is not a directory")
+
+
+@pytest.mark.parametrize(
+    ("make", "extra", "fragments"),
+    [
+        (lambda d: d / "missing", [], ["no such file or directory:", "missing"]),
+        (lambda d: (d / "empty").mkdir() or d / "empty", [], ["no files matching '*' under"]),
+        (lambda d: (d / "txt").mkdir() or (d / "txt" / "a.txt").write_text("a") and d / "txt", ["--include", "*.py"],
+         ["no files matching '*.py' under"]),
+        (lambda d: (d / "zero.txt").write_text("") or d / "zero.txt", [], ["corpus is empty: 1 file(s), 0 bytes"]),
+        (lambda d: (d / "tiny.txt").write_text("x" * 60) and d / "tiny.txt", [],
+         ["training split has 57 bytes, shorter than one batch of windows", "--batch-size 4 x --seq-len 16"]),
+        (lambda d: (d / "ok.txt").write_text("x" * 600) and d / "ok.txt", ["--devices", "64"],
+         ["--devices 64 asks for more devices than"]),
+    ],
+)
+def test_bad_training_input_is_one_line_and_writes_nothing(capsys, tmp_path, make, extra, fragments):
+    data = make(tmp_path)
+    out = tmp_path / "run"
+    code, _, err = run(capsys, "train", data, "--out", out, *TINY, "--steps", 2, *extra)
+    assert_one_line_error(code, err, *fragments)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["train", "--steps", "0", "--out", "x"],
+        ["train", "--lr", "fast", "--out", "x"],
+        ["sample"],
+        ["frobnicate"],
+        ["sample", "d", "--temperature", "-1"],
+    ],
+)
+def test_bad_command_lines_are_one_line(capsys, argv):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(argv)
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2
+    assert err.count("\n") == 1 and "error:" in err and "Traceback" not in err
+
+
+def test_resume_refuses_mismatches(capsys, corpus, short_file, tmp_path):
+    out = tmp_path / "run"
+    assert run(capsys, "train", short_file, "--out", out, *TINY, "--steps", 2, "--eval-every", 0)[0] == 0
+    code, _, err = run(capsys, "train", "--resume", out, "--hidden-dim", 32, "--steps", 4)
+    assert_one_line_error(code, err, "--hidden-dim 32 does not match the checkpoint", "hidden_dim = 16")
+    code, _, err = run(capsys, "train", corpus, "--resume", out, "--steps", 4)
+    assert_one_line_error(code, err, "the data does not match the checkpoint", "fingerprint")
+    code, _, err = run(capsys, "train", short_file, "--out", out, *TINY)
+    assert_one_line_error(code, err, "already holds a checkpoint", f"--resume {out}")
+    code, _, err = run(capsys, "train", short_file, *TINY)
+    assert_one_line_error(code, err, "train needs --out DIR")
+
+
+def test_bad_checkpoints_are_refused_by_every_command(capsys, short_file, tmp_path):
+    out = tmp_path / "run"
+    assert run(capsys, "train", short_file, "--out", out, *TINY, "--steps", 1, "--eval-every", 0)[0] == 0
+    path = out / CHECKPOINT_FILE
+    path.write_bytes(path.read_bytes()[:-200])
+    for argv in (["sample", out], ["eval", out], ["train", "--resume", out, "--steps", 3]):
+        code, _, err = run(capsys, *argv)
+        assert_one_line_error(code, err, "is corrupt or truncated")
+    code, _, err = run(capsys, "sample", tmp_path / "nowhere")
+    assert_one_line_error(code, err, "no such checkpoint directory")
+    code, _, err = run(capsys, "eval", tmp_path)
+    assert_one_line_error(code, err, "holds no checkpoint")
+
+
+def test_missing_matplotlib_is_one_line_and_no_plot(capsys, short_file, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    out = tmp_path / "run"
+    code, stdout, _ = run(capsys, "train", short_file, "--out", out, *TINY, "--steps", 1, "--eval-every", 0)
+    assert code == 0
+    assert "matplotlib is not installed (pip install 'purelm[plot]'), so there is no loss plot" in stdout
+    assert not (out / "loss.png").exists()
+
+
+def test_convert_torch_then_sample_and_eval(capsys, corpus, tmp_path):
+    torch = pytest.importorskip("torch")
+    import purelm
+    from purelm.reference import TorchNNLSTMLM
+
+    torch.manual_seed(0)
+    module = TorchNNLSTMLM(256, 8, 16, num_layers=2)
+    pt = tmp_path / "lm.pt"
+    torch.save(module.state_dict(), pt)
+    out = tmp_path / "converted"
+    code, stdout, _ = run(capsys, "convert-torch", pt, "--out", out)
+    assert code == 0 and "hidden 16, 2 layer(s)" in stdout
+    model, meta = load_model(out)
+    expected = purelm.from_torch_state_dict(module.state_dict())
+    for a, b in zip(np.asarray(model.embedding), np.asarray(expected.embedding), strict=True):
+        assert np.array_equal(a, b)
+    assert meta["kind"] == "model" and meta["model"]["num_layers"] == 2
+    assert run(capsys, "sample", out, "--length", 10)[0] == 0
+    code, stdout, _ = run(capsys, "eval", out, corpus)
+    assert code == 0 and "bits per byte:" in stdout
+    # A fresh model knows nothing: about 8 bits per byte.
+    assert 7 < float(stdout.split("bits per byte:")[1].split()[0]) < 9
+    code, _, err = run(capsys, "train", "--resume", out)
+    assert_one_line_error(code, err, "without training state", "cannot resume it")
+
+
+def test_convert_torch_refuses_bad_files(capsys, tmp_path):
+    torch = pytest.importorskip("torch")
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"not a torch file")
+    code, _, err = run(capsys, "convert-torch", garbage, "--out", tmp_path / "a")
+    assert_one_line_error(code, err, "cannot load", "weights_only=True")
+    wrong = tmp_path / "wrong.pt"
+    torch.save({"encoder.weight": torch.zeros(5, 3)}, wrong)
+    code, _, err = run(capsys, "convert-torch", wrong, "--out", tmp_path / "b")
+    assert_one_line_error(code, err, "state dict is missing key 'rnn.weight_hh_l0'")
+    code, _, err = run(capsys, "convert-torch", tmp_path / "none.pt", "--out", tmp_path / "c")
+    assert_one_line_error(code, err, "no such file")
+    assert not any((tmp_path / d).exists() for d in "abc")
+
+
+def test_progress_plain_lines_and_terminal_bar():
+    plain = io.StringIO()
+    progress = Progress(total=10, start=0, tokens_per_step=100, log_every=5, stream=plain, tty=False)
+    for step in range(1, 11):
+        progress.update(step, loss=2.0)
+    progress.message("eval")
+    lines = plain.getvalue().splitlines()
+    assert lines[0].startswith("step  5/10  ") and lines[1].startswith("step 10/10  ")
+    assert "loss 2.0000 (2.885 bits/byte)" in lines[0] and lines[2] == "eval"
+
+    bar = io.StringIO()
+    progress = Progress(total=4, start=0, tokens_per_step=100, stream=bar, tty=True)
+    progress.update(1, loss_fn=lambda: 1.0)
+    progress.message("eval line")
+    progress.update(4, loss=0.5)
+    progress.close()
+    text = bar.getvalue()
+    assert text.startswith("\r[" + "#" * 6 + "-" * 18 + "] step 1/4")
+    assert "\r\x1b[Keval line\n" in text
+    assert "[" + "#" * 24 + "] step 4/4" in text and text.endswith("\n")
+    assert format_duration(75.4) == "1:15" and format_duration(3725) == "1:02:05"
+
+
+def test_loaded_model_matches_checkpoint(capsys, short_file, tmp_path):
+    out = tmp_path / "run"
+    assert run(capsys, "train", short_file, "--out", out, *TINY, "--steps", 1, "--eval-every", 0)[0] == 0
+    model, meta = load_model(out)
+    trees, _ = load_checkpoint(out, {"model": model})
+    assert np.array_equal(trees["model"].embedding, model.embedding) and meta["step"] == 1

@@ -1,0 +1,90 @@
+"""Data parallelism: the batch split over a device mesh gives the same training as one device."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import jax
+import numpy as np
+import pytest
+
+from purelm._checkpoint import _read_all
+from purelm._cli import main
+from purelm._parallel import DeviceError, choose_devices, make_mesh, replicate, shard_batch
+
+SCRIPT = textwrap.dedent(
+    """
+    import sys
+    import jax, numpy as np
+    from purelm._cli import main
+    from purelm._parallel import choose_devices, make_mesh, replicate, shard_batch
+
+    data, tmp = sys.argv[1], sys.argv[2]
+    assert jax.device_count() == 4, jax.devices()
+    assert [choose_devices(None, b) for b in (8, 6, 5)] == [4, 3, 1]
+    mesh = make_mesh(4)
+    batch = shard_batch(np.arange(32).reshape(8, 4), mesh)
+    rows = sorted((s.index[0].start, s.data.shape) for s in batch.addressable_shards)
+    assert rows == [(0, (2, 4)), (2, (2, 4)), (4, (2, 4)), (6, (2, 4))], rows
+    params = replicate({"w": np.ones(3)}, mesh)
+    assert len(params["w"].addressable_shards) == 4 and params["w"].sharding.is_fully_replicated
+
+    assert main(["train", data, "--out", f"{tmp}/devices4", *sys.argv[3:], "--devices", "4"]) == 0
+    """
+)
+
+
+def test_one_device_without_a_mesh():
+    assert jax.device_count() == 1
+    assert choose_devices(None, 32) == 1 and make_mesh(1) is None
+    x = np.arange(6).reshape(2, 3)
+    assert np.array_equal(shard_batch(x, None), x)
+    tree = {"w": np.ones(2)}
+    assert replicate(tree, None) is tree
+    with pytest.raises(DeviceError, match="--devices 2 asks for more devices than the 1 available"):
+        choose_devices(2, 32)
+
+
+def test_a_batch_that_does_not_split_is_refused(monkeypatch):
+    monkeypatch.setattr(jax, "device_count", lambda: 4)
+    with pytest.raises(DeviceError, match="--batch-size 6 does not split evenly over --devices 4"):
+        choose_devices(4, 6)
+    assert choose_devices(None, 6) == 3
+
+
+def _results(out):
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    return (
+        [r["train_loss"] for r in records if "train_loss" in r],
+        [r["val_loss"] for r in records if "val_loss" in r],
+        {k: v for k, v in _read_all(out).items() if k.startswith("model")},
+    )
+
+
+def test_four_devices_train_like_one(tmp_path):
+    data = tmp_path / "corpus"
+    data.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        (data / f"f{i}.txt").write_bytes(bytes(rng.integers(32, 127, 1500, dtype=np.uint8)))
+    # The sizes of test_cli's runs, so the one-device run here can reuse their compilation.
+    tiny = ["--batch-size", "4", "--seq-len", "16", "--embed-dim", "8", "--hidden-dim", "16",
+            "--steps", "6", "--log-every", "1", "--eval-every", "3"]
+    env = os.environ | {"XLA_FLAGS": "--xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu"}
+    proc = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(data), str(tmp_path), *tiny],
+        env=env, capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "on 4 cpu devices" in proc.stdout
+    assert main(["train", str(data), "--out", str(tmp_path / "devices1"), *tiny, "--devices", "1"]) == 0
+    train4, val4, params4 = _results(tmp_path / "devices4")
+    train1, val1, params1 = _results(tmp_path / "devices1")
+    assert len(train4) == 6 and len(val4) == 2
+    np.testing.assert_allclose(train4, train1, rtol=1e-5)
+    np.testing.assert_allclose(val4, val1, rtol=1e-5)
+    assert params4.keys() == params1.keys()
+    for name in params4:
+        np.testing.assert_allclose(params4[name], params1[name], rtol=1e-4, atol=1e-5)
