@@ -1,0 +1,497 @@
+"""PRNG key-reuse analysis (PUR204) over one function, by abstract interpretation of its statements.
+
+Every binding of a name makes a new key *value*. A value is *consumed* when it is the key of a
+`jax.random` sampling call or of `jax.random.split`, or when it is passed on to another call (which
+presumably draws from it). Consuming a value twice is reuse when at least one of the two consumers is
+a `jax.random` call: a key passed to two unknown calls may be passed to helpers that only inspect it.
+`fold_in(key, data)` derives a new key without consuming (the correct idiom inside loops), and
+`split(key)[0]` / `split(key)[1]` are different keys.
+
+Control flow: the branches of `if`/`match`/ternaries start from the same state and are merged after
+(a key consumed on any path counts as consumed); a branch that returns or raises does not flow on.
+Loops and comprehensions run twice: the second pass starts from what the end of the body feeds back,
+so a key consumed in the body and not rebound each iteration is reported as reused across iterations.
+Nested functions and lambdas are separate scopes and are left to their own analysis.
+
+Name resolution is a callback (`resolve(expr) -> qualified name or None`), so the analysis plugs into
+any resolver; `resolver_for(module)` is a small one based on the module's top-level imports.
+
+Example:
+    >>> import libcst as cst
+    >>> module = cst.parse_module(
+    ...     "import jax\\n"
+    ...     "def f(key):\\n"
+    ...     "    a = jax.random.normal(key, (3,))\\n"
+    ...     "    b = jax.random.uniform(key, (3,))\\n"
+    ...     "    return a + b\\n")
+    >>> [(r.name, r.loop) for r in find_key_reuse(module.body[1], resolver_for(module))]
+    [('key', False)]
+"""
+
+from __future__ import annotations
+
+import builtins
+import dataclasses
+import itertools
+from collections.abc import Callable, Iterable, Sequence
+
+import libcst as cst
+
+from purelint._engine import _fields
+from purelint._fix import import_bindings, qualified_name
+
+Resolver = Callable[[cst.BaseExpression], "str | None"]
+
+RANDOM = "jax.random."
+# jax.random functions that take a key without drawing from it, or take no key at all.
+NOT_CONSUMING = frozenset(
+    {"fold_in", "PRNGKey", "key", "key_data", "wrap_key_data", "key_impl", "clone", "default_prng_impl"}
+)
+# Calls that look at a key without drawing from it (so passing a key to them is not using it up).
+INSPECTING_PREFIXES = (
+    "jax.numpy.",
+    "numpy.",
+    "jax.debug.",
+    "jax.tree_util.",
+    "jax.tree.",
+    "jax.dtypes.",
+    "jax.device_put",
+    "jax.device_get",
+    "jax.block_until_ready",
+    "jax.lax.stop_gradient",
+    "jax.random.key_data",
+    "equinox.is_array",
+    "typing.",
+)
+INSPECTING_BUILTINS = frozenset(
+    "print len isinstance issubclass type id repr str hash bool format getattr hasattr callable tuple list "
+    "iter zip enumerate reversed sorted".split()
+)
+_BUILTINS = frozenset(dir(builtins))
+
+
+@dataclasses.dataclass(frozen=True)
+class Use:
+    """A consumption of a key: the key expression, the consumer, and `split(...)[i]`'s index."""
+
+    node: cst.BaseExpression
+    kind: str  # "random" (sampling), "split", or "call" (passed on to something else)
+    callee: str  # qualified name of the consumer, or its source text
+    index: object = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Reuse:
+    """`node` consumes the key `name` that `first` already consumed; `loop`: across loop iterations."""
+
+    node: cst.BaseExpression
+    name: str
+    first: Use
+    use: Use
+    loop: bool
+
+
+@dataclasses.dataclass
+class _State:
+    env: dict[str, int]  # variable (or `keys[0]`) -> the key value it holds
+    used: dict[int, Use]  # key value -> its first consumption
+
+    def copy(self) -> _State:
+        return _State(dict(self.env), dict(self.used))
+
+
+@dataclasses.dataclass
+class _Loop:
+    breaks: list[_State] = dataclasses.field(default_factory=list)
+    continues: list[_State] = dataclasses.field(default_factory=list)
+
+
+def find_key_reuse(function: cst.FunctionDef | cst.Lambda, resolve: Resolver) -> list[Reuse]:
+    """Every place in `function` (not its nested functions) that consumes an already consumed key."""
+    flow = _Flow(resolve)
+    state = _State({}, {})
+    params = function.params
+    for param in [*params.posonly_params, *params.params, *params.kwonly_params]:
+        flow.bind_name(param.name.value, state)
+    try:
+        if isinstance(function, cst.Lambda):
+            flow.expr(function.body, state)
+        else:
+            flow.suite(function.body, state)
+    except RecursionError:
+        pass  # absurdly deep nesting: report what was found before it
+    return sorted(flow.found.values(), key=lambda r: flow.order[id(r.node)])
+
+
+def resolver_for(module: cst.Module) -> Resolver:
+    """Resolve through the module's top-level imports; unshadowed builtins become `builtins.<name>`."""
+    bindings = import_bindings(module)
+
+    def resolve(expr: cst.BaseExpression) -> str | None:
+        name = qualified_name(expr, bindings)
+        if name is None and isinstance(expr, cst.Name) and expr.value in _BUILTINS:
+            return f"builtins.{expr.value}"
+        return name
+
+    return resolve
+
+
+def _literal_index(node: cst.Subscript) -> object:
+    if len(node.slice) != 1 or not isinstance(node.slice[0].slice, cst.Index):
+        return None
+    value = node.slice[0].slice.value
+    if isinstance(value, cst.Integer):
+        return int(value.value, 0)
+    if isinstance(value, cst.UnaryOperation) and isinstance(value.operator, cst.Minus) and isinstance(value.expression, cst.Integer):
+        return -int(value.expression.value, 0)
+    if isinstance(value, cst.SimpleString):
+        return value.value
+    return None
+
+
+def _entity(node: cst.BaseExpression) -> str | None:
+    """The tracked variable an expression names: `key`, or `keys[0]` for a literal index."""
+    if isinstance(node, cst.Name):
+        return node.value
+    if isinstance(node, cst.Subscript) and isinstance(node.value, cst.Name):
+        index = _literal_index(node)
+        if index is not None:
+            return f"{node.value.value}[{index!r}]"
+    return None
+
+
+class _Flow:
+    def __init__(self, resolve: Resolver) -> None:
+        self.resolve = resolve
+        self.values = itertools.count()
+        self.loops: list[_Loop] = []
+        self.found: dict[int, Reuse] = {}
+        self.order: dict[int, int] = {}
+        self.in_second_pass = 0
+
+    # -- values -----------------------------------------------------------------------------------
+
+    def bind_name(self, name: str, state: _State) -> None:
+        state.env[name] = next(self.values)
+        prefix = name + "["
+        for entity in [e for e in state.env if e.startswith(prefix)]:
+            del state.env[entity]
+
+    def bind(self, target: cst.BaseExpression, state: _State) -> None:
+        if isinstance(target, cst.Name):
+            self.bind_name(target.value, state)
+        elif isinstance(target, (cst.Tuple, cst.List)):
+            for element in target.elements:
+                self.bind(element.value, state)
+        elif isinstance(target, cst.StarredElement):
+            self.bind(target.value, state)
+        elif isinstance(target, cst.Subscript):
+            self.expr(target.value, state)
+            for element in target.slice:
+                self.expr(element, state)
+            entity = _entity(target)
+            if entity is not None:
+                state.env[entity] = next(self.values)
+        elif isinstance(target, cst.Attribute):
+            self.expr(target.value, state)
+
+    def consume(self, key: cst.BaseExpression, use: Use, state: _State) -> None:
+        entity = _entity(key)
+        if entity is None:
+            return
+        value = state.env.get(entity)
+        if value is None:
+            value = state.env[entity] = next(self.values)
+        first = state.used.get(value)
+        if first is None:
+            state.used[value] = use
+            return
+        if first.kind == use.kind == "call":
+            return
+        if first.kind == use.kind == "split" and None not in (first.index, use.index) and first.index != use.index:
+            return
+        if id(key) not in self.found:
+            self.order.setdefault(id(key), len(self.order))
+            self.found[id(key)] = Reuse(key, entity, first, use, loop=self.in_second_pass > 0)
+
+    # -- statements -------------------------------------------------------------------------------
+
+    def suite(self, suite: cst.BaseSuite, state: _State | None) -> _State | None:
+        body = suite.body
+        if isinstance(suite, cst.SimpleStatementSuite):
+            return self.smalls(body, state)
+        return self.block(body, state)
+
+    def block(self, statements: Sequence[cst.CSTNode], state: _State | None) -> _State | None:
+        for statement in statements:
+            if state is None:
+                return None
+            state = self.statement(statement, state)
+        return state
+
+    def smalls(self, statements: Sequence[cst.CSTNode], state: _State | None) -> _State | None:
+        for small in statements:
+            if state is None:
+                return None
+            state = self.small(small, state)
+        return state
+
+    def statement(self, node: cst.CSTNode, state: _State) -> _State | None:
+        if isinstance(node, cst.SimpleStatementLine):
+            return self.smalls(node.body, state)
+        if isinstance(node, cst.If):
+            self.expr(node.test, state)
+            taken = self.suite(node.body, state.copy())
+            if node.orelse is None:
+                other: _State | None = state
+            elif isinstance(node.orelse, cst.If):
+                other = self.statement(node.orelse, state.copy())
+            else:
+                other = self.suite(node.orelse.body, state.copy())
+            return _merge([taken, other], self.values)
+        if isinstance(node, (cst.For, cst.While)):
+            return self.loop(node, state)
+        if isinstance(node, (cst.Try, cst.TryStar)):
+            return self.try_(node, state)
+        if isinstance(node, cst.With):
+            for item in node.items:
+                self.expr(item.item, state)
+                if item.asname is not None:
+                    self.bind(item.asname.name, state)
+            return self.suite(node.body, state)
+        if isinstance(node, cst.Match):
+            self.expr(node.subject, state)
+            ends = [self.suite(case.body, state.copy()) for case in node.cases]
+            return _merge([*ends, state], self.values)
+        if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
+            self.bind_name(node.name.value, state)
+            return state
+        return state
+
+    def small(self, node: cst.CSTNode, state: _State) -> _State | None:
+        if isinstance(node, cst.Assign):
+            self.expr(node.value, state)
+            source = _entity(node.value)
+            held = state.env.get(source) if source is not None else None
+            for target in node.targets:
+                self.bind(target.target, state)
+                if held is not None and isinstance(target.target, cst.Name):
+                    state.env[target.target.value] = held  # an alias: the same key value
+        elif isinstance(node, cst.AnnAssign):
+            if node.value is not None:
+                self.expr(node.value, state)
+                self.bind(node.target, state)
+        elif isinstance(node, cst.AugAssign):
+            self.expr(node.value, state)
+            self.bind(node.target, state)
+        elif isinstance(node, (cst.Return, cst.Raise)):
+            self.children(node, state)
+            return None
+        elif isinstance(node, (cst.Break, cst.Continue)):
+            if self.loops:
+                (self.loops[-1].breaks if isinstance(node, cst.Break) else self.loops[-1].continues).append(state)
+            return None
+        elif isinstance(node, cst.Del):
+            for name in bound_names(node.target):
+                state.env.pop(name, None)
+        elif isinstance(node, (cst.Import, cst.ImportFrom)):
+            if not isinstance(node.names, cst.ImportStar):
+                for alias in node.names:
+                    local = alias.asname.name if alias.asname is not None else alias.name
+                    while isinstance(local, cst.Attribute):
+                        local = local.value
+                    if isinstance(local, cst.Name):
+                        self.bind_name(local.value, state)
+        elif not isinstance(node, (cst.Global, cst.Nonlocal)):
+            self.children(node, state)
+        return state
+
+    def loop(self, node: cst.For | cst.While, state: _State) -> _State | None:
+        if isinstance(node, cst.For):
+            self.expr(node.iter, state)
+        head = state
+        exits: list[_State | None] = []
+        for second in (False, True):
+            self.in_second_pass += second
+            self.loops.append(_Loop())
+            entry = head.copy()
+            if isinstance(node, cst.For):
+                self.bind(node.target, entry)
+            else:
+                self.expr(node.test, entry)
+            end = self.suite(node.body, entry)
+            frame = self.loops.pop()
+            self.in_second_pass -= second
+            exits += frame.breaks
+            back = _merge([end, *frame.continues], self.values)
+            head = _merge([head, back], self.values) or head
+        if isinstance(node, cst.While):
+            self.expr(node.test, head)
+        after = head
+        if node.orelse is not None:
+            after = self.suite(node.orelse.body, head.copy())
+        return _merge([after, *exits], self.values)
+
+    def try_(self, node: cst.Try | cst.TryStar, state: _State) -> _State | None:
+        before = state.copy()
+        end = self.suite(node.body, state)
+        if end is not None and node.orelse is not None:
+            end = self.suite(node.orelse.body, end)
+        outcomes = [end]
+        for handler in node.handlers:
+            entry = before.copy()
+            if handler.name is not None:
+                self.bind(handler.name.name, entry)
+            outcomes.append(self.suite(handler.body, entry))
+        merged = _merge(outcomes, self.values)
+        if node.finalbody is not None:
+            return self.suite(node.finalbody.body, merged) if merged is not None else None
+        return merged
+
+    # -- expressions ------------------------------------------------------------------------------
+
+    def children(self, node: cst.CSTNode, state: _State) -> None:
+        for child in iter_children(node):
+            self.expr(child, state)
+
+    def expr(self, node: cst.CSTNode, state: _State) -> None:
+        if isinstance(node, cst.Call):
+            self.call(node, state, None)
+        elif isinstance(node, cst.Subscript) and isinstance(node.value, cst.Call):
+            self.call(node.value, state, _literal_index(node))
+            for element in node.slice:
+                self.expr(element, state)
+        elif isinstance(node, cst.IfExp):
+            self.expr(node.test, state)
+            body, orelse = state.copy(), state.copy()
+            self.expr(node.body, body)
+            self.expr(node.orelse, orelse)
+            merged = _merge([body, orelse], self.values)
+            state.env, state.used = merged.env, merged.used
+        elif isinstance(node, cst.NamedExpr):
+            self.expr(node.value, state)
+            self.bind(node.target, state)
+        elif isinstance(node, (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp)):
+            self.comprehension(node, state)
+        elif isinstance(node, (cst.Lambda, cst.FunctionDef, cst.ClassDef)):
+            return
+        else:
+            self.children(node, state)
+
+    def call(self, node: cst.Call, state: _State, index: object) -> None:
+        self.expr(node.func, state)
+        callee = self.resolve(node.func)
+        key_arg = None
+        if callee is not None and callee.startswith(RANDOM):
+            name = callee[len(RANDOM):]
+            if name not in NOT_CONSUMING:
+                key_arg = next((a for a in node.args if a.keyword is not None and a.keyword.value == "key"), None)
+                if key_arg is None and node.args and node.args[0].keyword is None and not node.args[0].star:
+                    key_arg = node.args[0]
+        for arg in node.args:
+            if arg is not key_arg:
+                self.expr(arg.value, state)
+        if key_arg is not None:
+            self.expr(key_arg.value, state)
+            kind = "split" if callee == RANDOM + "split" else "random"
+            self.consume(key_arg.value, Use(key_arg.value, kind, callee, index if kind == "split" else None), state)
+        elif not self._inspects(callee, node.func):
+            label = callee or _source(node.func)
+            for arg in node.args:
+                if not arg.star:
+                    self.consume(arg.value, Use(arg.value, "call", label), state)
+
+    @staticmethod
+    def _inspects(callee: str | None, func: cst.BaseExpression) -> bool:
+        if callee is None:
+            return False
+        if callee.startswith("builtins."):
+            return callee[len("builtins."):] in INSPECTING_BUILTINS
+        return callee.startswith(INSPECTING_PREFIXES) or (callee.startswith(RANDOM) and callee[len(RANDOM):] in NOT_CONSUMING)
+
+    def comprehension(self, node: cst.BaseComp, state: _State) -> None:
+        clauses = []
+        clause: cst.CompFor | None = node.for_in
+        while clause is not None:
+            clauses.append(clause)
+            clause = clause.inner_for_in
+        self.expr(clauses[0].iter, state)
+        bound = {name for c in clauses for name in bound_names(c.target)}
+        saved = {name: state.env.get(name) for name in bound}
+        head = state.copy()
+        for second in (False, True):
+            self.in_second_pass += second
+            entry = head.copy()
+            for position, clause in enumerate(clauses):
+                if position:
+                    self.expr(clause.iter, entry)
+                self.bind(clause.target, entry)
+                for condition in clause.ifs:
+                    self.expr(condition.test, entry)
+            if isinstance(node, cst.DictComp):
+                self.expr(node.key, entry)
+                self.expr(node.value, entry)
+            else:
+                self.expr(node.elt, entry)
+            self.in_second_pass -= second
+            head = _merge([head, entry], self.values) or head
+        for name, value in saved.items():
+            if value is None:
+                head.env.pop(name, None)
+            else:
+                head.env[name] = value
+        state.env, state.used = head.env, head.used
+
+
+def iter_children(node: cst.CSTNode) -> Iterable[cst.CSTNode]:
+    """The children of a node that carry code, in source order (whitespace, commas, brackets and
+    comments left out): much cheaper than libcst's `node.children`, which rebuilds the node."""
+    for name in reversed(_fields(type(node))):
+        value = getattr(node, name)
+        if isinstance(value, cst.CSTNode):
+            yield value
+        elif type(value) is tuple or type(value) is list:
+            for item in value:
+                if isinstance(item, cst.CSTNode):
+                    yield item
+
+
+def bound_names(target: cst.CSTNode) -> Iterable[str]:
+    """Names an assignment target binds: `a`, `a, (b, *c)`; not `x[i]` or `x.attr`."""
+    if isinstance(target, cst.Name):
+        yield target.value
+    elif isinstance(target, (cst.Tuple, cst.List)):
+        for element in target.elements:
+            yield from bound_names(element.value)
+    elif isinstance(target, cst.StarredElement):
+        yield from bound_names(target.value)
+
+
+def _source(node: cst.CSTNode) -> str:
+    return cst.Module([]).code_for_node(node)
+
+
+def _merge(states: Iterable[_State | None], values: itertools.count) -> _State | None:
+    """The state after paths meet: a variable holding different values on different paths gets a new
+    value, consumed if it was consumed on any path."""
+    live = [s for s in states if s is not None]
+    if not live:
+        return None
+    if len(live) == 1:
+        return live[0].copy()
+    used: dict[int, Use] = {}
+    for s in live:
+        for value, use in s.used.items():
+            used.setdefault(value, use)
+    env: dict[str, int] = {}
+    for name in dict.fromkeys(name for s in live for name in s.env):
+        held = {s.env.get(name) for s in live}
+        if len(held) == 1:
+            env[name] = held.pop()  # type: ignore[assignment]
+            continue
+        merged = next(values)
+        env[name] = merged
+        first = next((s.used[s.env[name]] for s in live if s.env.get(name) in s.used), None)
+        if first is not None:
+            used[merged] = first
+    return _State(env, used)

@@ -1,0 +1,146 @@
+"""Output formats: text (source line and caret, coloured on a terminal), json, sarif 2.1.0, github."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable, Sequence
+
+from purelint._diagnostic import Diagnostic
+from purelint._fix import fix_to_json
+from purelint._rule import all_rules
+
+__all__ = ["FORMATS", "render", "render_statistics"]
+
+FORMATS = ("text", "json", "sarif", "github")
+SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+
+# (path, 1-based line) -> the text of that line, or None when unavailable
+LineSource = Callable[[str, int], "str | None"]
+
+_RESET, _BOLD, _RED, _CYAN = "\033[0m", "\033[1m", "\033[31m", "\033[36m"
+
+
+def render(diagnostics: Sequence[Diagnostic], fmt: str, *, lines: LineSource, color: bool = False) -> str:
+    """The whole report for a run, ending with a newline (empty for github with no findings)."""
+    if fmt == "json":
+        return json.dumps([_json(d) for d in diagnostics], indent=2) + "\n"
+    if fmt == "sarif":
+        return json.dumps(_sarif(diagnostics), indent=2) + "\n"
+    if fmt == "github":
+        return "".join(_github(d) + "\n" for d in diagnostics)
+    return _text(diagnostics, lines, color)
+
+
+def _json(d: Diagnostic) -> dict:
+    """A finding as JSON; its fix in Ruff's shape (`location`/`end_location` rows and columns)."""
+    return {**d.to_dict(), "fix": fix_to_json(d.fix) if d.fix is not None else None}
+
+
+def _paint(text: str, style: str, color: bool) -> str:
+    return f"{style}{text}{_RESET}" if color else text
+
+
+def _text(diagnostics: Sequence[Diagnostic], lines: LineSource, color: bool) -> str:
+    out = []
+    for d in diagnostics:
+        out.append(f"{_paint(d.location, _BOLD, color)}: {_paint(d.code, _BOLD + _RED, color)} {d.message}")
+        source = lines(d.path, d.line) if d.cell is None else None
+        if source is not None:
+            number = str(d.line)
+            end = d.end_column if d.end_line == d.line else len(source) + 1
+            width = max(1, end - d.column)
+            # Keep tabs in the margin so the caret lines up under the code.
+            margin = "".join(c if c == "\t" else " " for c in source[: d.column - 1])
+            gutter = _paint(f"{number} |", _CYAN, color)
+            blank = _paint(" " * len(number) + " |", _CYAN, color)
+            out.append(f"{gutter} {source}")
+            out.append(f"{blank} {margin}{_paint('^' * width, _RED, color)}")
+    count = len(diagnostics)
+    if count:
+        files = len({d.path for d in diagnostics})
+        out.append(f"Found {count} finding{'s' * (count != 1)} in {files} file{'s' * (files != 1)}.")
+    else:
+        out.append("All checks passed!")
+    return "\n".join(out) + "\n"
+
+
+def _escape(text: str, *, prop: bool = False) -> str:
+    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return text.replace(":", "%3A").replace(",", "%2C") if prop else text
+
+
+def _github(d: Diagnostic) -> str:
+    props = (
+        f"title={_escape(f'purelint ({d.code})', prop=True)},file={_escape(d.path, prop=True)},"
+        f"line={d.line},col={d.column},endLine={d.end_line},endColumn={d.end_column}"
+    )
+    return f"::error {props}::{_escape(f'{d.code} {d.message}')}"
+
+
+def _sarif(diagnostics: Sequence[Diagnostic]) -> dict:
+    from purelint import __version__
+
+    rules = all_rules()
+    used = sorted({d.code for d in diagnostics})
+    index = {code: i for i, code in enumerate(used)}
+    descriptors = []
+    for code in used:
+        rule = rules.get(code)
+        descriptor: dict = {"id": code}
+        if rule is not None:
+            descriptor.update(
+                name=rule.name,
+                shortDescription={"text": rule.summary},
+                fullDescription={"text": " ".join(rule.what.split())},
+                help={"text": f"{rule.summary}. See `purelint rule {code}`.", "markdown": rule.documentation()},
+            )
+        descriptors.append(descriptor)
+    results = []
+    for d in diagnostics:
+        region = {"startLine": d.line, "startColumn": d.column, "endLine": d.end_line, "endColumn": d.end_column}
+        result = {
+            "ruleId": d.code,
+            "ruleIndex": index[d.code],
+            "level": "error",
+            "message": {"text": d.message},
+            "locations": [{"physicalLocation": {"artifactLocation": {"uri": _uri(d.path)}, "region": region}}],
+            "properties": {"scope": d.scope},
+        }
+        if d.cell is not None:
+            result["properties"]["cell"] = d.cell
+        results.append(result)
+    return {
+        "$schema": SARIF_SCHEMA,
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "purelint",
+                        "version": __version__,
+                        "rules": descriptors,
+                    }
+                },
+                "results": results,
+            }
+        ],
+    }
+
+
+def _uri(path: str) -> str:
+    from pathlib import PurePath
+    from urllib.parse import quote
+
+    posix = PurePath(path).as_posix()
+    return ("file://" + quote(posix)) if PurePath(path).is_absolute() else quote(posix)
+
+
+def render_statistics(diagnostics: Sequence[Diagnostic], fmt: str) -> str:
+    """Counts per code, most frequent first (`--statistics`)."""
+    rules = all_rules()
+    counts = sorted(Counter(d.code for d in diagnostics).items(), key=lambda item: (-item[1], item[0]))
+    rows = [{"code": c, "name": rules[c].name if c in rules else "", "count": n} for c, n in counts]
+    if fmt == "json":
+        return json.dumps(rows, indent=2) + "\n"
+    return "".join(f"{r['count']:>5}  {r['code']}  {r['name']}\n" for r in rows)

@@ -1,0 +1,111 @@
+"""The Rule base class and the registry every rule class joins by being defined.
+
+A rule is a small class with a code, a message, Ruff-style docs and its own VALID/INVALID examples.
+It reacts to libcst nodes inside checked functions through `visit_<NodeClass>(self, node, ctx)`
+methods (any libcst class name, e.g. `visit_Call`), and/or once per checked function through
+`check_function(self, fn, ctx)`. It reports with `ctx.report(node, ...)`; see `purelint._engine.Context`.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+__all__ = ["Invalid", "Rule", "Valid", "all_rules", "get_rule"]
+
+_REGISTRY: dict[str, type[Rule]] = {}
+_HANDLERS: dict[type, dict[str, str]] = {}
+
+
+@dataclass(frozen=True)
+class Valid:
+    """Code on which the rule must stay silent; `config` holds Config overrides (e.g. {"scope": "all"})."""
+
+    code: str
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Invalid:
+    """Code on which the rule must fire; `line`/`column` (1-based) pin the first finding when given."""
+
+    code: str
+    line: int | None = None
+    column: int | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+    expected_fix: str | None = None
+
+
+class Rule:
+    """Base class of all rules. Subclasses set the class attributes below and define handlers."""
+
+    code: ClassVar[str] = ""
+    name: ClassVar[str] = ""
+    summary: ClassVar[str] = ""
+    # Default message; `{placeholders}` are filled from the keywords given to ctx.report.
+    message: ClassVar[str] = ""
+    # Ruff's documentation sections.
+    what: ClassVar[str] = ""
+    why: ClassVar[str] = ""
+    example: ClassVar[str] = ""
+    use_instead: ClassVar[str] = ""
+    default_on: ClassVar[bool] = True
+    # Fire only inside traced functions, even with scope = "all" (e.g. `.item()` is fine in plain Python).
+    traced_only: ClassVar[bool] = False
+    # "safe", "unsafe" or None: the kind of fix the rule can offer.
+    fix_applicability: ClassVar[str | None] = None
+    # When several findings start at one position, the highest priority wins (most specific code).
+    priority: ClassVar[int] = 0
+    VALID: ClassVar[list[str | Valid]] = []
+    INVALID: ClassVar[list[str | Invalid]] = []
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.code:
+            if cls.code in _REGISTRY and _REGISTRY[cls.code] is not cls:
+                raise ValueError(f"duplicate rule code {cls.code}")
+            _REGISTRY[cls.code] = cls
+
+    @classmethod
+    def handlers(cls) -> dict[str, str]:
+        """libcst class name -> method name, for every `visit_<Node>` this rule defines."""
+        found = _HANDLERS.get(cls)
+        if found is None:
+            found = _HANDLERS[cls] = {a[6:]: a for a in dir(cls) if a.startswith("visit_")}
+        return found
+
+    @classmethod
+    def documentation(cls) -> str:
+        """The rule's page, as `purelint rule CODE` prints it (Markdown)."""
+        parts = [f"# {cls.name} ({cls.code})", ""]
+        flags = ["default-on" if cls.default_on else "opt-in"]
+        if cls.fix_applicability:
+            flags.append(f"{cls.fix_applicability} fix available")
+        parts += [f"{cls.summary} ({', '.join(flags)})", ""]
+        for title, body in (
+            ("What it does", cls.what),
+            ("Why is this bad?", cls.why),
+            ("Example", cls.example),
+            ("Use instead", cls.use_instead),
+        ):
+            body = textwrap.dedent(body).strip("\n")
+            if title in ("Example", "Use instead"):
+                body = f"```python\n{body}\n```"
+            parts += [f"## {title}", body, ""]
+        return "\n".join(parts).rstrip() + "\n"
+
+
+def _load() -> None:
+    from purelint import rules  # noqa: F401  (importing the package registers every rule module)
+
+
+def all_rules() -> dict[str, type[Rule]]:
+    """Every registered rule class by code, sorted by code."""
+    _load()
+    return dict(sorted(_REGISTRY.items()))
+
+
+def get_rule(code: str) -> type[Rule]:
+    _load()
+    return _REGISTRY[code]

@@ -1,0 +1,77 @@
+"""PUR204: a PRNG key consumed twice (the analysis itself lives in `purelint._keys`)."""
+
+from __future__ import annotations
+
+from purelint._engine import Context, FunctionInfo
+from purelint._keys import find_key_reuse
+from purelint._rule import Invalid, Rule
+
+__all__ = ["PrngKeyReuse"]
+
+_SPLIT = "split it first: `{name}, sub = jax.random.split({name})` and draw from `sub`"
+
+
+class PrngKeyReuse(Rule):
+    code = "PUR204"
+    name = "prng-key-reuse"
+    summary = "the same PRNG key is used by two random draws"
+    message = "PRNG key `{name}` is reused: `{callee}` on line {line} already used it; " + _SPLIT
+    what = """
+        Checks for a `jax.random` key variable that is consumed twice without being rebound in
+        between: by two sampling calls (`normal`, `uniform`, `bernoulli`, ...), by `split` after a
+        draw, or by a draw and a call it is passed on to (`model(x, key=key)`). In loops, it checks
+        for a key drawn from in every iteration without being split or folded per iteration.
+        `fold_in(key, i)` derives a new key and does not consume `key`.
+    """
+    why = """
+        A JAX key is not a stateful generator: the same key always gives the same numbers. Two
+        draws from one key are perfectly correlated (identical noise, identical dropout masks), the
+        program runs without any error, and results are subtly wrong.
+    """
+    example = """
+        @jax.jit
+        def noisy(x, key):
+            noise = jax.random.normal(key, x.shape)
+            mask = jax.random.bernoulli(key, 0.9, x.shape)
+            return (x + noise) * mask
+    """
+    use_instead = """
+        @jax.jit
+        def noisy(x, key):
+            key_noise, key_mask = jax.random.split(key)
+            noise = jax.random.normal(key_noise, x.shape)
+            mask = jax.random.bernoulli(key_mask, 0.9, x.shape)
+            return (x + noise) * mask
+    """
+    VALID = [
+        "import jax\n@jax.jit\ndef f(x, key):\n    key, sub = jax.random.split(key)\n    return x + jax.random.normal(sub), key",
+        "import jax\n@jax.jit\ndef f(key):\n    k1, k2 = jax.random.split(key)\n    return jax.random.normal(k1) + jax.random.normal(k2)",
+        "import jax\n@jax.jit\ndef f(key):\n    keys = jax.random.split(key, 3)\n    return [jax.random.normal(keys[i]) for i in range(3)]",
+        "import jax\n@jax.jit\ndef f(key):\n    return [jax.random.normal(jax.random.fold_in(key, i)) for i in range(3)]",
+        "import jax\n@jax.jit\ndef f(key, c):\n    if c:\n        return jax.random.normal(key)\n    return jax.random.uniform(key)",
+        "import jax\ndef f(key):\n    return jax.random.normal(key) + jax.random.normal(key)",
+    ]
+    INVALID = [
+        Invalid("import jax\n@jax.jit\ndef f(key):\n    a = jax.random.normal(key)\n    return a + jax.random.uniform(key)", line=5, column=35),
+        Invalid("import jax\nfrom jax import random\n@jax.jit\ndef f(key, m, x):\n    x = x + random.normal(key)\n    return m(x, key=key)", line=6),
+        Invalid("import jax\n@jax.jit\ndef f(key, xs):\n    for x in xs:\n        x = x + jax.random.normal(key)\n    return xs", line=5),
+        Invalid("import jax\ndef f(key):\n    return jax.random.normal(key) + jax.random.normal(key)", config={"scope": "all"}),
+        Invalid(
+            "import jax\n@jax.jit\ndef f(key):\n    x = jax.random.normal(key)\n    k1, k2 = jax.random.split(key)\n    return x, k1",
+            line=5,
+        ),
+    ]
+
+    def check_function(self, fn: FunctionInfo, ctx: Context) -> None:
+        if "random" not in ctx.source:
+            return
+        for reuse in find_key_reuse(fn.node, ctx.qualname):  # type: ignore[arg-type]
+            if reuse.loop:
+                ctx.report(
+                    reuse.node,
+                    f"PRNG key `{reuse.name}` is used in every iteration of the loop without being split; "
+                    f"derive one key per iteration (`jax.random.fold_in({reuse.name}, i)`, or split before the loop)",
+                )
+            else:
+                line = ctx.position(reuse.first.node).start.line
+                ctx.report(reuse.node, name=reuse.name, callee=reuse.first.callee, line=line)

@@ -1,0 +1,165 @@
+"""Hidden state: rebinding outer names (PUR101), mutating module objects (PUR102), reading them (PUR103)."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from purelint._engine import Context
+from purelint._rule import Invalid, Rule
+
+__all__ = ["GlobalStatement", "MutableGlobalRead", "MutateModuleState"]
+
+
+class GlobalStatement(Rule):
+    code = "PUR101"
+    name = "global-rebinding"
+    summary = "`global`/`nonlocal` rebinding an outer name"
+    message = "`{keyword} {names}` rebinds state outside the function, once per trace; return the value instead"
+    what = "Checks for `global` and `nonlocal` declarations whose names the function assigns."
+    why = """
+        A traced function runs once per compilation: the outer variable is updated while JAX
+        traces, not on each call, and what is stored there is a tracer that leaks out of the trace.
+    """
+    example = """
+        step_count = 0
+
+
+        @jax.jit
+        def step(x):
+            global step_count
+            step_count += 1
+            return x * 2
+    """
+    use_instead = """
+        @jax.jit
+        def step(x, step_count):
+            return x * 2, step_count + 1
+    """
+    VALID = [
+        "import jax\nN = 0\n@jax.jit\ndef f(x):\n    global N\n    return x + N",
+        "N = 0\ndef bump():\n    global N\n    N += 1\n",
+    ]
+    INVALID = [
+        Invalid("import jax\nN = 0\n@jax.jit\ndef f(x):\n    global N\n    N += 1\n    return x", line=5, column=5),
+        Invalid("def outer():\n    n = 0\n    def inner():\n        nonlocal n\n        n = 1\n", line=4, config={"scope": "all"}),
+    ]
+
+    def visit_Global(self, node: cst.Global, ctx: Context) -> None:
+        self._check(node, ctx.function.global_stores, "global", ctx)
+
+    def visit_Nonlocal(self, node: cst.Nonlocal, ctx: Context) -> None:
+        self._check(node, ctx.function.nonlocal_stores, "nonlocal", ctx)
+
+    def _check(self, node: cst.Global | cst.Nonlocal, stored: set[str], keyword: str, ctx: Context) -> None:
+        names = [item.name.value for item in node.names if item.name.value in stored]
+        if names:
+            ctx.report(node, keyword=keyword, names=", ".join(names))
+
+
+class MutateModuleState(Rule):
+    code = "PUR102"
+    name = "module-state-mutation"
+    summary = "mutating a module-level object"
+    message = "mutates module-level `{name}`, once per trace; thread state through arguments and return values"
+    what = """
+        Checks for in-place changes to module-level objects: item and attribute assignment
+        (`CACHE[k] = v`, `cfg.step += 1`), `del G[k]`, and mutating methods (`LOG.append(x)`).
+    """
+    why = """
+        The mutation happens while JAX traces the function, once per compilation, and stores
+        tracers in long-lived objects; later calls do not mutate anything.
+    """
+    example = """
+        HISTORY = []
+
+
+        @jax.jit
+        def step(x):
+            HISTORY.append(x)
+            return x * 2
+    """
+    use_instead = """
+        @jax.jit
+        def step(x):
+            return x * 2
+
+
+        history = [step(x) for x in xs]  # collect outside the traced function
+    """
+    priority = 1
+    VALID = [
+        "import jax\nLOG = []\ndef f(x):\n    LOG.append(x)",
+        "import jax\n@jax.jit\ndef f(x):\n    log = []\n    log.append(x)\n    return log",
+        "import jax\nimport optax\nopt = optax.adam(1e-3)\n@jax.jit\ndef f(g, s):\n    u, s = opt.update(g, s)\n    return u, s",
+        "import jax\nC = {}\nC['a'] = 1\n@jax.jit\ndef f(x):\n    return x",
+    ]
+    INVALID = [
+        Invalid("import jax\nLOG = []\n@jax.jit\ndef f(x):\n    LOG.append(x)\n    return x", line=5, column=5),
+        Invalid("import jax\nC = {}\n@jax.jit\ndef f(k, v):\n    C[k] = v\n    return v", line=5, column=5),
+        Invalid("import jax\nC = {}\n@jax.jit\ndef f(k):\n    del C[k]\n    return k", line=5),
+        Invalid("class Cfg: step = 0\ncfg = Cfg()\ndef f(x):\n    cfg.step += 1", line=4, config={"scope": "all"}),
+        Invalid("import os\ndef f(x):\n    os.environ['A'] = x", line=3, config={"scope": "all"}),
+    ]
+
+    def _visit(self, node: cst.CSTNode, ctx: Context) -> None:
+        for target, root, kind in ctx.mutations(node):
+            # Methods called on imported modules (`np.append`) are functions, not mutations.
+            if kind == "module" or (kind == "import" and not isinstance(target, cst.Call)):
+                ctx.report(target, name=root.value)
+
+    visit_AssignTarget = visit_AugAssign = visit_Del = visit_Call = _visit
+
+
+class MutableGlobalRead(Rule):
+    code = "PUR103"
+    name = "mutable-global-read"
+    summary = "reading a module-level name that is rebound or mutated"
+    message = "reads module-level `{name}`, which changes at runtime; JAX freezes its value at trace time, pass it as an argument"
+    what = """
+        Checks for reads of module-level names that some function rebinds (through `global`) or
+        mutates in place. Constants that never change, imported modules and functions are fine.
+    """
+    why = """
+        JAX bakes the value it sees while tracing into the compiled program. When the global
+        changes later, the cached compiled function keeps using the old value without a warning.
+    """
+    example = """
+        temperature = 1.0
+
+
+        def set_temperature(t):
+            global temperature
+            temperature = t
+
+
+        @jax.jit
+        def sample_logits(logits):
+            return logits / temperature
+    """
+    use_instead = """
+        @jax.jit
+        def sample_logits(logits, temperature):
+            return logits / temperature
+    """
+    priority = -1
+    VALID = [
+        "import jax\nSCALE = 2.0\n@jax.jit\ndef f(x):\n    return x * SCALE",
+        "import jax\nimport jax.numpy as jnp\n@jax.jit\ndef f(x):\n    return jnp.sin(x)",
+        "import jax\nT = 1.0\ndef setter(t):\n    global T\n    T = t\ndef g(x):\n    return x / T",
+    ]
+    INVALID = [
+        Invalid(
+            "import jax\nT = 1.0\ndef setter(t):\n    global T\n    T = t\n@jax.jit\ndef g(x):\n    return x / T",
+            line=8,
+            column=16,
+        ),
+        Invalid("import jax\nSEEN = []\ndef add(x):\n    SEEN.append(x)\n@jax.jit\ndef g(x):\n    return len(SEEN) + x", line=7),
+    ]
+
+    def visit_Name(self, node: cst.Name, ctx: Context) -> None:
+        if ctx.is_store or node.value in ctx.function.globals:
+            return
+        analysis = ctx.analysis
+        if node.value in analysis.module_rebound or node.value in analysis.module_mutated():
+            if ctx.binding_kind(node.value) == "module":
+                ctx.report(node, name=node.value)

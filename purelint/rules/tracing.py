@@ -1,0 +1,631 @@
+"""Tracing hazards: Python control flow on traced values (PUR401), concretizing them (PUR402),
+`jax.jit` over Equinox modules (PUR403), long Python loops that unroll at trace time (PUR404).
+
+PUR401/PUR402 need to know which values are traced. A parameter is traced when a transform applied
+to its function makes it a tracer: under `jax.jit`/`pmap`/`checkpoint`/`custom_*` every parameter not
+named static (`static_argnums`, `static_argnames`, `nondiff_argnums`, or bound by `functools.partial`);
+under `grad`-like transforms the `argnums`; under `vmap` the arguments whose `in_axes` is not None;
+in `lax` bodies every parameter without a default value. Equinox's `filter_*` transforms (and `eqx.Module` methods) trace
+arrays only, so there only parameters annotated as arrays count. Helpers that are merely called from
+traced code are left alone: they are as often called with plain Python values. Values computed from a
+traced value are traced, except what is static about every array: `.shape`, `.ndim`, `.dtype`,
+`len(x)`, `jnp.shape(x)`, and identity tests (`x is None`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import weakref
+
+import libcst as cst
+
+from purelint._engine import JIT_LIKE, Context, FunctionInfo, literal
+from purelint._fix import build_fix, code_of, node_edit, reference
+from purelint._keys import bound_names, iter_children
+from purelint._rule import Invalid, Rule, Valid
+
+__all__ = ["ConcretizeTraced", "JitOverModules", "PythonBranchOnTraced", "UnrolledLoop"]
+
+_STATIC_ATTRIBUTES = frozenset({"shape", "ndim", "dtype", "size", "weak_type", "sharding"})
+_STATIC_CALLS = frozenset(
+    {
+        *(f"builtins.{n}" for n in ("len", "isinstance", "type", "callable", "hasattr", "id")),
+        *(f"jax.numpy.{n}" for n in ("shape", "ndim", "size", "result_type", "issubdtype", "iscomplexobj")),
+        "numpy.shape",
+        "numpy.ndim",
+        "equinox.is_array",
+    }
+)
+# `<anything>.dtype(x)`, `np.shape(x)`, `dtypes.issubdtype(...)`: what these return is static.
+_STATIC_METHOD_NAMES = frozenset(
+    {"dtype", "shape", "ndim", "result_type", "issubdtype", "iscomplexobj", "isrealobj", "canonicalize_dtype", "typeof"}
+)
+_ARRAY_ANNOTATION = re.compile(r"\b(?:Array|ArrayLike|ndarray|Float|Int|Bool|Complex|Num|Shaped|Real|Inexact|Integer|UInt|Key|PRNGKeyArray)\b")
+_CONCRETIZERS = frozenset({"builtins.float", "builtins.int", "builtins.bool", "builtins.complex", "numpy.asarray", "numpy.array"})
+_CONCRETIZING_METHODS = frozenset({"item", "tolist"})
+_SCOPES = (cst.FunctionDef, cst.Lambda, cst.ClassDef)
+
+
+def _params_with_annotations(node: cst.FunctionDef | cst.Lambda) -> list[cst.Param]:
+    params = node.params
+    every = [*params.posonly_params, *params.params, *params.kwonly_params]
+    if isinstance(params.star_arg, cst.Param):
+        every.append(params.star_arg)
+    return every
+
+
+@dataclasses.dataclass(frozen=True)
+class Application:
+    """One place a JAX/Equinox transform is applied to a function: `@jax.jit` or `jax.jit(f)`."""
+
+    transform: str  # qualified name, e.g. "jax.vmap"
+    options: tuple[cst.Arg, ...]  # the transform's own arguments (static_argnums, in_axes, ...)
+    node: cst.BaseExpression  # the decorator expression, or the transform expression of the call
+    top: int  # index of the top-level statement holding it
+    bound: frozenset[str] = frozenset()  # parameters fixed by `functools.partial(f, ...)` there
+    call: cst.Call | None = None  # the `jax.jit(f)` call, for the call form
+
+
+class _FileIndex:
+    """Per-file lookups built in one pass over the analysis events (so rules stay linear in the file):
+    transform call sites by the function they apply to, and plain calls by callee name."""
+
+    def __init__(self, ctx: Context) -> None:
+        analysis = ctx.analysis
+        self.applied: dict[int, list[Application]] = {}
+        self.calls_by_name: dict[str, list[tuple[cst.Call, object]]] = {}
+        self.parents: dict[int, cst.CSTNode | None] = {}  # transform call -> the node holding it
+        for node, scope, parent, top, _store in analysis.events:
+            if type(node) is not cst.Call:
+                continue
+            func, args = node.func, node.args  # type: ignore[attr-defined]
+            if type(func) is cst.Name:
+                self.calls_by_name.setdefault(func.value, []).append((node, scope))  # type: ignore[arg-type]
+            if not args or args[0].keyword is not None:
+                continue
+            transform = analysis._transform_of(func, scope)
+            if transform is None:
+                continue
+            target = args[0].value
+            self.parents[id(node)] = parent
+            for fn in analysis.function_refs(target, scope):
+                bound: set[str] = set()
+                if isinstance(target, cst.Call):  # functools.partial(f, *args, **kwargs)
+                    positional = sum(1 for a in target.args[1:] if a.keyword is None)
+                    bound = set(fn.positional[:positional]) | {a.keyword.value for a in target.args if a.keyword is not None}
+                options = (*transform[1], *args[1:])
+                self.applied.setdefault(id(fn), []).append(
+                    Application(transform[0], options, func, top, frozenset(bound), node)  # type: ignore[arg-type]
+                )
+
+
+_INDEXES: weakref.WeakKeyDictionary[object, _FileIndex] = weakref.WeakKeyDictionary()
+
+
+def _index(ctx: Context) -> _FileIndex:
+    index = _INDEXES.get(ctx.analysis)
+    if index is None:
+        index = _INDEXES[ctx.analysis] = _FileIndex(ctx)
+    return index
+
+
+def applications(fn: FunctionInfo, ctx: Context) -> list[Application]:
+    """Where transforms are applied to `fn` in this file (decorators and call sites)."""
+    found = []
+    if not fn.is_lambda:
+        for decorator in fn.node.decorators:  # type: ignore[union-attr]
+            transform = ctx.analysis._transform_of(decorator.decorator, fn.parent)  # type: ignore[arg-type]
+            if transform is not None:
+                found.append(Application(transform[0], tuple(transform[1]), decorator.decorator, fn.top))
+    return found + _index(ctx).applied.get(id(fn), [])
+
+
+_DIFFERENTIATING = frozenset({"jax.grad", "jax.value_and_grad", "jax.jacfwd", "jax.jacrev", "jax.hessian"})
+_MAPPING = frozenset({"jax.vmap", "jax.pmap"})
+
+
+def _option(options: tuple[cst.Arg, ...], keyword: str, position: int):
+    """A transform option given by keyword or by position (after the function), as a literal."""
+    positional = [a for a in options if a.keyword is None]
+    for arg in options:
+        if arg.keyword is not None and arg.keyword.value == keyword:
+            return literal(arg.value), True
+    if len(positional) > position:
+        return literal(positional[position].value), True
+    return None, False
+
+
+def _indices(value: object, params: list[str]) -> set[str]:
+    items = value if isinstance(value, (tuple, list)) else (value,)
+    return {params[i] for i in items if isinstance(i, int) and -len(params) <= i < len(params)}
+
+
+def _names(value: object) -> set[str]:
+    items = value if isinstance(value, (tuple, list)) else (value,)
+    return {i for i in items if isinstance(i, str)}
+
+
+def _traced_by(application: Application, fn: FunctionInfo, params: list[str]) -> set[str]:
+    """Parameters one application of a `jax.*` transform turns into tracers."""
+    options = application.options
+    positional = fn.positional
+    static = set(application.bound)
+    for keyword in ("static_argnums", "nondiff_argnums"):
+        static |= _indices(_option(options, keyword, 99)[0], positional)
+    static |= _names(_option(options, "static_argnames", 99)[0])
+    candidates = [p for p in params if p not in static]
+    if application.transform in _DIFFERENTIATING:
+        argnums, given = _option(options, "argnums", 0)
+        return _indices(argnums if given else 0, positional) - static
+    if application.transform in _MAPPING:
+        axes, given = _option(options, "in_axes", 0)
+        if given and axes is None:
+            return set()
+        if isinstance(axes, (tuple, list)):
+            return {p for p, axis in zip(positional, axes) if axis is not None and p in candidates}
+    return set(candidates)
+
+
+def traced_params(fn: FunctionInfo, ctx: Context) -> set[str]:
+    """Parameters of `fn` that hold tracers when JAX traces it (see the module docstring).
+
+    Only direct routes count (a transform applied to `fn`, a `lax` body, an `eqx.Module` method):
+    a helper merely called from traced code may well be called with plain Python values.
+    """
+    every = _params_with_annotations(fn.node)  # type: ignore[arg-type]
+    params = [p.name.value for i, p in enumerate(every) if not (i == 0 and fn.self_name == p.name.value)]
+    arrays = {
+        p.name.value
+        for p in every
+        if p.name.value in params and p.annotation is not None and _ARRAY_ANNOTATION.search(code_of(p.annotation.annotation))
+    }
+    routes = [(route, detail) for route, detail in fn.reasons if route in ("decorator", "call", "lax", "module method")]
+    if any(route == "lax" for route, _ in routes):
+        # lax passes a fixed number of arguments: parameters left to their defaults (or bound with
+        # `functools.partial`, which needs a default-less signature slot anyway) stay Python values.
+        return {p.name.value for p in every if p.default is None and p.name.value in params}
+    names = set()
+    if any(route == "module method" or detail.startswith("equinox.") for route, detail in routes):
+        names |= arrays - fn.static_params
+    if any(detail in JIT_LIKE and detail.startswith("jax.") for _, detail in routes):
+        seen = [a for a in applications(fn, ctx) if a.transform in JIT_LIKE and a.transform.startswith("jax.")]
+        layers = [_traced_by(a, fn, params) for a in seen if a.call is None]  # stacked decorators: all must trace it
+        if layers:
+            names |= set.intersection(*layers)
+        for application in seen:
+            if application.call is not None:
+                names |= _traced_by(application, fn, params)
+        if not seen:
+            names |= set(params) - fn.static_params  # applied where we cannot see the options
+    return names
+
+
+_SCOPE_TYPES = frozenset(_SCOPES)
+_BINDERS = {
+    cst.Assign: lambda n: [([x for t in n.targets for x in bound_names(t.target)], n.value)],
+    cst.AnnAssign: lambda n: [(list(bound_names(n.target)), n.value)],
+    cst.AugAssign: lambda n: [(list(bound_names(n.target)), n.value)],
+    cst.For: lambda n: list(_loop_bindings(n.target, n.iter)),
+    cst.CompFor: lambda n: list(_loop_bindings(n.target, n.iter)),
+    cst.NamedExpr: lambda n: [(list(bound_names(n.target)), n.value)],
+    cst.WithItem: lambda n: [(list(bound_names(n.asname.name)), n.item)] if n.asname is not None else [],
+}
+
+
+class _Facts:
+    """One walk over a function body (nested scopes excluded), shared by the rules of this file:
+    its nodes in source order, and which expressions depend on its traced parameters."""
+
+    def __init__(self, fn: FunctionInfo, ctx: Context) -> None:
+        self.ctx = ctx
+        self.nodes = list(_walk(fn.node.body))  # type: ignore[union-attr]
+        self.names = traced_params(fn, ctx)
+        if not self.names:
+            return
+        assignments = [pair for node in self.nodes if type(node) in _BINDERS for pair in _BINDERS[type(node)](node)]
+        changed = True
+        while changed:  # flow-insensitive: a name bound from a traced value anywhere is traced
+            changed = False
+            for targets, value in assignments:
+                if value is not None and any(t not in self.names for t in targets) and self.source(value):
+                    self.names.update(targets)
+                    changed = True
+
+    def source(self, expr: cst.CSTNode) -> str | None:
+        """The traced name `expr` depends on (outside static uses like `x.shape`), or None."""
+        if not self.names:
+            return None
+        stack = [expr]
+        while stack:
+            node = stack.pop()
+            kind = type(node)
+            if kind is cst.Name:
+                if node.value in self.names:
+                    return node.value
+                continue
+            if kind in _SCOPE_TYPES:
+                continue
+            if kind is cst.Attribute:
+                if node.attr.value not in _STATIC_ATTRIBUTES:
+                    stack.append(node.value)
+                continue
+            if kind is cst.Call and (
+                (type(node.func) is cst.Attribute and node.func.attr.value in _STATIC_METHOD_NAMES)
+                or self.ctx.qualname(node.func) in _STATIC_CALLS
+            ):
+                continue
+            if kind is cst.Comparison and all(type(t.operator) in (cst.Is, cst.IsNot) for t in node.comparisons):
+                continue
+            if kind is cst.Arg:
+                stack.append(node.value)  # not the keyword's name
+                continue
+            stack.extend(iter_children(node))
+        return None
+
+
+_FACTS: weakref.WeakKeyDictionary[FunctionInfo, _Facts] = weakref.WeakKeyDictionary()
+
+
+def _facts(fn: FunctionInfo, ctx: Context) -> _Facts:
+    facts = _FACTS.get(fn)
+    if facts is None:
+        facts = _FACTS[fn] = _Facts(fn, ctx)
+    return facts
+
+
+def _loop_bindings(target: cst.BaseExpression, iterable: cst.BaseExpression):
+    """`for a, b in zip(xs, ys)` binds `a` from `xs` and `b` from `ys`; `enumerate` gives a plain index."""
+    if isinstance(target, (cst.Tuple, cst.List)) and isinstance(iterable, cst.Call) and isinstance(iterable.func, cst.Name):
+        elements = [e.value for e in target.elements]
+        args = [a.value for a in iterable.args if a.keyword is None and not a.star]
+        if iterable.func.value == "zip" and len(args) == len(elements):
+            for element, arg in zip(elements, args):
+                yield list(bound_names(element)), arg
+            return
+        if iterable.func.value == "enumerate" and len(elements) == 2 and args:
+            yield list(bound_names(elements[1])), args[0]
+            return
+    yield list(bound_names(target)), iterable
+
+
+def _walk(body: cst.CSTNode):
+    """Every node of a function body in source order, nested functions and classes excluded."""
+    stack = [body]
+    while stack:
+        node = stack.pop()
+        yield node
+        if type(node) not in _SCOPE_TYPES:
+            stack.extend(reversed(list(iter_children(node))))
+
+
+class PythonBranchOnTraced(Rule):
+    code = "PUR401"
+    name = "python-branch-on-traced"
+    summary = "Python `if`/`while`/ternary/`and`/`or`/`not` on a traced value"
+    message = (
+        "Python `{kind}` on traced `{name}` fails under `jit` (a tracer has no truth value); "
+        "use `jax.lax.cond` / `jnp.where`, or make `{name}` static (`static_argnames`)"
+    )
+    what = """
+        Checks for Python control flow whose condition depends on a traced parameter of a traced
+        function (or a value computed from one): `if`, `while`, `x if c else y`, `and`, `or`, `not`.
+        Conditions on `.shape`, `.ndim`, `.dtype`, `len(...)` and `is None` are static and fine.
+    """
+    why = """
+        Python decides a branch while JAX traces, when the value is still an abstract tracer:
+        `jit` raises a `TracerBoolConversionError`. Where it happens to run (outside `jit`), the
+        compiled code keeps only the branch taken while tracing.
+    """
+    example = """
+        @jax.jit
+        def relu(x):
+            if x > 0:
+                return x
+            return 0.0
+    """
+    use_instead = """
+        @jax.jit
+        def relu(x):
+            return jnp.where(x > 0, x, 0.0)
+    """
+    traced_only = True
+    VALID = [
+        "import jax\n@jax.jit\ndef f(x):\n    if x.shape[0] > 2 and x.ndim == 1:\n        return x[:2]\n    return x",
+        "import jax\n@jax.jit\ndef f(x, mask=None):\n    if mask is None:\n        return x\n    return x * mask",
+        "import jax\nfrom functools import partial\n@partial(jax.jit, static_argnames='training')\ndef f(x, training):\n    return x * 0.5 if training else x",
+        "import jax\n@jax.jit\ndef f(xs):\n    n = len(xs)\n    while n > 1:\n        n = n // 2\n    return xs",
+        "import equinox as eqx\n@eqx.filter_jit\ndef f(x, training: bool):\n    if training:\n        return x * 0.5\n    return x",
+        "import jax\ndef f(x):\n    if x > 0:\n        return x\n    return -x",
+        "import jax\nimport jax.numpy as jnp\n@jax.jit\ndef f(x):\n    return jnp.where(x > 0, x, 0.0)",
+    ]
+    INVALID = [
+        Invalid("import jax\n@jax.jit\ndef f(x):\n    if x > 0:\n        return x\n    return 0.0", line=4, column=8),
+        Invalid("import jax\n@jax.jit\ndef f(x):\n    y = x.sum() * 2\n    while y > 1:\n        y = y / 2\n    return y", line=5),
+        Invalid("import jax\n@jax.jit\ndef f(x, t):\n    return x if t else -x", line=4, column=17),
+        Invalid("import jax\n@jax.jit\ndef f(x, y):\n    z = x and y\n    return z", line=4, column=9),
+        Invalid("import jax\n@jax.jit\ndef f(x):\n    return not x", line=4, column=12),
+        Invalid("import equinox as eqx\nfrom jaxtyping import Array\n@eqx.filter_jit\ndef f(x: Array):\n    if x.sum() > 0:\n        return x\n    return -x", line=5),
+        Invalid("import jax\ndef body(carry, x):\n    if carry > x:\n        return carry, x\n    return x, carry\njax.lax.scan(body, 0.0, None)", line=3),
+    ]
+
+    def check_function(self, fn: FunctionInfo, ctx: Context) -> None:
+        taint = _facts(fn, ctx)
+        if not taint.names:
+            return
+        inside: set[int] = set()  # nodes already inside a reported condition
+        for node in taint.nodes:
+            if id(node) in inside:
+                continue
+            kind = test = None
+            if isinstance(node, (cst.If, cst.While)):
+                kind, test = ("if" if isinstance(node, cst.If) else "while"), node.test
+            elif isinstance(node, cst.IfExp):
+                kind, test = "... if ... else ...", node.test
+            elif isinstance(node, cst.BooleanOperation):
+                kind, test = ("and" if isinstance(node.operator, cst.And) else "or"), node.left
+            elif isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Not):
+                kind, test = "not", node.expression
+            if test is None:
+                continue
+            name = taint.source(test)
+            if name is not None:
+                inside.update(id(n) for n in _walk(test))
+                ctx.report(node if kind == "not" else test, kind=kind, name=name)
+
+
+class ConcretizeTraced(Rule):
+    code = "PUR402"
+    name = "concretize-traced"
+    summary = "`float()`/`int()`/`bool()`/`.item()`/`.tolist()`/`np.asarray()` on a traced value"
+    message = "`{call}` needs a concrete value, but `{name}` is traced: this fails under `jit`; keep it an array"
+    what = """
+        Checks for conversions of traced values to Python or NumPy values: `float(x)`, `int(x)`,
+        `bool(x)`, `x.item()`, `x.tolist()`, `np.asarray(x)`, `np.array(x)`, where `x` is a traced
+        parameter of a traced function or a value computed from one.
+    """
+    why = """
+        Inside `jit` a value is an abstract tracer with a shape and a dtype but no number yet, so
+        converting it raises a `ConcretizationTypeError`. Code ported from PyTorch (`loss.item()`)
+        or NumPy hits this constantly.
+    """
+    example = """
+        @jax.jit
+        def scale(x):
+            top = float(x.max())
+            return x / top
+    """
+    use_instead = """
+        @jax.jit
+        def scale(x):
+            top = x.max()
+            return x / top
+    """
+    traced_only = True
+    priority = 1  # more specific than PUR305's generic `.item()`
+    VALID = [
+        "import jax\n@jax.jit\ndef f(x):\n    n = int(x.shape[0])\n    return x / n",
+        "import jax\nimport numpy as np\n@jax.jit\ndef f(x):\n    w = np.asarray([1.0, 2.0])\n    return x * w",
+        "import jax\ndef f(x):\n    return float(x)",
+        "import jax\nfrom functools import partial\n@partial(jax.jit, static_argnums=1)\ndef f(x, n):\n    return x * int(n)",
+    ]
+    INVALID = [
+        Invalid("import jax\n@jax.jit\ndef f(x):\n    top = float(x.max())\n    return x / top", line=4, column=11),
+        Invalid("import jax\n@jax.jit\ndef f(loss):\n    return loss.item()", line=4, column=12),
+        Invalid("import jax\n@jax.jit\ndef f(x):\n    y = x * 2\n    return y.tolist()", line=5),
+        Invalid("import jax\nimport numpy as onp\n@jax.jit\ndef f(x):\n    return onp.asarray(x)", line=5),
+        Invalid("import jax\n@jax.jit\ndef f(x, i):\n    return x[int(i)]", line=4, column=14),
+    ]
+
+    def check_function(self, fn: FunctionInfo, ctx: Context) -> None:
+        taint = _facts(fn, ctx)
+        if not taint.names:
+            return
+        for node in taint.nodes:
+            if type(node) is not cst.Call:
+                continue
+            func = node.func
+            if isinstance(func, cst.Attribute) and func.attr.value in _CONCRETIZING_METHODS:
+                name = taint.source(func.value)
+                if name is not None:
+                    ctx.report(node, call=f".{func.attr.value}()", name=name)
+                continue
+            qualname = ctx.qualname(func)
+            if qualname in _CONCRETIZERS and node.args:
+                name = taint.source(node.args[0].value)
+                if name is not None:
+                    ctx.report(node, call=f"{code_of(func)}()", name=name)
+
+
+def _module_class(expr: cst.BaseExpression | None, fn: FunctionInfo, ctx: Context) -> str | None:
+    """The Equinox module class an annotation or constructor names, when it names one."""
+    if expr is None:
+        return None
+    if isinstance(expr, cst.Subscript):
+        expr = expr.value
+    qualname = ctx.analysis.qualname(expr, fn.parent)  # type: ignore[arg-type]
+    if qualname is not None and (qualname == "equinox.Module" or qualname.startswith("equinox.nn.")):
+        return qualname
+    if isinstance(expr, cst.Name):
+        where = ctx.analysis.lookup(expr.value, fn.parent)  # type: ignore[arg-type]
+        info = where.classes.get(expr.value) if where is not None else None
+        if info is not None and info.is_module:
+            return expr.value
+    return None
+
+
+class JitOverModules(Rule):
+    code = "PUR403"
+    name = "jit-over-equinox-modules"
+    summary = "`jax.jit` on a function that takes Equinox modules"
+    message = "`jax.jit` on `{fn}`, which takes the Equinox module `{module}`; use `eqx.filter_jit`"
+    what = """
+        Checks for `jax.jit` (as a decorator or `jax.jit(f)`) applied to a function whose
+        parameters are annotated as Equinox modules, or that is called in the same file with one.
+    """
+    why = """
+        An Equinox module is a pytree that holds arrays and also non-array leaves (activation
+        functions, ints, flags). `jax.jit` tries to trace every leaf and fails on the non-arrays
+        (or needs a hand-maintained `static_argnums`); `eqx.filter_jit` traces arrays and keeps
+        everything else static automatically.
+    """
+    example = """
+        @jax.jit
+        def loss(model: eqx.nn.MLP, x, y):
+            return jnp.mean((jax.vmap(model)(x) - y) ** 2)
+    """
+    use_instead = """
+        @eqx.filter_jit
+        def loss(model: eqx.nn.MLP, x, y):
+            return jnp.mean((jax.vmap(model)(x) - y) ** 2)
+    """
+    fix_applicability = "unsafe"
+    VALID = [
+        "import equinox as eqx\n@eqx.filter_jit\ndef f(model: eqx.nn.Linear, x):\n    return model(x)",
+        "import jax\n@jax.jit\ndef f(x, y):\n    return x + y",
+        "import jax\nimport equinox as eqx\nclass Plain:\n    pass\n@jax.jit\ndef f(p: Plain, x):\n    return x",
+    ]
+    INVALID = [
+        Invalid(
+            "import jax\nimport equinox as eqx\n@jax.jit\ndef f(model: eqx.nn.Linear, x):\n    return model(x)",
+            line=3, column=2,
+            expected_fix="import jax\nimport equinox as eqx\n@eqx.filter_jit\ndef f(model: eqx.nn.Linear, x):\n    return model(x)",
+        ),
+        Invalid(
+            "import jax\nimport equinox as eqx\nclass MLP(eqx.Module):\n    w: jax.Array\n"
+            "def loss(m, x):\n    return m.w * x\nloss = jax.jit(loss)\nm = MLP()\nloss(m, 1.0)",
+            line=7, column=8,
+            expected_fix="import jax\nimport equinox as eqx\nclass MLP(eqx.Module):\n    w: jax.Array\n"
+            "def loss(m, x):\n    return m.w * x\nloss = eqx.filter_jit(loss)\nm = MLP()\nloss(m, 1.0)",
+        ),
+        Invalid(
+            "import jax\nfrom functools import partial\nfrom equinox import Module\nclass M(Module):\n    n: int\n"
+            "@partial(jax.jit, static_argnums=1)\ndef f(m: M, k):\n    return m.n\n",
+            line=6,
+        ),
+    ]
+
+    def check_function(self, fn: FunctionInfo, ctx: Context) -> None:
+        if fn.is_lambda or not any(detail == "jax.jit" for _, detail in fn.reasons):
+            return
+        module = self._module_param(fn, ctx)
+        for decorator in fn.node.decorators:  # type: ignore[union-attr]
+            expr = decorator.decorator
+            if ctx.qualname(expr) == "jax.jit":
+                module = module or self._called_with_module(fn, fn.name, ctx)
+                if module:
+                    ctx.report(expr, fn=fn.name, module=module, fix=self._fix(expr, ctx))
+            elif isinstance(expr, cst.Call) and "jax.jit" in {ctx.qualname(expr.func), *(ctx.qualname(a.value) for a in expr.args[:1])}:
+                module = module or self._called_with_module(fn, fn.name, ctx)
+                if module:
+                    ctx.report(expr, fn=fn.name, module=module)  # static_argnums has no filter_jit spelling
+        self._call_sites(fn, module, ctx)
+
+    def _call_sites(self, fn: FunctionInfo, module: str | None, ctx: Context) -> None:
+        """`g = jax.jit(f)` (or `jax.jit(f)(...)`): the jitted function is `g` at its call sites."""
+        saved = ctx.top
+        for application in _index(ctx).applied.get(id(fn), []):
+            node = application.call
+            if application.transform != "jax.jit" or node is None or application.bound:
+                continue
+            parent = _index(ctx).parents.get(id(node))
+            found = module
+            if found is None and isinstance(parent, cst.Assign) and isinstance(parent.targets[0].target, cst.Name):
+                found = self._called_with_module(fn, parent.targets[0].target.value, ctx)
+            if found is None and isinstance(parent, cst.Call):  # jax.jit(f)(model, x)
+                found = self._module_arg(parent.args, fn, ctx)
+            if found is not None:
+                ctx.top = application.top
+                fix = self._fix(node.func, ctx) if len(node.args) == 1 else None
+                ctx.report(node.func, fn=fn.name, module=found, fix=fix)
+        ctx.top = saved
+
+    def _module_param(self, fn: FunctionInfo, ctx: Context) -> str | None:
+        for param in _params_with_annotations(fn.node):  # type: ignore[arg-type]
+            if param.annotation is not None:
+                found = _module_class(param.annotation.annotation, fn, ctx)
+                if found:
+                    return found
+        return None
+
+    def _called_with_module(self, fn: FunctionInfo, name: str, ctx: Context) -> str | None:
+        for node, scope in _index(ctx).calls_by_name.get(name, []):
+            found = self._module_arg(node.args, fn, ctx, scope)
+            if found:
+                return found
+        return None
+
+    def _module_arg(self, args, fn: FunctionInfo, ctx: Context, scope=None) -> str | None:
+        scope = scope or fn.parent
+        for arg in args:
+            value = arg.value
+            if isinstance(value, cst.Name):
+                where = ctx.analysis.lookup(value.value, scope)
+                values = where.values.get(value.value, []) if where is not None else []
+            else:
+                values = [value]
+            for candidate in values:
+                if isinstance(candidate, cst.Call):
+                    found = _module_class(candidate.func, fn, ctx)
+                    if found:
+                        return found
+        return None
+
+    def _fix(self, expr: cst.BaseExpression, ctx: Context):
+        spelled, imported = reference(ctx.module, "equinox.filter_jit")
+        return build_fix("unsafe", f"Replace `jax.jit` with `{spelled}`", [node_edit(ctx, expr, spelled), imported])
+
+
+class UnrolledLoop(Rule):
+    code = "PUR404"
+    name = "unrolled-python-loop"
+    summary = "a long Python `for` loop inside a traced function"
+    message = "this Python loop runs {count} times at trace time and is unrolled into the compiled program; use `jax.lax.scan` or `jax.lax.fori_loop`"
+    what = """
+        Checks for Python `for` loops over a literal `range(...)` of more than `max-unrolled-loop`
+        iterations (default 16) inside traced functions.
+    """
+    why = """
+        JAX traces a Python loop by running it: every iteration adds its operations to the program
+        again. Compile time and memory grow with the iteration count, and a few thousand
+        iterations can take minutes to compile.
+    """
+    example = """
+        @jax.jit
+        def power_iteration(a, v):
+            for _ in range(100):
+                v = a @ v
+                v = v / jnp.linalg.norm(v)
+            return v
+    """
+    use_instead = """
+        @jax.jit
+        def power_iteration(a, v):
+            def step(_, v):
+                v = a @ v
+                return v / jnp.linalg.norm(v)
+            return jax.lax.fori_loop(0, 100, step, v)
+    """
+    traced_only = True
+    VALID = [
+        "import jax\n@jax.jit\ndef f(x):\n    for _ in range(16):\n        x = x * 2\n    return x",
+        "import jax\n@jax.jit\ndef f(x, layers):\n    for layer in layers:\n        x = layer(x)\n    return x",
+        "import jax\ndef f(x):\n    for _ in range(1000):\n        x = x * 2\n    return x",
+        Valid("import jax\n@jax.jit\ndef f(x):\n    for _ in range(100):\n        x = x * 2\n    return x", config={"max-unrolled-loop": 100}),
+    ]
+    INVALID = [
+        Invalid("import jax\n@jax.jit\ndef f(x):\n    for _ in range(100):\n        x = x * 2\n    return x", line=4, column=5),
+        Invalid("import jax\n@jax.jit\ndef f(x):\n    for i in range(10, 40, 1):\n        x = x + i\n    return x", line=4),
+        Invalid("import jax\n@jax.jit\ndef f(x):\n    for _ in range(8):\n        x = x * 2\n    return x", config={"max-unrolled-loop": 4}),
+    ]
+
+    def check_function(self, fn: FunctionInfo, ctx: Context) -> None:
+        limit = ctx.config.max_unrolled_loop
+        for node in _facts(fn, ctx).nodes:
+            if type(node) is not cst.For or not isinstance(node.iter, cst.Call):
+                continue
+            if ctx.qualname(node.iter.func) != "builtins.range" or not 1 <= len(node.iter.args) <= 3:
+                continue
+            bounds = [literal(a.value) for a in node.iter.args]
+            if all(type(b) is int for b in bounds) and len(range(*bounds)) > limit:
+                ctx.report(node, count=len(range(*bounds)))
