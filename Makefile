@@ -17,8 +17,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e ".[torch,dev,plot]"
 	touch $(STAMP)
 
+# The tutorial's toy in both frameworks, then a real model: ~1,000 steps on this interpreter's stdlib.
+DEMO_RUN := runs/demo
 demo: $(STAMP)
 	$(BIN)/python examples/lost_numbers.py
+	@echo
+	rm -rf $(DEMO_RUN)
+	$(BIN)/purelm train --out $(DEMO_RUN) --steps 1000 --embed-dim 32 --hidden-dim 128 --eval-every 250 --log-every 50
+	@echo
+	$(BIN)/purelm sample $(DEMO_RUN) --prompt "def " --length 300 --temperature 0.8 --top-k 40 --seed 0
+	@echo
+	@echo "loss plot: $(DEMO_RUN)/loss.png   (metrics: $(DEMO_RUN)/metrics.jsonl)"
 
 lint: $(STAMP)
 	$(BIN)/purelint purelm purelint examples benchmarks
