@@ -17,10 +17,12 @@ import os
 from pathlib import Path
 from typing import Any
 
+import equinox as eqx
 import jax
 import numpy as np
 
 from purelm._files import atomic_write_bytes, atomic_writer
+from purelm._model import LSTMLM
 
 FORMAT = "purelm-checkpoint"
 VERSION = 1
@@ -177,8 +179,6 @@ def _read_all(directory: str | os.PathLike[str]) -> dict[str, np.ndarray]:
 
 def build_model(hparams: dict[str, Any], key: Any):
     """An `LSTMLM` from the "model" hyperparameters a checkpoint stores (see `model_hparams`)."""
-    from purelm._model import LSTMLM
-
     return LSTMLM(
         hparams["vocab_size"],
         hparams["embed_dim"],
@@ -209,8 +209,6 @@ def load_model(directory: str | os.PathLike[str]) -> tuple[Any, dict[str, Any]]:
     >>> meta["step"], model.hidden_dim        # doctest: +SKIP
     (1000, 128)
     """
-    import equinox as eqx
-
     meta = read_meta(directory)
     try:
         template = eqx.filter_eval_shape(build_model, meta["model"], jax.random.key(0))

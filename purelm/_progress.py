@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import math
 import sys
 import time
 from typing import TextIO
+
+from purelm._evaluate import bits_per_byte
 
 
 def format_duration(seconds: float) -> str:
@@ -75,7 +76,7 @@ class Progress:
         rate = self.tokens_per_s(step)
         width = len(str(self.total))
         return (
-            f"step {step:>{width}}/{self.total}  loss {loss:.4f} ({loss / math.log(2):.3f} bits/byte)  "
+            f"step {step:>{width}}/{self.total}  loss {loss:.4f} ({bits_per_byte(loss):.3f} bits/byte)  "
             f"{format_rate(rate) if rate else '-'} tok/s  ETA {format_duration(eta) if eta is not None else '-'}"
         )
 
