@@ -2,12 +2,14 @@
 
 One step is forward + backward + Adam update on a batch of windows, with the recurrent state carried
 from step to step (truncated BPTT). The candidates run in alternating rounds inside one process, so a
-busy machine slows them alike; the table gives the median step time over every timed step.
+busy machine slows them alike; the table gives the median step time over every timed step. purelm runs
+twice: one step per call (`make_train_step`) and 10 steps per call (`make_train_steps`, as `purelm
+train` does by default), whose step time is the call's time divided by 10.
 
     python benchmarks/train_throughput.py --config all --steps 5 --repeats 3
 
 Columns: tokens/s (median, and best single step), ratio of the medians to torch.nn.LSTM, the first
-step's wall time (for purelm: tracing + XLA compilation + one step), peak memory (growth of the
+call's wall time (for purelm: tracing + XLA compilation + that call's steps), peak memory (growth of the
 process's resident set size, sampled every 2 ms while building the model, compiling and running a few
 steps, in a fresh subprocess per candidate, above the RSS right after imports; on a GPU, the
 accelerator's own peak allocation), and GFLOP/s: the nominal training work
@@ -52,13 +54,18 @@ def vmap_batch_loss(model, tokens, states):
     return jnp.sum(losses) / tokens.size, states
 
 
-def purelm_candidate(config, loss=purelm.batch_loss):
-    """Through the public API: LSTMLM + make_train_step with optax.adam."""
+def purelm_candidate(config, loss=purelm.batch_loss, steps_per_call=1):
+    """Through the public API: LSTMLM + optax.adam, with make_train_step (one step per call) or
+    make_train_steps (`steps_per_call` steps per call, as `purelm train` runs by default)."""
     model = purelm.LSTMLM(config["vocab"], config["embed"], config["hidden"], key=jax.random.key(0))
     optimizer = optax.adam(1e-3)
     opt_state = optimizer.init(eqx.filter(model, eqx.is_array))
-    step = purelm.make_train_step(optimizer, loss=loss)
-    tokens = jnp.asarray(random_batch(config), jnp.int32)
+    if steps_per_call == 1:
+        step = purelm.make_train_step(optimizer, loss=loss)
+        tokens = jnp.asarray(random_batch(config), jnp.int32)
+    else:
+        step = purelm.make_train_steps(optimizer, loss=loss)
+        tokens = jnp.asarray(np.stack([random_batch(config, seed) for seed in range(steps_per_call)]), jnp.int32)
     carry = [(model, opt_state, purelm.batch_initial_state(model, config["batch"]))]
 
     def run():
@@ -136,12 +143,16 @@ def torch_device():
     return torch.device("cuda" if jax.default_backend() == "gpu" else "cpu")
 
 
+STEPS_PER_CALL = 10  # `purelm train --steps-per-call`'s default
 CANDIDATES = {
-    "purelm": purelm_candidate,
+    "purelm, 1 step per call": purelm_candidate,
+    f"purelm, {STEPS_PER_CALL} steps per call": lambda config: purelm_candidate(config, steps_per_call=STEPS_PER_CALL),
     "purelm, vmap of sequence_loss": lambda config: purelm_candidate(config, loss=vmap_batch_loss),
     "torch.nn.LSTM": nn_lstm_candidate,
     "tutorial per-token (torch)": tutorial_candidate,
 }
+# Training steps made by one call of a candidate's `run` (1 unless listed).
+STEPS_PER_RUN = {f"purelm, {STEPS_PER_CALL} steps per call": STEPS_PER_CALL}
 BASELINE = "torch.nn.LSTM"
 # The tutorial's model is two orders of magnitude slower: time fewer of its steps, and never on a GPU.
 SLOW = "tutorial per-token (torch)"
@@ -227,7 +238,8 @@ def benchmark(config, names, steps, repeats):
     # Alternating rounds: every candidate sees the same stretch of machine load.
     for _ in range(repeats):
         for name, run in runs.items():
-            times[name].extend(timed(run) for _ in range(1 if name == SLOW else steps))
+            calls = 1 if name == SLOW else max(1, steps // STEPS_PER_RUN.get(name, 1))
+            times[name].extend(timed(run) / STEPS_PER_RUN.get(name, 1) for _ in range(calls))
     return first_step, times
 
 

@@ -5,7 +5,14 @@ from purelm._data import DataError, DataSpec, batchify, load_corpus
 from purelm._evaluate import bits_per_byte, mean_loss
 from purelm._model import LSTMLM, LSTMCell, State, batch_initial_state
 from purelm._sample import greedy, sample
-from purelm._train import batch_loss, make_train_step, sequence_loss, token_log_probs, train_tutorial
+from purelm._train import (
+    batch_loss,
+    make_train_step,
+    make_train_steps,
+    sequence_loss,
+    token_log_probs,
+    train_tutorial,
+)
 from purelm.interop import StateDictError, from_torch, from_torch_state_dict, to_torch
 
 __version__ = "0.1.0"
@@ -29,6 +36,7 @@ __all__ = [
     "load_corpus",
     "load_model",
     "make_train_step",
+    "make_train_steps",
     "mean_loss",
     "sample",
     "save_checkpoint",

@@ -49,7 +49,7 @@ from purelm._data import (
     num_windows,
     read_bytes,
     training_streams,
-    window,
+    windows,
 )
 from purelm._evaluate import bits_per_byte, mean_loss
 from purelm._files import atomic_write_bytes
@@ -68,7 +68,7 @@ from purelm._parallel import (
 from purelm._plot import plot_losses
 from purelm._progress import Progress, format_rate
 from purelm._sample import sample
-from purelm._train import make_train_step
+from purelm._train import make_train_steps
 from purelm.interop import StateDictError, from_torch_state_dict
 
 METRICS_FILE = "metrics.jsonl"
@@ -147,6 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="save every N steps, and always at the end (200)")
     train.add_argument("--log-every", type=_positive_int, metavar="N", default=10,
                        help="steps per metrics record / plain log line (10)")
+    train.add_argument("--steps-per-call", dest="steps_per_call", type=_positive_int, metavar="N", default=10,
+                       help="training steps per compiled call; same result, less Python overhead. A call "
+                       "stops early at log, eval and checkpoint steps and at the end of an epoch (10)")
     train.add_argument("--devices", type=_positive_int, metavar="N", help="data-parallel devices (default: all that "
                        "divide the batch)")
     train.add_argument("--distributed", action="store_true",
@@ -201,10 +204,10 @@ def _optimizer(train_hp: dict):
 
 
 @functools.lru_cache(maxsize=4)
-def _train_step(lr: float, grad_clip: float):
-    """The core's compiled step for these settings; cached, so repeated runs in one process (resumes,
-    tests, notebooks) reuse the compilation."""
-    return make_train_step(_optimizer({"lr": lr, "grad_clip": grad_clip}))
+def _train_steps(lr: float, grad_clip: float):
+    """The core's compiled multi-window step for these settings; cached, so repeated runs in one process
+    (resumes, tests, notebooks) reuse the compilations."""
+    return make_train_steps(_optimizer({"lr": lr, "grad_clip": grad_clip}))
 
 
 def _templates(meta: dict) -> dict:
@@ -390,6 +393,18 @@ class _Trainer:
             )
         return record
 
+    def windows_in_call(self, done: int, total: int) -> int:
+        """How many steps the next compiled call makes: `--steps-per-call`, cut short so that every step
+        that logs, evaluates or saves, and every epoch's end, is the last step of a call."""
+        args = self.args
+        cadences = [args.log_every, args.checkpoint_every] + ([args.eval_every] if self.val is not None else [])
+        return min(
+            args.steps_per_call,
+            total - done,
+            self.windows_per_epoch - done % self.windows_per_epoch,
+            *(every - done % every for every in cadences),
+        )
+
     def run(self) -> int:
         args, total, seq_len = self.args, self.args.steps, self.train_hp["seq_len"]
         self.describe()
@@ -405,7 +420,7 @@ class _Trainer:
         self.states = shard_states(self.states, self.mesh)
         if self.val is not None:
             self.val = shard_batch(self.val, self.mesh, axis=1)
-        train_step = _train_step(self.train_hp["lr"], self.train_hp["grad_clip"])
+        train_steps = _train_steps(self.train_hp["lr"], self.train_hp["grad_clip"])
         stream = sys.stdout if self.writer else open(os.devnull, "w")  # noqa: SIM115
         self.progress = Progress(total, self.start, self.streams.shape[0] * seq_len, log_every=args.log_every,
                                  stream=stream)
@@ -414,14 +429,17 @@ class _Trainer:
         begin = time.perf_counter()
         done = self.start
         try:
-            for step in range(self.start, total):
-                position = step % self.windows_per_epoch
-                batch = shard_batch(window(self.streams, position, seq_len), self.mesh)
+            while done < total:
+                position = done % self.windows_per_epoch
+                count = self.windows_in_call(done, total)
+                batches = shard_batch(windows(self.streams, position, count, seq_len), self.mesh, axis=1)
                 # A new epoch starts from the learnable initial state, made inside the step so c0 gets gradients.
                 states = None if position == 0 else self.states
-                self.model, self.opt_state, self.states, loss = train_step(self.model, self.opt_state, batch, states)
-                done = step + 1
-                pending.append(loss)
+                self.model, self.opt_state, self.states, losses = train_steps(
+                    self.model, self.opt_state, batches, states
+                )
+                done += count
+                pending.append(losses)
                 if done % args.log_every == 0 or done == total:
                     nats = _mean(pending)
                     pending = []
@@ -471,7 +489,8 @@ class _Trainer:
 
 
 def _mean(values: list) -> float:
-    return float(np.mean(jax.device_get(values)))
+    """The mean of every loss in a list of per-call loss arrays."""
+    return float(np.mean(np.concatenate(jax.device_get(values))))
 
 
 @contextlib.contextmanager

@@ -217,6 +217,11 @@ def window(streams: np.ndarray, index: int, seq_len: int) -> np.ndarray:
     return streams[:, start : start + seq_len]
 
 
+def windows(streams: np.ndarray, index: int, count: int, seq_len: int) -> np.ndarray:
+    """`count` consecutive windows from the `index`-th on: `Int[count, batch, seq_len]`."""
+    return np.stack([window(streams, index + k, seq_len) for k in range(count)])
+
+
 def training_streams(tokens: np.ndarray, batch_size: int, seq_len: int) -> np.ndarray:
     """`batchify` with the error a user sees when the data cannot fill a single batch of windows."""
     if len(tokens) // batch_size < seq_len:

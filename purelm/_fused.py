@@ -28,94 +28,144 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Int
 
-__all__ = ["batch_token_log_probs", "lstm_layer", "lstm_layers", "lstm_lm_window", "lstm_recurrence"]
+__all__ = [
+    "batch_token_log_probs",
+    "lstm_layer",
+    "lstm_layers",
+    "lstm_lm_window",
+    "lstm_recurrence",
+]
+
+# What a layer returns: the hidden state after every step, and the final `(h, c)`.
+LayerOutput = tuple[Float[Array, "seq batch hidden"], tuple[Float[Array, "batch hidden"], Float[Array, "batch hidden"]]]
+
+
+def _sigmoid(x):
+    # The same function as jax.nn.sigmoid, written with tanh: XLA's CPU tanh is a short rational
+    # approximation, cheaper than the exp and divide that `logistic` becomes.
+    return 0.5 * jnp.tanh(0.5 * x) + 0.5
 
 
 def _gates(pre: Float[Array, "4*hidden batch"]) -> tuple[Array, Array, Array, Array]:
     i, f, g, o = jnp.split(pre, 4)
-    return jax.nn.sigmoid(i), jax.nn.sigmoid(f), jnp.tanh(g), jax.nn.sigmoid(o)
+    return _sigmoid(i), _sigmoid(f), jnp.tanh(g), _sigmoid(o)
 
 
 # Inside the recurrence every array is feature-major (`[..., features, batch]`), so each step's matmul
 # is `weight [4H, H] @ h [H, batch]`: the weight is the large, contiguous left operand, which XLA's
 # CPU dot handled markedly faster than `h [batch, H] @ weight.T` on this project's machine, and no
 # slower elsewhere (docs/purelm-performance.md).
-# The public functions take and return the usual `[seq, batch, features]` and transpose at the edges.
+# The public functions take and return the usual `[seq, batch, features]`. The transposes between the
+# two layouts happen one step at a time inside the loops' fusions (reading the step's projection, storing
+# `h` and the gate gradients as rows), not as copies of whole windows: on CPU every window-sized buffer
+# costs a pass over fresh memory on each call, more than the strided per-step accesses do.
 
 
-def _forward(weight_hh, xproj_t, h0_t, c0_t):
-    """The recurrence, keeping what the backward pass needs: gate activations and cell states."""
+def _forward(weight_hh, inputs, h0_t, c0_t, project):
+    """The recurrence, keeping what the backward pass needs.
 
-    def step(carry, xp):
-        h, c = carry
-        i, f, g, o = _gates(xp + weight_hh @ h)
-        c = f * c + i * g
-        h = o * jnp.tanh(c)
-        return (h, c), (h, c, jnp.concatenate([i, f, g, o]))
-
-    (h, c), (hs_t, cs_t, acts_t) = jax.lax.scan(step, (h0_t, c0_t), xproj_t)
-    return hs_t, (h, c), cs_t, acts_t
-
-
-def _batch_major(x: Float[Array, "... features batch"]) -> Float[Array, "... batch features"]:
-    return jnp.swapaxes(x, -1, -2)
-
-
-@jax.custom_vjp
-def lstm_recurrence(
-    weight_hh: Float[Array, "4*hidden hidden"],
-    xproj: Float[Array, "seq batch 4*hidden"],
-    h0: Float[Array, "batch hidden"],
-    c0: Float[Array, "batch hidden"],
-) -> tuple[Float[Array, "seq batch hidden"], tuple[Float[Array, "batch hidden"], Float[Array, "batch hidden"]]]:
-    """The LSTM recurrence given the input projections `xproj[t] = weight_ih @ x[t] + bias`.
-
-    Returns the hidden state after every step and the final `(h, c)`.
+    `project(inputs[t])` gives step t's input projection as rows (`[batch, 4*hidden]`); it is read
+    transposed inside the step's fusion, so no feature-major copy of the whole window is ever made.
+    Stacked per step: `h` as rows (the layer's output), the cell state *entering* the step, and the gate
+    activations.
     """
-    (hs, final), _ = _recurrence_fwd(weight_hh, xproj, h0, c0)
-    return hs, final
+
+    def step(carry, x):
+        h, c = carry
+        i, f, g, o = _gates(weight_hh @ h + project(x).T)
+        c_out = f * c + i * g
+        h_out = o * jnp.tanh(c_out)
+        return (h_out, c_out), (h_out.T, c, jnp.concatenate([i, f, g, o]))
+
+    (h, c), (hs, c_ins, acts_t) = jax.lax.scan(step, (h0_t, c0_t), inputs)
+    return hs, (h, c), (weight_hh, h0_t, hs, c, c_ins, acts_t)
 
 
-def _recurrence_fwd(weight_hh, xproj, h0, c0):
-    h0_t, c0_t = h0.T, c0.T
-    hs_t, (h, c), cs_t, acts_t = _forward(weight_hh, _batch_major(xproj), h0_t, c0_t)
-    return (_batch_major(hs_t), (h.T, c.T)), (weight_hh, h0_t, c0_t, hs_t, cs_t, acts_t)
+def _backward(residuals, cotangents):
+    """The reverse scan: carries `(dh, dc)` and the cell state, emits each step's gate gradients as rows.
 
-
-def _recurrence_bwd(residuals, cotangents):
-    weight_hh, h0_t, c0_t, hs_t, cs_t, acts_t = residuals
+    Returns the gradients of `weight_hh`, of every step's input projection (`[seq, batch, 4*hidden]`,
+    rows, as `project` produced them), of `h0` and of `c0`.
+    """
+    weight_hh, h0_t, hs, c_last, c_ins, acts_t = residuals
     dhs, (dh_last, dc_last) = cotangents
-    c_prev = jnp.concatenate([c0_t[None], cs_t[:-1]])
     # Transposed once here, outside the loop, so that every step's matmul has a contiguous left operand.
     weight_hh_t = weight_hh.T
 
     def step(carry, inputs):
-        dh_next, dc_next = carry
-        dh_out, c, cp, act = inputs
+        dh_next, dc_next, c = carry
+        dh_out, c_prev, act = inputs
         i, f, g, o = jnp.split(act, 4)
-        dh = dh_out + dh_next
+        dh = dh_out.T + dh_next
         tanh_c = jnp.tanh(c)
         dc = dc_next + dh * o * (1 - tanh_c * tanh_c)
         dpre = jnp.concatenate(
             [
                 dc * g * i * (1 - i),
-                dc * cp * f * (1 - f),
+                dc * c_prev * f * (1 - f),
                 dc * i * (1 - g * g),
                 dh * tanh_c * o * (1 - o),
             ]
         )
-        return (weight_hh_t @ dpre, dc * f), dpre
+        # The cell state entering this step is the one leaving the step before: carried, not re-read.
+        return (weight_hh_t @ dpre, dc * f, c_prev), dpre.T
 
-    (dh0_t, dc0_t), dpres_t = jax.lax.scan(
-        step, (dh_last.T, dc_last.T), (_batch_major(dhs), cs_t, c_prev, acts_t), reverse=True
+    (dh0_t, dc0_t, _), dxproj = jax.lax.scan(
+        step, (dh_last.T, dc_last.T, c_last), (dhs, c_ins, acts_t), reverse=True
     )
-    h_prev = jnp.concatenate([h0_t[None], hs_t[:-1]])
-    # One big matmul over all steps and batch rows instead of a small outer product per step.
-    dweight_hh = jnp.einsum("tgb,thb->gh", dpres_t, h_prev)
-    return dweight_hh, _batch_major(dpres_t), dh0_t.T, dc0_t.T
+    h_prev = jnp.concatenate([h0_t.T[None], hs[:-1]])
+    # One big matmul over all steps and batch rows instead of a small outer product per step, written
+    # as a plain 2-D product over the flattened (step, batch) rows, which XLA's CPU dot runs without
+    # first transposing either operand.
+    rows = dxproj.shape[0] * dxproj.shape[1]
+    dweight_hh = jax.lax.dot_general(
+        dxproj.reshape(rows, -1), h_prev.reshape(rows, -1), dimension_numbers=(((0,), (0,)), ((), ()))
+    )
+    return dweight_hh, dxproj, dh0_t.T, dc0_t.T
 
 
-lstm_recurrence.defvjp(_recurrence_fwd, _recurrence_bwd)
+@jax.custom_vjp
+def _recurrence(weight_hh, source, tokens, h0, c0):
+    """The recurrence over `source` rows: the projections themselves (`tokens=None`, `[seq, batch, 4H]`),
+    or a table of them (`[vocab, 4H]`) gathered by `tokens` inside the loop, one step at a time."""
+    (hs, final), _ = _recurrence_fwd(weight_hh, source, tokens, h0, c0)
+    return hs, final
+
+
+def _recurrence_fwd(weight_hh, source, tokens, h0, c0):
+    if tokens is None:
+        inputs, project = source, lambda rows: rows
+    else:
+        inputs, project = tokens, lambda step_tokens: source[step_tokens]
+    hs, (h, c), residuals = _forward(weight_hh, inputs, h0.T, c0.T, project)
+    return (hs, (h.T, c.T)), (residuals, tokens, source.shape[0])
+
+
+def _recurrence_bwd(saved, cotangents):
+    residuals, tokens, vocab = saved
+    dweight_hh, dxproj, dh0, dc0 = _backward(residuals, cotangents)
+    if tokens is None:
+        return dweight_hh, dxproj, None, dh0, dc0
+    # The gradient of a gather is a scatter-add: one row per vocabulary entry.
+    rows = dxproj.reshape(-1, dxproj.shape[-1])
+    dtable = jnp.zeros((vocab, rows.shape[-1]), rows.dtype).at[tokens.reshape(-1)].add(rows)
+    return dweight_hh, dtable, None, dh0, dc0
+
+
+_recurrence.defvjp(_recurrence_fwd, _recurrence_bwd)
+
+
+def lstm_recurrence(
+    weight_hh: Float[Array, "4*hidden hidden"],
+    xproj: Float[Array, "seq batch 4*hidden"],
+    h0: Float[Array, "batch hidden"],
+    c0: Float[Array, "batch hidden"],
+) -> LayerOutput:
+    """The LSTM recurrence given the input projections `xproj[t] = weight_ih @ x[t] + bias`.
+
+    Returns the hidden state after every step and the final `(h, c)`.
+    """
+    return _recurrence(weight_hh, xproj, None, h0, c0)
 
 
 def lstm_layer(
@@ -125,7 +175,7 @@ def lstm_layer(
     xs: Float[Array, "seq batch input"],
     h0: Float[Array, "batch hidden"],
     c0: Float[Array, "batch hidden"],
-) -> tuple[Float[Array, "seq batch hidden"], tuple[Float[Array, "batch hidden"], Float[Array, "batch hidden"]]]:
+) -> LayerOutput:
     """One LSTM layer over a window for a batch (torch layout, gates i, f, g, o).
 
     The input projection of every step is one matmul before the loop, so its gradients
@@ -167,10 +217,13 @@ def lstm_lm_window(
     """
     (weight_ih, weight_hh, bias), rest = params[0], params[1:]
     if embedding.shape[0] <= tokens.size:
-        xproj = (embedding @ weight_ih.T + bias)[tokens.T]
+        # Each step gathers its rows inside the loop, so the window's projections are never materialised,
+        # nor their gradient: it is scattered straight into the table's.
+        table = embedding @ weight_ih.T + bias
+        hs, (h, c) = _recurrence(weight_hh, table, tokens.T, h0[:, 0], c0[:, 0])
     else:
         xproj = embedding[tokens.T] @ weight_ih.T + bias
-    hs, (h, c) = lstm_recurrence(weight_hh, xproj, h0[:, 0], c0[:, 0])
+        hs, (h, c) = lstm_recurrence(weight_hh, xproj, h0[:, 0], c0[:, 0])
     if not rest:
         return hs, (h[:, None], c[:, None])
     hs, (hr, cr) = lstm_layers(rest, hs, h0[:, 1:], c0[:, 1:])

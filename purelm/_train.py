@@ -67,6 +67,18 @@ def batch_loss(
     raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
 
 
+def _update(optimizer: optax.GradientTransformation, loss: Callable) -> Callable:
+    """One training step, uncompiled: loss and gradients, optimizer update, states with gradients stopped."""
+
+    def update(model, opt_state, batch, states):
+        (value, states), grads = eqx.filter_value_and_grad(loss, has_aux=True)(model, batch, states)
+        updates, opt_state = optimizer.update(grads, opt_state, eqx.filter(model, eqx.is_array))
+        model = eqx.apply_updates(model, updates)
+        return model, opt_state, jax.lax.stop_gradient(states), value
+
+    return update
+
+
 def make_train_step(
     optimizer: optax.GradientTransformation,
     *,
@@ -84,15 +96,52 @@ def make_train_step(
         >>> step = make_train_step(optimizer)
         >>> model, opt_state, states, loss = step(model, opt_state, batch, None)
     """
+    return eqx.filter_jit(_update(optimizer, loss))
+
+
+def make_train_steps(
+    optimizer: optax.GradientTransformation,
+    *,
+    loss: Callable[..., tuple[Float[Array, ""], State]] = batch_loss,
+) -> Callable:
+    """Build `steps(model, opt_state, batches, states) -> (model, opt_state, states, losses)`: one compiled
+    call that makes `batches.shape[0]` consecutive training steps, a `jax.lax.scan` over the windows.
+
+    `steps(model, opt_state, batches, states)` computes exactly what calling `make_train_step`'s step on
+    `batches[0]`, `batches[1]`, ... in turn computes (the tests compare them bit for bit on CPU), but
+    with one dispatch from Python instead of one per window. For small models the per-call overhead
+    (argument flattening, dispatch, allocating the step's buffers) is a large share of a step; this is
+    how `purelm train --steps-per-call` runs. `states=None` starts the first window from the model's
+    learnable initial state; the rest continue from the window before. Each window length compiles once.
+
+    Example:
+        >>> steps = make_train_steps(optax.adam(1e-3))
+        >>> batches = jnp.stack([batch_0, batch_1, batch_2])                # [windows, batch, seq]
+        >>> model, opt_state, states, losses = steps(model, opt_state, batches, None)
+        >>> losses.shape
+        (3,)
+    """
+    update = _update(optimizer, loss)
 
     @eqx.filter_jit
-    def step(model, opt_state, batch, states):
-        (value, states), grads = eqx.filter_value_and_grad(loss, has_aux=True)(model, batch, states)
-        updates, opt_state = optimizer.update(grads, opt_state, eqx.filter(model, eqx.is_array))
-        model = eqx.apply_updates(model, updates)
-        return model, opt_state, jax.lax.stop_gradient(states), value
+    def steps(model, opt_state, batches, states):
+        if states is None:
+            # The first window's state comes from the model inside the loss (so c0 gets its gradient);
+            # every later window carries a concrete state, which a scan needs.
+            model, opt_state, states, first = update(model, opt_state, batches[0], None)
+            model, opt_state, states, rest = steps(model, opt_state, batches[1:], states)
+            return model, opt_state, states, jnp.concatenate([first[None], rest])
+        params, static = eqx.partition(model, eqx.is_array)
 
-    return step
+        def one(carry, batch):
+            params, opt_state, states = carry
+            model, opt_state, states, value = update(eqx.combine(params, static), opt_state, batch, states)
+            return (eqx.filter(model, eqx.is_array), opt_state, states), value
+
+        (params, opt_state, states), values = jax.lax.scan(one, (params, opt_state, states), batches)
+        return eqx.combine(params, static), opt_state, states, values
+
+    return steps
 
 
 def train_tutorial(

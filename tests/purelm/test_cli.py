@@ -116,9 +116,23 @@ def test_resume_continues_bit_identically(capsys, short_file, tmp_path):
     assert code == 0 and "nothing to do" in stdout
 
 
+def test_steps_per_call_changes_nothing_but_speed(capsys, short_file, tmp_path):
+    common = [short_file, *TINY, "--eval-every", 0, "--log-every", 8]
+    chunked, split = tmp_path / "chunked", tmp_path / "split"
+    # 3 windows per epoch: calls of 3, 3 and 2 steps (epoch ends cut them short) ...
+    assert run(capsys, "train", *common, "--out", chunked, "--steps", 8, "--steps-per-call", 8)[0] == 0
+    # ... against single steps up to step 4, then a resumed run in calls of up to 4 steps.
+    assert run(capsys, "train", *common, "--out", split, "--steps", 4, "--steps-per-call", 1)[0] == 0
+    assert run(capsys, "train", "--resume", split, "--steps", 8, "--steps-per-call", 4)[0] == 0
+    a, b = _state_arrays(chunked), _state_arrays(split)
+    assert sorted(a) == sorted(b)
+    for name in a:
+        assert np.array_equal(a[name], b[name]), name
+
+
 def test_interrupt_saves_a_checkpoint_that_resumes(capsys, short_file, tmp_path, monkeypatch):
     out = tmp_path / "run"
-    real = cli._train_step
+    real = cli._train_steps
 
     def interrupted_after(calls):
         def factory(*args):
@@ -135,11 +149,13 @@ def test_interrupt_saves_a_checkpoint_that_resumes(capsys, short_file, tmp_path,
 
         return factory
 
-    monkeypatch.setattr(cli, "_train_step", interrupted_after(2))
-    code, stdout, _ = run(capsys, "train", short_file, "--out", out, *TINY, "--steps", 5, "--eval-every", 0)
+    monkeypatch.setattr(cli, "_train_steps", interrupted_after(2))
+    code, stdout, _ = run(
+        capsys, "train", short_file, "--out", out, *TINY, "--steps", 5, "--eval-every", 0, "--steps-per-call", 1
+    )
     assert code == 130 and "interrupted at step 2" in stdout
     assert json.loads((out / "hparams.json").read_text())["step"] == 2
-    monkeypatch.setattr(cli, "_train_step", real)
+    monkeypatch.setattr(cli, "_train_steps", real)
     assert run(capsys, "train", "--resume", out, "--steps", 5)[0] == 0
     assert json.loads((out / "hparams.json").read_text())["step"] == 5
 

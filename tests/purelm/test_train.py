@@ -76,7 +76,8 @@ def test_none_state_starts_from_c0_and_trains_it(model, batch):
     assert float(jnp.abs(grad_explicit.c0).sum()) == 0
 
 
-def test_train_step_compiles_once_and_learns(model, batch):
+@pytest.mark.parametrize("steps_per_call", [1, 3])
+def test_train_step_compiles_once_and_learns(model, batch, steps_per_call):
     traces = []
 
     def counting_loss(model, tokens, states):
@@ -84,17 +85,21 @@ def test_train_step_compiles_once_and_learns(model, batch):
         return purelm.batch_loss(model, tokens, states)
 
     optimizer = optax.sgd(0.5)
-    step = purelm.make_train_step(optimizer, loss=counting_loss)
+    if steps_per_call == 1:
+        step, batches = purelm.make_train_step(optimizer, loss=counting_loss), batch
+    else:
+        step, batches = purelm.make_train_steps(optimizer, loss=counting_loss), jnp.stack([batch] * steps_per_call)
     opt_state = optimizer.init(eqx.filter(model, eqx.is_array))
     states = purelm.batch_initial_state(model, batch.shape[0])
     losses = []
     for _ in range(6):
-        model, opt_state, states, loss = step(model, opt_state, batch, purelm.batch_initial_state(model, 3))
-        losses.append(float(loss))
+        model, opt_state, states, loss = step(model, opt_state, batches, purelm.batch_initial_state(model, 3))
+        losses.append(jnp.ravel(loss))
+    losses = jnp.concatenate(losses)
     assert traces == [batch.shape]
     assert losses[-1] < losses[0]
     # Carrying the returned states is the same shape: still no retrace.
-    step(model, opt_state, batch, states)
+    step(model, opt_state, batches, states)
     assert traces == [batch.shape]
 
 
@@ -112,3 +117,28 @@ def test_train_step_returns_the_losses_states_without_gradient(model, batch):
     through_loss = jax.jit(jax.grad(lambda h: jnp.sum(purelm.batch_loss(model, batch, (h, c))[1][0])))(h)
     assert float(jnp.abs(through_step).sum()) == 0
     assert float(jnp.abs(through_loss).sum()) > 0
+
+
+@pytest.mark.parametrize("start", ["initial state", "carried state"])
+@pytest.mark.parametrize("layers,tie", [(1, True), (2, False)])
+def test_train_steps_equal_that_many_single_steps_bit_for_bit(start, layers, tie):
+    """`make_train_steps` is a speed-up only: K windows in one call give exactly K single steps."""
+    model = purelm.LSTMLM(VOCAB, 6, 6, num_layers=layers, tie_embeddings=tie, key=jax.random.key(3))
+    batches = jax.random.randint(jax.random.key(4), (4, 3, 5), 0, VOCAB)
+    optimizer = optax.adam(0.05)
+    opt_state = optimizer.init(eqx.filter(model, eqx.is_array))
+    states = None if start == "initial state" else purelm.batch_initial_state(model, 3)
+
+    step = purelm.make_train_step(optimizer)
+    one = (model, opt_state, states)
+    single_losses = []
+    for batch in batches:
+        *one, loss = step(*one[:2], batch, one[2])
+        single_losses.append(loss)
+    *many, losses = purelm.make_train_steps(optimizer)(model, opt_state, batches, states)
+
+    assert losses.shape == (4,)
+    np.testing.assert_array_equal(losses, jnp.stack(single_losses))
+    for a, b in zip(jax.tree.leaves(many), jax.tree.leaves(one), strict=True):
+        np.testing.assert_array_equal(a, b)
+
