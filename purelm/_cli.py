@@ -149,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="steps per metrics record / plain log line (10)")
     train.add_argument("--steps-per-call", dest="steps_per_call", type=_positive_int, metavar="N", default=10,
                        help="training steps per compiled call; same result, less Python overhead. A call "
-                       "stops early at log, eval and checkpoint steps and at the end of an epoch (10)")
+                       "stops early at log, eval and checkpoint steps (10)")
     train.add_argument("--devices", type=_positive_int, metavar="N", help="data-parallel devices (default: all that "
                        "divide the batch)")
     train.add_argument("--distributed", action="store_true",
@@ -393,17 +393,12 @@ class _Trainer:
             )
         return record
 
-    def windows_in_call(self, done: int, total: int) -> int:
+    def steps_in_next_call(self, done: int, total: int) -> int:
         """How many steps the next compiled call makes: `--steps-per-call`, cut short so that every step
-        that logs, evaluates or saves, and every epoch's end, is the last step of a call."""
+        that logs, evaluates or saves is the last step of a call."""
         args = self.args
         cadences = [args.log_every, args.checkpoint_every] + ([args.eval_every] if self.val is not None else [])
-        return min(
-            args.steps_per_call,
-            total - done,
-            self.windows_per_epoch - done % self.windows_per_epoch,
-            *(every - done % every for every in cadences),
-        )
+        return min(args.steps_per_call, total - done, *(every - done % every for every in cadences))
 
     def run(self) -> int:
         args, total, seq_len = self.args, self.args.steps, self.train_hp["seq_len"]
@@ -430,13 +425,13 @@ class _Trainer:
         done = self.start
         try:
             while done < total:
-                position = done % self.windows_per_epoch
-                count = self.windows_in_call(done, total)
-                batches = shard_batch(windows(self.streams, position, count, seq_len), self.mesh, axis=1)
-                # A new epoch starts from the learnable initial state, made inside the step so c0 gets gradients.
-                states = None if position == 0 else self.states
+                count = self.steps_in_next_call(done, total)
+                positions = [step % self.windows_per_epoch for step in range(done, done + count)]
+                batches = shard_batch(windows(self.streams, positions, seq_len), self.mesh, axis=1)
+                # A new epoch starts from the learnable initial state, taken inside the step so c0 gets gradients.
+                restart = [position == 0 for position in positions]
                 self.model, self.opt_state, self.states, losses = train_steps(
-                    self.model, self.opt_state, batches, states
+                    self.model, self.opt_state, batches, self.states, restart
                 )
                 done += count
                 pending.append(losses)

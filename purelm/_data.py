@@ -217,9 +217,9 @@ def window(streams: np.ndarray, index: int, seq_len: int) -> np.ndarray:
     return streams[:, start : start + seq_len]
 
 
-def windows(streams: np.ndarray, index: int, count: int, seq_len: int) -> np.ndarray:
-    """`count` consecutive windows from the `index`-th on: `Int[count, batch, seq_len]`."""
-    return np.stack([window(streams, index + k, seq_len) for k in range(count)])
+def windows(streams: np.ndarray, indices, seq_len: int) -> np.ndarray:
+    """The windows at `indices`, stacked: `Int[len(indices), batch, seq_len]`."""
+    return np.stack([window(streams, index, seq_len) for index in indices])
 
 
 def training_streams(tokens: np.ndarray, batch_size: int, seq_len: int) -> np.ndarray:

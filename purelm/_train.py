@@ -104,15 +104,19 @@ def make_train_steps(
     *,
     loss: Callable[..., tuple[Float[Array, ""], State]] = batch_loss,
 ) -> Callable:
-    """Build `steps(model, opt_state, batches, states) -> (model, opt_state, states, losses)`: one compiled
-    call that makes `batches.shape[0]` consecutive training steps, a `jax.lax.scan` over the windows.
+    """Build `steps(model, opt_state, batches, states, restart=None) -> (model, opt_state, states, losses)`:
+    one compiled call that makes `batches.shape[0]` consecutive training steps, a `jax.lax.scan` over the
+    windows.
 
-    `steps(model, opt_state, batches, states)` computes exactly what calling `make_train_step`'s step on
-    `batches[0]`, `batches[1]`, ... in turn computes (the tests compare them bit for bit on CPU), but
-    with one dispatch from Python instead of one per window. For small models the per-call overhead
-    (argument flattening, dispatch, allocating the step's buffers) is a large share of a step; this is
-    how `purelm train --steps-per-call` runs. `states=None` starts the first window from the model's
-    learnable initial state; the rest continue from the window before. Each window length compiles once.
+    It computes exactly what calling `make_train_step`'s step on `batches[0]`, `batches[1]`, ... in turn
+    computes (the tests compare them bit for bit on CPU), with one dispatch from Python instead of one per
+    window. For small models that per-call overhead (flattening the arguments, dispatch, allocating the
+    step's buffers) is a large share of a step; this is how `purelm train --steps-per-call` runs.
+
+    Window `k` starts from the model's learnable initial state where `restart[k]` is true (a new epoch,
+    say; `c0` then gets its gradient, as with `states=None` in a single step), and from the state the
+    window before left otherwise. `states=None` restarts the first window. `restart` is an ordinary
+    input, so every call with the same number of windows reuses one compilation.
 
     Example:
         >>> steps = make_train_steps(optax.adam(1e-3))
@@ -121,25 +125,35 @@ def make_train_steps(
         >>> losses.shape
         (3,)
     """
-    update = _update(optimizer, loss)
 
     @eqx.filter_jit
-    def steps(model, opt_state, batches, states):
-        if states is None:
-            # The first window's state comes from the model inside the loss (so c0 gets its gradient);
-            # every later window carries a concrete state, which a scan needs.
-            model, opt_state, states, first = update(model, opt_state, batches[0], None)
-            model, opt_state, states, rest = steps(model, opt_state, batches[1:], states)
-            return model, opt_state, states, jnp.concatenate([first[None], rest])
+    def compiled(model, opt_state, batches, states, restart):
         params, static = eqx.partition(model, eqx.is_array)
 
-        def one(carry, batch):
-            params, opt_state, states = carry
-            model, opt_state, states, value = update(eqx.combine(params, static), opt_state, batch, states)
+        def one(carry, window):
+            params, opt_state, carried = carry
+            batch, fresh = window
+
+            def restarted_loss(model, batch, carried):
+                # A select, not a branch: where `fresh`, the state is the model's own initial state, so
+                # the loss (and c0's gradient) is what `states=None` gives.
+                initial = batch_initial_state(model, batch.shape[0])
+                return loss(model, batch, jax.tree.map(lambda a, b: jnp.where(fresh, a, b), initial, carried))
+
+            step = _update(optimizer, restarted_loss)
+            model, opt_state, states, value = step(eqx.combine(params, static), opt_state, batch, carried)
             return (eqx.filter(model, eqx.is_array), opt_state, states), value
 
-        (params, opt_state, states), values = jax.lax.scan(one, (params, opt_state, states), batches)
+        (params, opt_state, states), values = jax.lax.scan(one, (params, opt_state, states), (batches, restart))
         return eqx.combine(params, static), opt_state, states, values
+
+    def steps(model, opt_state, batches, states, restart=None):
+        windows = batches.shape[0]
+        restart = jnp.zeros(windows, bool) if restart is None else jnp.asarray(restart, bool)
+        if states is None:
+            states = batch_initial_state(model, batches.shape[1])
+            restart = restart.at[0].set(True)
+        return compiled(model, opt_state, batches, states, restart)
 
     return steps
 

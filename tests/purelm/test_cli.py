@@ -119,9 +119,9 @@ def test_resume_continues_bit_identically(capsys, short_file, tmp_path):
 def test_steps_per_call_changes_nothing_but_speed(capsys, short_file, tmp_path):
     common = [short_file, *TINY, "--eval-every", 0, "--log-every", 8]
     chunked, split = tmp_path / "chunked", tmp_path / "split"
-    # 3 windows per epoch: calls of 3, 3 and 2 steps (epoch ends cut them short) ...
+    # 3 windows per epoch: one call of 8 steps restarts from the initial state at steps 3 and 6 ...
     assert run(capsys, "train", *common, "--out", chunked, "--steps", 8, "--steps-per-call", 8)[0] == 0
-    # ... against single steps up to step 4, then a resumed run in calls of up to 4 steps.
+    # ... against single steps up to step 4, then a resumed run in one call of 4 steps.
     assert run(capsys, "train", *common, "--out", split, "--steps", 4, "--steps-per-call", 1)[0] == 0
     assert run(capsys, "train", "--resume", split, "--steps", 8, "--steps-per-call", 4)[0] == 0
     a, b = _state_arrays(chunked), _state_arrays(split)

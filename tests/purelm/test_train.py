@@ -119,7 +119,7 @@ def test_train_step_returns_the_losses_states_without_gradient(model, batch):
     assert float(jnp.abs(through_loss).sum()) > 0
 
 
-@pytest.mark.parametrize("start", ["initial state", "carried state"])
+@pytest.mark.parametrize("start", ["initial state", "carried state", "restart mid-call"])
 @pytest.mark.parametrize("layers,tie", [(1, True), (2, False)])
 def test_train_steps_equal_that_many_single_steps_bit_for_bit(start, layers, tie):
     """`make_train_steps` is a speed-up only: K windows in one call give exactly K single steps."""
@@ -127,15 +127,17 @@ def test_train_steps_equal_that_many_single_steps_bit_for_bit(start, layers, tie
     batches = jax.random.randint(jax.random.key(4), (4, 3, 5), 0, VOCAB)
     optimizer = optax.adam(0.05)
     opt_state = optimizer.init(eqx.filter(model, eqx.is_array))
-    states = None if start == "initial state" else purelm.batch_initial_state(model, 3)
+    h, c = purelm.batch_initial_state(model, 3)
+    states = None if start == "initial state" else (h + 0.5, c - 0.25)
+    restart = [False, False, start == "restart mid-call", False]
 
     step = purelm.make_train_step(optimizer)
     one = (model, opt_state, states)
     single_losses = []
-    for batch in batches:
-        *one, loss = step(*one[:2], batch, one[2])
+    for batch, fresh in zip(batches, restart):
+        *one, loss = step(*one[:2], batch, None if fresh else one[2])
         single_losses.append(loss)
-    *many, losses = purelm.make_train_steps(optimizer)(model, opt_state, batches, states)
+    *many, losses = purelm.make_train_steps(optimizer)(model, opt_state, batches, states, restart)
 
     assert losses.shape == (4,)
     np.testing.assert_array_equal(losses, jnp.stack(single_losses))
