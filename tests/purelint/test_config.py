@@ -152,6 +152,15 @@ def test_file_suppressions(header, kept):
     assert [d.code for d in lint_source(header + IMPURE)] == kept
 
 
+def test_noqa_inside_a_string_suppresses_nothing():
+    line = "import jax\n@jax.jit\ndef f(x):\n    print('# noqa')\n    return x\n"
+    assert [d.code for d in lint_source(line)] == ["PUR001"]
+    whole_file = 'DOC = """\n# purelint: noqa\n"""\n' + IMPURE
+    assert [d.code for d in lint_source(whole_file)] == ["PUR001", "PUR002"]
+    # A real comment after such a string still counts.
+    assert lint_source(line.replace("print('# noqa')", "print('# noqa')  # noqa: PUR001")) == []
+
+
 def test_noqa_on_the_last_line_of_a_multiline_call():
     source = "import jax\n@jax.jit\ndef f(x):\n    print(\n        x,\n    )  # noqa: PUR001\n    return x\n"
     assert lint_source(source) == []
