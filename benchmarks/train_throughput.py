@@ -144,15 +144,16 @@ def torch_device():
 
 
 STEPS_PER_CALL = 10  # `purelm train --steps-per-call`'s default
+MULTI_STEP = f"purelm, {STEPS_PER_CALL} steps per call"
 CANDIDATES = {
     "purelm, 1 step per call": purelm_candidate,
-    f"purelm, {STEPS_PER_CALL} steps per call": lambda config: purelm_candidate(config, steps_per_call=STEPS_PER_CALL),
+    MULTI_STEP: lambda config: purelm_candidate(config, steps_per_call=STEPS_PER_CALL),
     "purelm, vmap of sequence_loss": lambda config: purelm_candidate(config, loss=vmap_batch_loss),
     "torch.nn.LSTM": nn_lstm_candidate,
     "tutorial per-token (torch)": tutorial_candidate,
 }
 # Training steps made by one call of a candidate's `run` (1 unless listed).
-STEPS_PER_RUN = {f"purelm, {STEPS_PER_CALL} steps per call": STEPS_PER_CALL}
+STEPS_PER_RUN = {MULTI_STEP: STEPS_PER_CALL}
 BASELINE = "torch.nn.LSTM"
 # The tutorial's model is two orders of magnitude slower: time fewer of its steps, and never on a GPU.
 SLOW = "tutorial per-token (torch)"

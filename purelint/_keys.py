@@ -217,28 +217,20 @@ class _Flow:
     # -- statements -------------------------------------------------------------------------------
 
     def suite(self, suite: cst.BaseSuite, state: _State | None) -> _State | None:
-        body = suite.body
-        if isinstance(suite, cst.SimpleStatementSuite):
-            return self.smalls(body, state)
-        return self.block(body, state)
+        visit = self.small if isinstance(suite, cst.SimpleStatementSuite) else self.statement
+        return self.in_order(suite.body, state, visit)
 
-    def block(self, statements: Sequence[cst.CSTNode], state: _State | None) -> _State | None:
-        for statement in statements:
+    def in_order(self, nodes: Sequence[cst.CSTNode], state: _State | None, visit) -> _State | None:
+        """`visit` each node in turn; None (the code after a return or raise) stops the walk."""
+        for node in nodes:
             if state is None:
                 return None
-            state = self.statement(statement, state)
-        return state
-
-    def smalls(self, statements: Sequence[cst.CSTNode], state: _State | None) -> _State | None:
-        for small in statements:
-            if state is None:
-                return None
-            state = self.small(small, state)
+            state = visit(node, state)
         return state
 
     def statement(self, node: cst.CSTNode, state: _State) -> _State | None:
         if isinstance(node, cst.SimpleStatementLine):
-            return self.smalls(node.body, state)
+            return self.in_order(node.body, state, self.small)
         if isinstance(node, cst.If):
             self.expr(node.test, state)
             taken = self.suite(node.body, state.copy())
