@@ -5,11 +5,15 @@ so with the batch (and the carried LSTM states) split over the mesh and the mode
 replicated, XLA runs each device's share of the batch and inserts the all-reduce of the mean loss and of
 the gradients. Results match one device up to float reassociation.
 
-Multi-host: start one process per host with the same command, after `jax.distributed.initialize()`
-(`purelm train --distributed` calls it; on Slurm, Open MPI or Cloud TPU it finds the coordinator from the
-environment, elsewhere set `JAX_COORDINATOR_ADDRESS`, `JAX_NUM_PROCESSES`, `JAX_PROCESS_ID`). Every process
-reads the same corpus and computes the same global batch; `jax.make_array_from_callback` then hands each
-process only the rows its own devices hold. Only process 0 writes checkpoints, metrics and the plot.
+Multi-process (several hosts, or several processes on one host): start one process per host with the same
+command and `initialize_distributed` runs `jax.distributed.initialize` before any JAX computation. It takes
+the coordinator, the process count and this process's id from `--coordinator HOST:PORT --num-processes N
+--process-id I`, else from `JAX_COORDINATOR_ADDRESS`, `JAX_NUM_PROCESSES`, `JAX_PROCESS_ID` (JAX itself reads
+only the first), else from the cluster (a Slurm `srun` step of several tasks, or `--distributed`: whatever
+`jax.distributed.initialize()` detects: Slurm, Open MPI, Cloud TPU). On CPU the processes reduce with gloo.
+Every process reads the same corpus and computes the same global batch; `jax.make_array_from_callback` then
+hands each process only the rows its own devices hold. Only process 0 writes checkpoints, metrics and the
+plot.
 
 >>> mesh = make_mesh(choose_devices(None, batch_size=32))   # doctest: +SKIP
 >>> batch = shard_batch(np_batch, mesh)                      # doctest: +SKIP
@@ -18,6 +22,9 @@ process only the rows its own devices hold. Only process 0 writes checkpoints, m
 
 from __future__ import annotations
 
+import argparse
+import os
+from collections.abc import Mapping
 from typing import Any
 
 import equinox as eqx
@@ -99,11 +106,99 @@ def is_main_process() -> bool:
     return jax.process_index() == 0
 
 
-def initialize_distributed() -> None:
-    """Join a multi-host run (`jax.distributed.initialize()`, configured from the environment)."""
+def add_distributed_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add `--coordinator`, `--num-processes`, `--process-id` and `--distributed` to a command's parser."""
+    group = parser.add_argument_group("multi-process (one process per host; see docs/purelm-cli.md)")
+    group.add_argument("--coordinator", metavar="HOST:PORT",
+                       help="address of process 0's coordinator (env JAX_COORDINATOR_ADDRESS)")
+    group.add_argument("--num-processes", dest="num_processes", type=int, metavar="N",
+                       help="number of processes (env JAX_NUM_PROCESSES)")
+    group.add_argument("--process-id", dest="process_id", type=int, metavar="I",
+                       help="this process's id, 0 .. N-1 (env JAX_PROCESS_ID)")
+    group.add_argument("--distributed", action="store_true",
+                       help="join a multi-process run found in the environment (Slurm, Open MPI, Cloud TPU)")
+
+
+_ENV = {"coordinator": "JAX_COORDINATOR_ADDRESS", "num_processes": "JAX_NUM_PROCESSES", "process_id": "JAX_PROCESS_ID"}
+_OPTION = {"coordinator": "--coordinator", "num_processes": "--num-processes", "process_id": "--process-id"}
+_SLURM = ("SLURM_JOB_ID", "SLURM_STEP_NODELIST", "SLURM_NTASKS", "SLURM_PROCID", "SLURM_LOCALID")
+
+
+def _slurm_step_of_several_tasks(environ: Mapping[str, str]) -> bool:
+    # What jax's Slurm detection needs, inside an `srun` step of more than one task (a plain `sbatch` script
+    # or a one-task step is a single process and must not wait for peers).
+    if not all(name in environ for name in _SLURM):
+        return False
+    tasks = environ.get("SLURM_STEP_NUM_TASKS", environ["SLURM_NTASKS"])
+    return tasks.isdigit() and int(tasks) > 1
+
+
+def distributed_settings(coordinator: str | None = None, num_processes: int | None = None,
+                         process_id: int | None = None, *, auto: bool = False,
+                         environ: Mapping[str, str] | None = None) -> dict[str, Any] | None:
+    """The keyword arguments for `jax.distributed.initialize`, or None for a single-process run.
+
+    Options win over the environment; what is still unset is left to JAX's cluster detection when a cluster
+    is there (Slurm `srun`, or `auto`), and is otherwise an error naming the missing option.
+
+    >>> distributed_settings("127.0.0.1:1234", 2, 1, environ={})
+    {'coordinator_address': '127.0.0.1:1234', 'num_processes': 2, 'process_id': 1}
+    >>> distributed_settings(environ={}) is None
+    True
+    """
+    environ = os.environ if environ is None else environ
+    given: dict[str, Any] = {"coordinator": coordinator, "num_processes": num_processes, "process_id": process_id}
+    for name, variable in _ENV.items():
+        if given[name] is None and environ.get(variable, "").strip():
+            text = environ[variable].strip()
+            if name == "coordinator":
+                given[name] = text
+            elif text.isdigit():
+                given[name] = int(text)
+            else:
+                raise DeviceError(f"{variable}={text!r} is not a non-negative integer")
+    cluster = auto or _slurm_step_of_several_tasks(environ)
+    if all(value is None for value in given.values()) and not cluster:
+        return None
+    if not cluster:
+        missing = [f"{_OPTION[name]} (or {_ENV[name]})" for name, value in given.items() if value is None]
+        if missing:
+            raise DeviceError(f"a multi-process run needs {' and '.join(missing)} too")
+    address = given["coordinator"]
+    if address is not None:
+        host, _, port = address.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise DeviceError(f"--coordinator must be HOST:PORT, got {address!r}")
+    count, index = given["num_processes"], given["process_id"]
+    if count is not None and count < 1:
+        raise DeviceError(f"--num-processes must be at least 1, got {count}")
+    if count is not None and index is not None and not 0 <= index < count:
+        raise DeviceError(f"--process-id must be between 0 and {count - 1}, got {index}")
+    return {"coordinator_address": address, "num_processes": count, "process_id": index}
+
+
+def initialize_distributed(coordinator: str | None = None, num_processes: int | None = None,
+                           process_id: int | None = None, *, auto: bool = False) -> bool:
+    """Join a multi-process run if one is asked for (options, environment, Slurm; see the module docs).
+
+    Call it before any JAX computation. Returns whether this is a multi-process run; calling it again is a
+    no-op.
+
+    >>> initialize_distributed("10.0.0.1:4000", num_processes=2, process_id=0)  # doctest: +SKIP
+    True
+    """
+    if jax.distributed.is_initialized():
+        return True
+    settings = distributed_settings(coordinator, num_processes, process_id, auto=auto)
+    if settings is None:
+        return False
+    if "JAX_CPU_COLLECTIVES_IMPLEMENTATION" not in os.environ:
+        # Cross-process reductions on CPU; without an implementation a CPU run would not reduce across processes.
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")
     try:
-        jax.distributed.initialize()
-    # Without a cluster environment or JAX_COORDINATOR_ADDRESS & co. JAX raises ValueError/RuntimeError.
+        jax.distributed.initialize(**settings)
+    # Unreachable coordinators, JAX already initialised, no cluster found: ValueError/RuntimeError from JAX.
     except (ValueError, RuntimeError) as err:
         message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise DeviceError(f"jax.distributed.initialize() failed: {message}") from None
+    return True
