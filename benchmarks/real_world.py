@@ -1,0 +1,354 @@
+"""purelint's precision on third-party JAX code: every finding compared with a hand-written label.
+
+    .venv/bin/python benchmarks/real_world.py CHECKOUT...                # precision tables
+    .venv/bin/python benchmarks/real_world.py CHECKOUT... --fix-check    # and what --fix would do
+
+Each CHECKOUT is a directory holding one project's files (how to fetch them at the pinned commits:
+docs/purelint-real-world.md); its name is the project's name in the labels file, and its commit is
+read from `.git` or from a `COMMIT` file. purelint runs over it twice, in the default configuration
+and with `--select ALL --scope all`, through the library API. Every finding is matched to a row of
+benchmarks/real_world_labels.csv (project, commit, path, cell, line, code, verdict, text, reason):
+first by the stripped source line (`text`) at the nearest line, so labels survive line drift, then
+by the exact line when the text changed. The tables give, per rule, findings / true / debatable /
+false / unlabelled and precision = true / labelled (debatable counted apart, not as true); the
+unlabelled findings are listed with a ready-made CSV row to label.
+
+With `--fix-check`, each checkout is copied to a temporary directory where `purelint --fix` (safe
+fixes only, the command-line tool) runs once per configuration; the report gives the fixes applied
+per rule, whether every changed file still compiles (each code cell for notebooks; cells that did
+not compile before, IPython syntax, are not held against the fix), and prints the diffs for review.
+A benchmark, not a test: CI has no checkouts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import difflib
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from purelint import Config, Diagnostic, iter_files, lint_file, lint_paths
+
+LABELS = Path(__file__).with_name("real_world_labels.csv")
+FIELDS = ("project", "commit", "path", "cell", "line", "code", "verdict", "text", "reason")
+VERDICTS = ("true", "debatable", "false")
+MODES = {
+    "default": ((), {}),
+    "ALL/all": (("--select", "ALL", "--scope", "all"), {"select": ("ALL",), "scope": "all"}),
+}
+
+
+@dataclass(frozen=True)
+class Label:
+    project: str
+    commit: str
+    path: str
+    cell: str  # notebook cell number, "" for plain files
+    line: int
+    code: str
+    verdict: str
+    text: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Finding:
+    project: str
+    path: str  # relative to the checkout, POSIX-style
+    cell: str
+    line: int
+    code: str
+    text: str
+    message: str
+
+
+# --- inputs ---------------------------------------------------------------------------------------
+
+
+def read_labels(path: Path) -> list[Label]:
+    """The labels file; a malformed row stops the run with a one-line error naming it."""
+    if not path.exists():
+        return []
+    labels = []
+    with path.open(newline="", encoding="utf-8") as handle:
+        for number, row in enumerate(csv.DictReader(handle), start=2):
+            if row.get("verdict") not in VERDICTS or not (row.get("line") or "").isdigit():
+                sys.exit(f"error: {path.name}:{number}: needs a verdict in {VERDICTS} and a line number")
+            labels.append(Label(**{**row, "line": int(row["line"])}))
+    return labels
+
+
+def commit_of(checkout: Path) -> str:
+    """The checkout's commit: `git rev-parse HEAD` in a git work tree, else its COMMIT file."""
+    stamp = checkout / "COMMIT"
+    if stamp.exists():
+        return stamp.read_text(encoding="utf-8").strip()
+    result = subprocess.run(["git", "-C", str(checkout), "rev-parse", "HEAD"], capture_output=True, text=True)
+    return result.stdout.strip() if result.returncode == 0 else "unknown"
+
+
+def cell_sources(path: Path) -> list[str]:
+    """Every cell's source (markdown included, so cell numbers match purelint's), '' when unreadable."""
+    try:
+        cells = json.loads(path.read_text(encoding="utf-8")).get("cells", [])
+    except (OSError, ValueError):
+        return []
+    return ["".join(c["source"]) if isinstance(c.get("source"), list) else c.get("source", "") for c in cells]
+
+
+class Sources:
+    """Source lines by (file, cell), read once, so a finding can be matched by its line's text."""
+
+    def __init__(self) -> None:
+        self._lines: dict[tuple[Path, int | None], list[str]] = {}
+
+    def line(self, path: Path, cell: int | None, line: int) -> str:
+        key = (path, cell)
+        if key not in self._lines:
+            if cell is None:
+                text = path.read_text(encoding="utf-8", errors="replace")
+            else:
+                cells = cell_sources(path)
+                text = cells[cell - 1] if 0 < cell <= len(cells) else ""
+            self._lines[key] = text.splitlines()
+        lines = self._lines[key]
+        return lines[line - 1].strip() if 0 < line <= len(lines) else ""
+
+
+def lint_checkout(checkout: Path, overrides: dict, sources: Sources) -> list[Finding]:
+    """Every finding in the checkout; a file on which purelint crashes gives one CRASH finding, so
+    one bug does not hide the rest of the corpus."""
+    config = Config(root=checkout, respect_gitignore=False, **overrides)
+    findings = []
+    for path in iter_files([checkout], config):
+        relative = path.relative_to(checkout).as_posix()
+        try:
+            found = lint_file(path, config=config)
+        except Exception as error:  # what a benchmark of a moving engine must survive and show
+            findings.append(Finding(checkout.name, relative, "", 1, "CRASH", "", f"{type(error).__name__}: {error}"))
+            continue
+        findings += [
+            Finding(checkout.name, relative, "" if d.cell is None else str(d.cell), d.line, d.code,
+                    sources.line(path, d.cell, d.line), d.message)
+            for d in found
+        ]
+    return findings
+
+
+# --- matching -------------------------------------------------------------------------------------
+
+
+class Matcher:
+    """Finds the label of a finding: same project, path and code, then the same line text at the
+    nearest line (in the same cell first), else the same cell and line."""
+
+    def __init__(self, labels: list[Label]) -> None:
+        self._by_file: dict[tuple[str, str, str], list[Label]] = defaultdict(list)
+        for label in labels:
+            self._by_file[label.project, label.path, label.code].append(label)
+        self.used: set[Label] = set()
+
+    def match(self, finding: Finding) -> Label | None:
+        candidates = self._by_file.get((finding.project, finding.path, finding.code), [])
+        same_text = [c for c in candidates if c.text == finding.text]
+        if same_text:
+            label = min(same_text, key=lambda c: (c.cell != finding.cell, abs(c.line - finding.line)))
+        else:
+            label = next((c for c in candidates if (c.cell, c.line) == (finding.cell, finding.line)), None)
+        if label is not None:
+            self.used.add(label)
+        return label
+
+
+# --- reports --------------------------------------------------------------------------------------
+
+
+def precision_table(findings: list[Finding], matcher: Matcher) -> tuple[list[str], list[Finding]]:
+    """Rows of the per-rule table, and the findings with no label."""
+    counts: dict[str, Counter[str]] = defaultdict(Counter)
+    unlabelled = []
+    for finding in findings:
+        label = matcher.match(finding)
+        counts[finding.code]["findings"] += 1
+        counts[finding.code][label.verdict if label else "unlabelled"] += 1
+        if label is None:
+            unlabelled.append(finding)
+    total: Counter[str] = sum(counts.values(), Counter())
+    rows = [f"{'rule':<8} {'findings':>8} {'true':>5} {'debatable':>9} {'false':>5} {'unlabelled':>10} {'precision':>9}"]
+    for code, c in [*sorted(counts.items()), ("total", total)]:
+        labelled = c["true"] + c["debatable"] + c["false"]
+        precision = f"{c['true'] / labelled:.0%}" if labelled else "-"
+        rows.append(
+            f"{code:<8} {c['findings']:>8} {c['true']:>5} {c['debatable']:>9} {c['false']:>5} "
+            f"{c['unlabelled']:>10} {precision:>9}"
+        )
+    return rows, unlabelled
+
+
+def label_row(finding: Finding, commits: dict[str, str]) -> str:
+    """A CSV row to paste into the labels file once verdict and reason are filled in."""
+    row = [finding.project, commits[finding.project], finding.path, finding.cell, str(finding.line),
+           finding.code, "?", finding.text, finding.message]
+    buffer = _CsvLine()
+    csv.writer(buffer, lineterminator="").writerow(row)
+    return buffer.text
+
+
+class _CsvLine:
+    text = ""
+
+    def write(self, chunk: str) -> None:
+        self.text += chunk
+
+
+# --- --fix-check ----------------------------------------------------------------------------------
+
+
+def compiles(path: Path, text: str) -> list[bool]:
+    """Whether the file compiles: one entry for a .py file, one per code cell of a notebook. IPython
+    lines (magics, shell escapes) are blanked first, as purelint itself treats them."""
+    if path.suffix != ".ipynb":
+        return [_compiles(text, str(path))]
+    try:
+        cells = json.loads(text).get("cells", [])
+    except ValueError:
+        return [False]
+    sources = ["".join(c["source"]) if isinstance(c["source"], list) else c["source"] for c in cells if c.get("cell_type") == "code"]
+    return [_compiles(_without_ipython(source), str(path)) for source in sources]
+
+
+def _without_ipython(source: str) -> str:
+    return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())
+
+
+def _compiles(text: str, filename: str) -> bool:
+    try:
+        compile(text, filename, "exec", dont_inherit=True)
+    except (SyntaxError, ValueError):
+        return False
+    return True
+
+
+def fix_check(checkout: Path, flags: tuple[str, ...], overrides: dict) -> None:
+    """Copy the checkout, run `purelint --fix` on the copy, report fixes per rule, compilation and diffs."""
+    with tempfile.TemporaryDirectory(prefix="purelint-fix-") as tmp:
+        copy = Path(tmp) / checkout.name
+        shutil.copytree(checkout, copy, ignore=shutil.ignore_patterns(".git"))
+        before = _fixable(copy, overrides)
+        originals = {p: p.read_text(encoding="utf-8", errors="replace") for p in _files(copy)}
+        command = [sys.executable, "-m", "purelint", "--fix", "--no-cache", "--exit-zero", *flags, str(copy)]
+        result = subprocess.run(command, capture_output=True, text=True, cwd=tmp)
+        if result.returncode not in (0, 1):
+            print(f"  purelint --fix failed ({result.returncode}): {result.stderr.strip().splitlines()[-1:]}")
+            return
+        after = _fixable(copy, overrides)
+        changed = {p: p.read_text(encoding="utf-8", errors="replace") for p in originals}
+        changed = {p: text for p, text in changed.items() if text != originals[p]}
+        applied = before - after
+        print(f"  fixes applied: {sum(applied.values())} "
+              f"({', '.join(f'{code} {n}' for code, n in sorted(applied.items())) or 'none'}); files changed: {len(changed)}")
+        broken = []
+        for path, text in sorted(changed.items()):
+            old, new = compiles(path, originals[path]), compiles(path, text)
+            if len(old) != len(new) or any(o and not n for o, n in zip(old, new)):
+                broken.append(path.relative_to(copy).as_posix())
+        print(f"  changed files that still compile: {len(changed) - len(broken)}/{len(changed)}"
+              + (f"; BROKEN: {', '.join(broken)}" if broken else ""))
+        for path, text in sorted(changed.items()):
+            name = path.relative_to(copy).as_posix()
+            old, new = _reviewable(path, originals[path]), _reviewable(path, text)
+            sys.stdout.writelines(difflib.unified_diff(old, new, f"a/{name}", f"b/{name}"))
+
+
+def _files(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.suffix in (".py", ".pyi", ".ipynb") and p.is_file())
+
+
+def _fixable(root: Path, overrides: dict) -> Counter[str]:
+    config = Config(root=root, respect_gitignore=False, **overrides)
+    return Counter(d.code for d in lint_paths([root], config=config) if _safe(d))
+
+
+def _safe(diagnostic: Diagnostic) -> bool:
+    return diagnostic.fix is not None and diagnostic.fix.applicability == "safe"
+
+
+def _reviewable(path: Path, text: str) -> list[str]:
+    """Lines to diff: a notebook's code cells as Python (with cell markers), not its JSON."""
+    if path.suffix != ".ipynb":
+        return text.splitlines(keepends=True)
+    lines = []
+    for number, source in enumerate(cell_sources_text(text), start=1):
+        if source is not None:
+            lines += [f"# cell {number}\n", *(line + "\n" for line in source.splitlines())]
+    return lines
+
+
+def cell_sources_text(text: str) -> list[str | None]:
+    """Each cell's source, None for non-code cells."""
+    try:
+        cells = json.loads(text).get("cells", [])
+    except ValueError:
+        return []
+    return [
+        ("".join(c["source"]) if isinstance(c["source"], list) else c["source"]) if c.get("cell_type") == "code" else None
+        for c in cells
+    ]
+
+
+# --- main -----------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("checkouts", nargs="+", type=Path, metavar="CHECKOUT")
+    parser.add_argument("--labels", type=Path, default=LABELS, help="labels file (default: %(default)s)")
+    parser.add_argument("--mode", choices=tuple(MODES), nargs="+", default=list(MODES))
+    parser.add_argument("--fix-check", action="store_true", help="also run --fix on copies and review it")
+    args = parser.parse_args()
+    for checkout in args.checkouts:
+        if not checkout.is_dir():
+            sys.exit(f"error: checkout {checkout} does not exist (see docs/purelint-real-world.md to fetch it)")
+    checkouts = [c.resolve() for c in args.checkouts]
+    labels = read_labels(args.labels)
+    matcher = Matcher(labels)
+    commits = {c.name: commit_of(c) for c in checkouts}
+    for project, commit in commits.items():
+        pinned = {label.commit for label in labels if label.project == project}
+        if pinned and commit not in pinned:
+            print(f"warning: {project} is at {commit}, labels are for {', '.join(sorted(pinned))}")
+    sources = Sources()
+    for mode in args.mode:
+        flags, overrides = MODES[mode]
+        findings = [f for c in checkouts for f in lint_checkout(c, overrides, sources)]
+        rows, unlabelled = precision_table(findings, matcher)
+        print(f"\n## {mode} ({', '.join(sorted(commits))}): precision = true / labelled")
+        print("\n".join(rows))
+        if unlabelled:
+            print(f"\nunlabelled ({len(unlabelled)}), as label rows with verdict '?':")
+            for finding in unlabelled:
+                print(label_row(finding, commits))
+    gone = [label for label in labels if label.project in commits and label not in matcher.used]
+    if gone:
+        print(f"\nlabels no finding matched any more ({len(gone)}; verdicts: "
+              f"{', '.join(f'{v} {n}' for v, n in sorted(Counter(label.verdict for label in gone).items()))}):")
+        for label in gone:
+            cell = f"cell {label.cell}:" if label.cell else ""
+            print(f"  {label.verdict:<9} {label.code} {label.project}/{label.path}:{cell}{label.line}  {label.text}")
+    if args.fix_check:
+        for mode in args.mode:
+            flags, overrides = MODES[mode]
+            for checkout in checkouts:
+                print(f"\n## --fix {' '.join(flags)} on a copy of {checkout.name}".rstrip())
+                fix_check(checkout, flags, overrides)
+
+
+if __name__ == "__main__":
+    main()
