@@ -28,12 +28,16 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Int
 
+from purelm._xent import head_log_probs
+
 __all__ = [
     "batch_token_log_probs",
+    "dropout_masks",
     "lstm_layer",
     "lstm_layers",
     "lstm_lm_window",
     "lstm_recurrence",
+    "scan_lm_window",
 ]
 
 # What a layer returns: the hidden state after every step, and the final `(h, c)`.
@@ -189,13 +193,17 @@ def lstm_layers(
     xs: Float[Array, "seq batch input"],
     h0: Float[Array, "batch layers hidden"],
     c0: Float[Array, "batch layers hidden"],
+    masks: Sequence[Array] | None = None,
 ) -> tuple[Float[Array, "seq batch hidden"], tuple[Float[Array, "batch layers hidden"], Float[Array, "batch layers hidden"]]]:
     """A stack of layers; `params[k] = (weight_ih, weight_hh, bias)` of layer k.
 
-    States use the batched layout of `purelm.State` (`[batch, layers, hidden]`).
+    States use the batched layout of `purelm.State` (`[batch, layers, hidden]`). `masks[k]`, if given,
+    multiplies layer k's input (dropout, see `dropout_masks`).
     """
     finals_h, finals_c = [], []
     for k, (weight_ih, weight_hh, bias) in enumerate(params):
+        if masks is not None:
+            xs = xs * masks[k]
         xs, (h, c) = lstm_layer(weight_ih, weight_hh, bias, xs, h0[:, k], c0[:, k])
         finals_h.append(h)
         finals_c.append(c)
@@ -208,49 +216,96 @@ def lstm_lm_window(
     tokens: Int[Array, "batch seq"],
     h0: Float[Array, "batch layers hidden"],
     c0: Float[Array, "batch layers hidden"],
+    masks: Sequence[Array] | None = None,
 ) -> tuple[Float[Array, "seq batch hidden"], tuple[Float[Array, "batch layers hidden"], Float[Array, "batch layers hidden"]]]:
     """Embed a batch of windows and run the layer stack: the top layer's hidden state after each token.
 
     When the window holds at least as many tokens as the vocabulary has entries (byte-level models),
     the first layer's input projection is gathered from `embedding @ weight_ih.T + bias`, one row per
-    vocabulary entry, instead of being computed per token.
+    vocabulary entry, instead of being computed per token. Dropout on the embeddings (`masks[0]`, one
+    mask per layer input as in `lstm_layers`) makes every token's input its own, so it turns that off.
     """
     (weight_ih, weight_hh, bias), rest = params[0], params[1:]
-    if embedding.shape[0] <= tokens.size:
+    if masks is None and embedding.shape[0] <= tokens.size:
         # Each step gathers its rows inside the loop, so the window's projections are never materialised,
         # nor their gradient: it is scattered straight into the table's.
         table = embedding @ weight_ih.T + bias
         hs, (h, c) = _recurrence(weight_hh, table, tokens.T, h0[:, 0], c0[:, 0])
     else:
-        xproj = embedding[tokens.T] @ weight_ih.T + bias
-        hs, (h, c) = lstm_recurrence(weight_hh, xproj, h0[:, 0], c0[:, 0])
+        xs = embedding[tokens.T]
+        if masks is not None:
+            xs = xs * masks[0]
+        hs, (h, c) = lstm_recurrence(weight_hh, xs @ weight_ih.T + bias, h0[:, 0], c0[:, 0])
     if not rest:
         return hs, (h[:, None], c[:, None])
-    hs, (hr, cr) = lstm_layers(rest, hs, h0[:, 1:], c0[:, 1:])
+    hs, (hr, cr) = lstm_layers(rest, hs, h0[:, 1:], c0[:, 1:], None if masks is None else masks[1:])
     return hs, (jnp.concatenate([h[:, None], hr], axis=1), jnp.concatenate([c[:, None], cr], axis=1))
 
 
+def scan_lm_window(
+    model,
+    tokens: Int[Array, "batch seq"],
+    h0: Float[Array, "batch layers hidden"],
+    c0: Float[Array, "batch layers hidden"],
+    masks: Sequence[Array] | None = None,
+) -> tuple[Float[Array, "seq batch hidden"], tuple[Float[Array, "batch layers hidden"], Float[Array, "batch layers hidden"]]]:
+    """`lstm_lm_window` for any cell (GRU, RNN): the model's own `cell.scan` under `jax.vmap` over the
+    batch, differentiated by plain autodiff. Same arguments and layout as `lstm_lm_window`."""
+    xs = model.embedding[tokens.T]
+    finals_h, finals_c = [], []
+    for k, cell in enumerate(model.cells):
+        if masks is not None:
+            xs = xs * masks[k]
+        xs, (h, c) = jax.vmap(cell.scan, in_axes=(1, 0), out_axes=(1, 0))(xs, (h0[:, k], c0[:, k]))
+        finals_h.append(h)
+        finals_c.append(c)
+    return xs, (jnp.stack(finals_h, axis=1), jnp.stack(finals_c, axis=1))
+
+
+def dropout_masks(model, key, shape: tuple[int, int]) -> tuple[Float[Array, "seq batch features"], ...] | None:
+    """word_language_model's dropout as multiplicative masks for a `[batch, seq]` window of tokens.
+
+    One mask per layer input (the embeddings, then each layer's output feeding the next) and a last one
+    for the top layer's output before the head, each `[seq, batch, features]` holding 0 or `1 / (1 -
+    rate)` (inverted dropout, as torch's). `None` when `key` is None or `model.dropout` is 0: evaluation,
+    scoring and sampling pass no key.
+    """
+    if key is None or model.dropout == 0:
+        return None
+    batch, seq = shape
+    keep = 1.0 - model.dropout
+    dtype = model.embedding.dtype
+    widths = [model.embed_dim] + [model.hidden_dim] * model.num_layers
+    keys = jax.random.split(key, len(widths))
+    return tuple(
+        jax.random.bernoulli(k, keep, (seq, batch, width)).astype(dtype) / keep for k, width in zip(keys, widths)
+    )
+
+
 def batch_token_log_probs(
-    model, tokens: Int[Array, "batch seq"], states: tuple[Array, Array]
+    model, tokens: Int[Array, "batch seq"], states: tuple[Array, Array], *, key=None
 ) -> tuple[Float[Array, "batch seq"], tuple[Float[Array, "batch layers hidden"], Float[Array, "batch layers hidden"]]]:
     """`jax.vmap(purelm.token_log_probs)` for an `LSTMLM`, computed by the fused layers.
 
     `states` are batched (`[batch, layers, hidden]` each). As in the per-sequence model, `tokens[:, t]`
     is scored from the top layer's state *before* reading it; the returned states have read every token.
+    LSTMs take the fused layers, other cells `scan_lm_window`. With a `key` (and `model.dropout > 0`)
+    dropout is applied where word_language_model applies it (`dropout_masks`).
 
     Example:
         >>> log_probs, states = batch_token_log_probs(model, tokens, batch_initial_state(model, 8))
     """
     h0, c0 = states
-    params = [(cell.weight_ih, cell.weight_hh, cell.bias) for cell in model.cells]
-    hs, final = lstm_lm_window(model.embedding, params, tokens, h0, c0)
-    h_in = jnp.concatenate([h0[None, :, -1], hs[:-1]])
-    if model.head is None:
-        logits = h_in @ model.embedding.T
+    masks = dropout_masks(model, key, tokens.shape)
+    layer_masks = None if masks is None else masks[:-1]
+    if model.cell == "lstm":
+        params = [(cell.weight_ih, cell.weight_hh, cell.bias) for cell in model.cells]
+        hs, final = lstm_lm_window(model.embedding, params, tokens, h0, c0, layer_masks)
     else:
-        logits = h_in @ model.head.weight.T
-        if model.head.bias is not None:
-            logits = logits + model.head.bias
-    log_probs = jax.nn.log_softmax(logits)
-    picked = jnp.take_along_axis(log_probs, tokens.T[..., None], axis=-1)[..., 0]
+        hs, final = scan_lm_window(model, tokens, h0, c0, layer_masks)
+    h_in = jnp.concatenate([h0[None, :, -1], hs[:-1]])
+    if masks is not None:
+        h_in = h_in * masks[-1]
+    # The output layer and log-softmax, chunked so that [tokens, vocab] logits never exist (purelm/_xent.py).
+    picked = head_log_probs(model, h_in, tokens.T)
     return picked.T, final

@@ -6,7 +6,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import optax
-from jaxtyping import Array, Float, Int
+from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from purelm._fused import batch_token_log_probs
 from purelm._model import LSTMLM, State, batch_initial_state
@@ -44,22 +44,26 @@ def batch_loss(
     tokens: Int[Array, "batch seq"],
     states: State | None = None,
     *,
+    key: PRNGKeyArray | None = None,
     reduction: str = "mean",
 ) -> tuple[Float[Array, ""], State]:
     """Negative log-likelihood over a batch: mean per token (nats), or `reduction="sum"`.
 
     `states` are batched (`(batch, layers, hidden)` each); `None` starts every row from the
-    model's initial state.
+    model's initial state. Dropout (`model.dropout`) is applied if and only if a PRNG `key` is given.
+    The sum is accumulated in float32 (or the model's dtype if wider), so bfloat16 models get a
+    float32 loss.
 
     Example:
         >>> loss, states = batch_loss(model, tokens, batch_initial_state(model, tokens.shape[0]))
+        >>> loss, states = batch_loss(model, tokens, states, key=jax.random.key(0))   # with dropout
     """
     if states is None:
         states = batch_initial_state(model, tokens.shape[0])
     # Same numbers as `jax.vmap(sequence_loss)` (tested), computed by the fused batched layers, whose
     # hand-written backward pass is several times faster on CPU (docs/purelm-performance.md).
-    log_probs, states = batch_token_log_probs(model, tokens, states)
-    total = -jnp.sum(log_probs)
+    log_probs, states = batch_token_log_probs(model, tokens, states, key=key)
+    total = -jnp.sum(log_probs, dtype=jnp.promote_types(log_probs.dtype, jnp.float32))
     if reduction == "sum":
         return total, states
     if reduction == "mean":
@@ -70,8 +74,10 @@ def batch_loss(
 def _update(optimizer: optax.GradientTransformation, loss: Callable) -> Callable:
     """One training step, uncompiled: loss and gradients, optimizer update, states with gradients stopped."""
 
-    def update(model, opt_state, batch, states):
-        (value, states), grads = eqx.filter_value_and_grad(loss, has_aux=True)(model, batch, states)
+    def update(model, opt_state, batch, states, key=None):
+        # Custom losses without dropout keep the three-argument signature: the key is passed only if given.
+        kwargs = {} if key is None else {"key": key}
+        (value, states), grads = eqx.filter_value_and_grad(loss, has_aux=True)(model, batch, states, **kwargs)
         updates, opt_state = optimizer.update(grads, opt_state, eqx.filter(model, eqx.is_array))
         model = eqx.apply_updates(model, updates)
         return model, opt_state, jax.lax.stop_gradient(states), value
@@ -84,11 +90,12 @@ def make_train_step(
     *,
     loss: Callable[..., tuple[Float[Array, ""], State]] = batch_loss,
 ) -> Callable:
-    """Build `step(model, opt_state, batch, states) -> (model, opt_state, states, loss)`, compiled once.
+    """Build `step(model, opt_state, batch, states, key=None) -> (model, opt_state, states, loss)`, compiled once.
 
     The returned states went through `jax.lax.stop_gradient`: the next window continues from them
     without backpropagating into this one (truncated BPTT). Pass `states=None` to start from the
-    model's learnable initial state.
+    model's learnable initial state, and a PRNG `key` (a fresh one per step) to train with dropout;
+    the key reaches `loss` as `loss(model, batch, states, key=key)`.
 
     Example:
         >>> optimizer = optax.adam(1e-3)
@@ -104,7 +111,7 @@ def make_train_steps(
     *,
     loss: Callable[..., tuple[Float[Array, ""], State]] = batch_loss,
 ) -> Callable:
-    """Build `steps(model, opt_state, batches, states, restart=None) -> (model, opt_state, states, losses)`:
+    """Build `steps(model, opt_state, batches, states, restart=None, key=None) -> (model, opt_state, states, losses)`:
     one compiled call that makes `batches.shape[0]` consecutive training steps, a `jax.lax.scan` over the
     windows.
 
@@ -118,6 +125,9 @@ def make_train_steps(
     window before left otherwise. `states=None` restarts the first window. `restart` is an ordinary
     input, so every call with the same number of windows reuses one compilation.
 
+    With a PRNG `key` (dropout), window `k` uses `jax.random.split(key, batches.shape[0])[k]`, so the
+    call still equals single steps given those keys.
+
     Example:
         >>> steps = make_train_steps(optax.adam(1e-3))
         >>> batches = jnp.stack([batch_0, batch_1, batch_2])                # [windows, batch, seq]
@@ -127,33 +137,36 @@ def make_train_steps(
     """
 
     @eqx.filter_jit
-    def compiled(model, opt_state, batches, states, restart):
+    def compiled(model, opt_state, batches, states, restart, key):
         params, static = eqx.partition(model, eqx.is_array)
+        keys = None if key is None else jax.random.split(key, batches.shape[0])
 
         def one(carry, window):
             params, opt_state, carried = carry
-            batch, fresh = window
+            batch, fresh, window_key = window
 
-            def restarted_loss(model, batch, carried):
+            def restarted_loss(model, batch, carried, **kwargs):
                 # A select, not a branch: where `fresh`, the state is the model's own initial state, so
                 # the loss (and c0's gradient) is what `states=None` gives.
                 initial = batch_initial_state(model, batch.shape[0])
-                return loss(model, batch, jax.tree.map(lambda a, b: jnp.where(fresh, a, b), initial, carried))
+                return loss(model, batch, jax.tree.map(lambda a, b: jnp.where(fresh, a, b), initial, carried), **kwargs)
 
             step = _update(optimizer, restarted_loss)
-            model, opt_state, states, value = step(eqx.combine(params, static), opt_state, batch, carried)
+            model, opt_state, states, value = step(eqx.combine(params, static), opt_state, batch, carried, window_key)
             return (eqx.filter(model, eqx.is_array), opt_state, states), value
 
-        (params, opt_state, states), values = jax.lax.scan(one, (params, opt_state, states), (batches, restart))
+        (params, opt_state, states), values = jax.lax.scan(
+            one, (params, opt_state, states), (batches, restart, keys)
+        )
         return eqx.combine(params, static), opt_state, states, values
 
-    def steps(model, opt_state, batches, states, restart=None):
+    def steps(model, opt_state, batches, states, restart=None, key=None):
         windows = batches.shape[0]
         restart = jnp.zeros(windows, bool) if restart is None else jnp.asarray(restart, bool)
         if states is None:
             states = batch_initial_state(model, batches.shape[1])
             restart = restart.at[0].set(True)
-        return compiled(model, opt_state, batches, states, restart)
+        return compiled(model, opt_state, batches, states, restart, key)
 
     return steps
 

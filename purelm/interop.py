@@ -1,6 +1,6 @@
 """Weight conversion between the PyTorch models in `purelm.reference` and `purelm.LSTMLM`.
 
-Only `to_torch` needs torch; reading modules and state dicts works on anything array-like.
+Only `to_torch` and `load_torch_file` need torch; reading state dicts works on anything array-like.
 """
 
 import re
@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from purelm._model import LSTMLM
+from purelm._model import CELL_TYPES, LSTMCell, LSTMLM
 
 
 class StateDictError(ValueError):
@@ -52,21 +52,135 @@ def to_torch(model: LSTMLM):
     return module
 
 
-def from_torch_state_dict(state_dict) -> LSTMLM:
-    """Build an `LSTMLM` from a torch state dict: a stock `nn.LSTM` language model or `TorchLSTMLM`'s own.
+def from_torch_state_dict(state_dict, *, cell: str | None = None) -> LSTMLM:
+    """Build an `LSTMLM` from a torch state dict: a stock recurrent language model or `TorchLSTMLM`'s own.
 
-    Stock naming (PyTorch's word_language_model): `encoder.weight`, `rnn.weight_ih_l{k}`,
+    Stock naming (PyTorch's word_language_model `RNNModel`): `encoder.weight`, `rnn.weight_ih_l{k}`,
     `rnn.weight_hh_l{k}`, `rnn.bias_ih_l{k}`, `rnn.bias_hh_l{k}` for every layer, `decoder.weight`,
-    `decoder.bias`. Torch's two biases are folded into one; the initial state is zero, as nn.LSTM's
-    default. Raises `StateDictError` naming the first missing, unexpected or mis-shaped key.
+    `decoder.bias`. The recurrence is read from the shapes: `nn.LSTM` (4 gates) or `nn.GRU` (3 gates);
+    an `nn.RNN` (1 gate) may be tanh or relu, which a state dict does not say, so it needs
+    `cell="rnn_tanh"` or `cell="rnn_relu"`. A `decoder.weight` equal to `encoder.weight` (what `--tied`
+    saves) imports as a tied head with `decoder.bias` as its output bias. Torch's two biases are folded
+    into one where the math allows (all but GRU's `b_hn`); the initial state is zero, as torch's default.
+    Raises `StateDictError` naming the first missing, unexpected or mis-shaped key.
 
     Example:
         >>> model = from_torch_state_dict(torch.load("lm.pt", weights_only=True))
+        >>> model = from_torch_state_dict(rnn_state_dict, cell="rnn_relu")
     """
+    if cell is not None and cell not in CELL_TYPES:
+        raise StateDictError(f"cell must be one of {', '.join(CELL_TYPES)}; got {cell!r}")
     arrays = {name: _to_numpy(value) for name, value in state_dict.items()}
     if "embeddings" in arrays:
+        if cell not in (None, "lstm"):
+            raise StateDictError(f"a TorchLSTMLM state dict holds an LSTM, not cell={cell!r}")
         return _from_tutorial(arrays)
-    return _from_stock(arrays)
+    return _from_stock(arrays, cell)
+
+
+def load_torch_file(path, *, allow_pickle: bool = False) -> tuple[dict, dict]:
+    """Read a `.pt` file written by `torch.save`: `(state_dict, info)`.
+
+    A state dict loads with `weights_only=True`. A whole pickled module (what word_language_model's
+    `main.py` saves) loads only with `allow_pickle=True`, because unpickling runs code from the file;
+    without it this raises a `StateDictError` saying so. `info` holds what a pickled module tells and a
+    state dict does not: `"cell"` ("lstm", "gru", "rnn_tanh" or "rnn_relu", from its `rnn_type` or its
+    `nn.RNN`'s nonlinearity), `"tied"`, and `"class"`; it is empty for a state dict. A pickled
+    word_language_model `RNNModel` loads even where their `model.py` is not importable (as
+    `purelm.reference.RNNModel`). Errors are one line, free of terminal colour codes.
+
+    Needs torch. Example:
+        >>> state_dict, info = load_torch_file("model.pt", allow_pickle=True)   # doctest: +SKIP
+        >>> model = from_torch_state_dict(state_dict, cell=info.get("cell"))   # doctest: +SKIP
+    """
+    import pickle
+
+    import torch
+
+    try:
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise StateDictError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise StateDictError(f"{path} is a directory, not a file saved by torch.save") from None
+    except pickle.UnpicklingError as err:
+        if "weights only load failed" not in str(err).lower():
+            raise StateDictError(f"{path} is not a file torch.load can read: {_one_line(err)}") from None
+        if not allow_pickle:
+            raise StateDictError(
+                f"{path} holds a pickled Python object (such as a whole model saved by word_language_model's "
+                "main.py), not a state dict; loading it runs code from the file, so it needs allow_pickle=True "
+                "(purelm convert-torch --allow-pickle) if you trust the file, or re-save it with "
+                "torch.save(model.state_dict(), path)"
+            ) from None
+        loaded = _load_pickled(torch, path)
+    except Exception as err:  # torch raises bare RuntimeErrors etc. for corrupt or foreign files
+        raise StateDictError(f"{path} is not a file torch.load can read: {_one_line(err)}") from None
+    if isinstance(loaded, torch.nn.Module):
+        return _module_state_dict(path, loaded)
+    if isinstance(loaded, dict) and all(isinstance(value, torch.Tensor) for value in loaded.values()):
+        return dict(loaded), {}
+    raise StateDictError(f"{path} holds a {type(loaded).__name__}, neither a state dict nor a torch module")
+
+
+def _one_line(err: BaseException) -> str:
+    """An exception's message as one plain line: terminal colour codes removed, first line only."""
+    text = _ANSI.sub("", str(err)).strip()
+    first = text.splitlines()[0] if text else type(err).__name__
+    return first if len(first) <= 200 else first[:197] + "..."
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+
+
+def _load_pickled(torch, path):
+    import pickle
+
+    class Unpickler(pickle.Unpickler):
+        def find_class(self, module, name):
+            try:
+                return super().find_class(module, name)
+            except (ImportError, AttributeError):
+                # word_language_model saves `model.RNNModel` from its own model.py; our reference class has
+                # the same attributes and computes the same function.
+                if name == "RNNModel":
+                    from purelm.reference import RNNModel
+
+                    return RNNModel
+                raise
+
+    class PickleModule:
+        Unpickler = Unpickler
+        load = pickle.load
+        __name__ = "pickle"
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False, pickle_module=PickleModule)
+    except Exception as err:
+        raise StateDictError(f"{path}: unpickling failed: {_one_line(err)}") from None
+
+
+def _module_state_dict(path, module) -> tuple[dict, dict]:
+    import torch
+
+    info = {"class": type(module).__name__}
+    rnn = getattr(module, "rnn", None)
+    encoder, decoder = getattr(module, "encoder", None), getattr(module, "decoder", None)
+    if not isinstance(rnn, torch.nn.RNNBase) or encoder is None or decoder is None:
+        raise StateDictError(
+            f"{path} holds a {info['class']}, not a recurrent language model (encoder, rnn, decoder) purelm can "
+            "import"
+        )
+    if isinstance(rnn, torch.nn.LSTM):
+        info["cell"] = "lstm"
+    elif isinstance(rnn, torch.nn.GRU):
+        info["cell"] = "gru"
+    elif isinstance(rnn, torch.nn.RNN):
+        info["cell"] = f"rnn_{rnn.nonlinearity}"
+    else:
+        raise StateDictError(f"{path} holds a {type(rnn).__name__} recurrence, not an LSTM, GRU or RNN")
+    info["tied"] = decoder.weight is encoder.weight
+    return {name: value.detach() for name, value in module.state_dict().items()}, info
 
 
 def _to_numpy(value) -> np.ndarray:
@@ -101,40 +215,76 @@ def _check_no_extra(arrays: dict, used: set) -> None:
 def _from_tutorial(arrays: dict) -> LSTMLM:
     embedding = _take_matrix(arrays, "embeddings")
     vocab, dim = embedding.shape
-    params = {
-        "embedding": embedding,
-        "weight_ih": [_take(arrays, "cell.weight_ih", (4 * dim, dim))],
-        "weight_hh": [_take(arrays, "cell.weight_hh", (4 * dim, dim))],
-        "bias": [_take(arrays, "cell.bias", (4 * dim,))],
-        "c0": _take(arrays, "c_0", (dim,))[None],
-        "head": None,
-    }
+    names = ("weight_ih", "weight_hh", "bias")
+    layer = tuple(_take(arrays, f"cell.{name}", shape) for name, shape in zip(names, LSTMCell.shapes(dim, dim)))
+    c0 = _take(arrays, "c_0", (dim,))[None]
+    params = {"embedding": embedding, "layers": [layer], "c0": c0, "head": None, "head_bias": None}
     _check_no_extra(arrays, {"embeddings", "cell.weight_ih", "cell.weight_hh", "cell.bias", "c_0"})
     return _assemble(params, vocab, dim, dim)
 
 
-def _from_stock(arrays: dict) -> LSTMLM:
+def _from_stock(arrays: dict, cell: str | None) -> LSTMLM:
     embedding = _take_matrix(arrays, "encoder.weight")
     vocab, embed = embedding.shape
-    hidden = _take_matrix(arrays, "rnn.weight_hh_l0").shape[1]
+    weight_hh = _take_matrix(arrays, "rnn.weight_hh_l0")
+    hidden = weight_hh.shape[1]
+    cell = _stock_cell(weight_hh, cell)
+    gates = _GATES[cell] * hidden
     # Layers are numbered 0..n-1; a gap shows up below as a missing key.
     num_layers = 1 + max(int(m.group(1)) for name in arrays if (m := re.fullmatch(r"rnn\.\w+_l(\d+)", name)))
     used = {"encoder.weight", "decoder.weight", "decoder.bias"}
-    params = {"embedding": embedding, "weight_ih": [], "weight_hh": [], "bias": []}
+    layers = []
     for layer in range(num_layers):
         names = [f"rnn.{kind}_l{layer}" for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
         used.update(names)
-        params["weight_ih"].append(_take(arrays, names[0], (4 * hidden, embed if layer == 0 else hidden)))
-        params["weight_hh"].append(_take(arrays, names[1], (4 * hidden, hidden)))
-        params["bias"].append(_take(arrays, names[2], (4 * hidden,)) + _take(arrays, names[3], (4 * hidden,)))
-    params["head"] = (_take(arrays, "decoder.weight", (vocab, hidden)), _take(arrays, "decoder.bias", (vocab,)))
-    params["c0"] = np.zeros((num_layers, hidden), embedding.dtype)
+        weight_ih = _take(arrays, names[0], (gates, embed if layer == 0 else hidden))
+        weight_hh = _take(arrays, names[1], (gates, hidden))
+        bias_ih, bias_hh = _take(arrays, names[2], (gates,)), _take(arrays, names[3], (gates,))
+        if cell == "gru":
+            # r and z add both biases outside any product; b_hn is multiplied by the reset gate.
+            bias = bias_ih + np.concatenate([bias_hh[: 2 * hidden], np.zeros_like(bias_hh[2 * hidden :])])
+            layers.append((weight_ih, weight_hh, bias, bias_hh[2 * hidden :]))
+        else:
+            layers.append((weight_ih, weight_hh, bias_ih + bias_hh))
+    decoder = _take(arrays, "decoder.weight", (vocab, hidden)), _take(arrays, "decoder.bias", (vocab,))
     _check_no_extra(arrays, used)
-    return _assemble(params, vocab, embed, hidden)
+    tied = embed == hidden and np.array_equal(decoder[0], embedding)
+    params = {
+        "embedding": embedding,
+        "layers": layers,
+        "c0": np.zeros((num_layers, hidden), embedding.dtype),
+        "head": None if tied else decoder,
+        "head_bias": decoder[1] if tied else None,
+    }
+    return _assemble(params, vocab, embed, hidden, cell)
 
 
-def _assemble(params: dict, vocab: int, embed: int, hidden: int) -> LSTMLM:
-    num_layers = len(params["weight_ih"])
+_GATES = {"lstm": 4, "gru": 3, "rnn_tanh": 1, "rnn_relu": 1}
+
+
+def _stock_cell(weight_hh: np.ndarray, cell: str | None) -> str:
+    """The cell type a stock state dict holds, from `rnn.weight_hh_l0`'s rows per hidden unit."""
+    rows, hidden = weight_hh.shape
+    found = {4 * hidden: "lstm", 3 * hidden: "gru", hidden: "rnn"}.get(rows)
+    if found is None:
+        raise StateDictError(
+            f"state dict key 'rnn.weight_hh_l0' has shape {(rows, hidden)}: not an nn.LSTM, nn.GRU or nn.RNN"
+        )
+    if found == "rnn" and cell is None:
+        raise StateDictError(
+            "state dict holds an nn.RNN, whose nonlinearity a state dict does not record: "
+            "pass cell='rnn_tanh' or cell='rnn_relu'"
+        )
+    if cell is not None and cell.split("_")[0] != found:
+        names = {"lstm": "an nn.LSTM", "gru": "an nn.GRU", "rnn": "an nn.RNN"}
+        raise StateDictError(
+            f"state dict holds {names[found]} ('rnn.weight_hh_l0' has shape {(rows, hidden)}), not cell={cell!r}"
+        )
+    return cell or found
+
+
+def _assemble(params: dict, vocab: int, embed: int, hidden: int, cell: str = "lstm") -> LSTMLM:
+    num_layers = len(params["layers"])
     # Shapes only: no random initialisation is computed for weights we overwrite anyway.
     skeleton = eqx.filter_eval_shape(
         LSTMLM,
@@ -143,12 +293,16 @@ def _assemble(params: dict, vocab: int, embed: int, hidden: int) -> LSTMLM:
         hidden,
         num_layers=num_layers,
         tie_embeddings=params["head"] is None,
+        output_bias=params["head"] is not None or params["head_bias"] is not None,
+        cell=cell,
         key=jax.random.key(0),
     )
     leaves = [params["embedding"]]
-    for layer in range(num_layers):
-        leaves += [params["weight_ih"][layer], params["weight_hh"][layer], params["bias"][layer]]
+    for layer in params["layers"]:
+        leaves += list(layer)
     leaves.append(params["c0"])
     if params["head"] is not None:
         leaves += list(params["head"])
+    if params["head_bias"] is not None:
+        leaves.append(params["head_bias"])
     return jax.tree.unflatten(jax.tree.structure(skeleton), [jnp.asarray(leaf) for leaf in leaves])

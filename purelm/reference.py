@@ -1,4 +1,5 @@
-"""The PyTorch original: the tutorial's stateful LSTM language model, and a stock nn.LSTM model.
+"""The PyTorch originals: the tutorial's stateful LSTM language model, a stock nn.LSTM model, and
+word_language_model's `RNNModel` (LSTM, GRU, RNN_TANH, RNN_RELU, optionally tied).
 
 Needs the `torch` extra; `import purelm` never imports this module.
 """
@@ -72,6 +73,53 @@ class TorchNNLSTMLM(torch.nn.Module):
     def forward(self, input, hidden):
         output, hidden = self.rnn(self.encoder(input), hidden)
         return self.decoder(output), hidden
+
+
+class RNNModel(torch.nn.Module):
+    """PyTorch word_language_model's `RNNModel`, written for purelm's tests: the same modules under the same
+    attribute names (so its state dict and its pickles are theirs), the same function.
+
+    `rnn_type` is "LSTM", "GRU", "RNN_TANH" or "RNN_RELU"; `tie_weights` shares the embedding with the
+    decoder, which keeps its bias. Dropout (`drop`) acts on the embeddings and on the top layer's output,
+    and the recurrent module's own `dropout` between layers, in training mode only.
+    `forward(input [seq, batch], hidden)` returns the log-probabilities `[seq * batch, ntoken]` of the
+    token after each input token, and the new hidden state (`(h, c)` for an LSTM, `h` otherwise).
+    """
+
+    def __init__(self, rnn_type, ntoken, ninp, nhid, nlayers, dropout=0.5, tie_weights=False):
+        super().__init__()
+        self.ntoken = ntoken
+        self.drop = torch.nn.Dropout(dropout)
+        self.encoder = torch.nn.Embedding(ntoken, ninp)
+        if rnn_type in ("LSTM", "GRU"):
+            self.rnn = getattr(torch.nn, rnn_type)(ninp, nhid, nlayers, dropout=dropout)
+        elif rnn_type in ("RNN_TANH", "RNN_RELU"):
+            nonlinearity = rnn_type.removeprefix("RNN_").lower()
+            self.rnn = torch.nn.RNN(ninp, nhid, nlayers, nonlinearity=nonlinearity, dropout=dropout)
+        else:
+            raise ValueError(f"rnn_type must be LSTM, GRU, RNN_TANH or RNN_RELU, got {rnn_type!r}")
+        self.decoder = torch.nn.Linear(nhid, ntoken)
+        if tie_weights:
+            if nhid != ninp:
+                raise ValueError("tie_weights needs nhid == ninp")
+            self.decoder.weight = self.encoder.weight
+        # Their initialisation: small uniform embedding and decoder, zero decoder bias.
+        torch.nn.init.uniform_(self.encoder.weight, -0.1, 0.1)
+        torch.nn.init.zeros_(self.decoder.bias)
+        torch.nn.init.uniform_(self.decoder.weight, -0.1, 0.1)
+        self.rnn_type = rnn_type
+        self.nhid = nhid
+        self.nlayers = nlayers
+
+    def forward(self, input, hidden):
+        output, hidden = self.rnn(self.drop(self.encoder(input)), hidden)
+        logits = self.decoder(self.drop(output)).reshape(-1, self.ntoken)
+        return torch.log_softmax(logits, dim=1), hidden
+
+    def init_hidden(self, bsz):
+        """Zero state for `bsz` sequences."""
+        zeros = next(self.parameters()).new_zeros(self.nlayers, bsz, self.nhid)
+        return (zeros, zeros.clone()) if self.rnn_type == "LSTM" else zeros
 
 
 def train_tutorial(lm, data=LOST_NUMBERS, *, window=3, learning_rate=0.1, epochs=101):
