@@ -67,6 +67,7 @@ class Finding:
     code: str
     text: str
     message: str
+    scope: str = "traced"  # "untraced" findings appear only with `--scope all`
 
 
 # --- inputs ---------------------------------------------------------------------------------------
@@ -136,7 +137,7 @@ def lint_checkout(checkout: Path, overrides: dict, sources: Sources) -> list[Fin
             continue
         findings += [
             Finding(checkout.name, relative, "" if d.cell is None else str(d.cell), d.line, d.code,
-                    sources.line(path, d.cell, d.line), d.message)
+                    sources.line(path, d.cell, d.line), d.message, d.scope)
             for d in found
         ]
     return findings
@@ -177,16 +178,17 @@ def precision_table(findings: list[Finding], matcher: Matcher) -> tuple[list[str
     for finding in findings:
         label = matcher.match(finding)
         counts[finding.code]["findings"] += 1
+        counts[finding.code]["untraced"] += finding.scope == "untraced"
         counts[finding.code][label.verdict if label else "unlabelled"] += 1
         if label is None:
             unlabelled.append(finding)
     total: Counter[str] = sum(counts.values(), Counter())
-    rows = [f"{'rule':<8} {'findings':>8} {'true':>5} {'debatable':>9} {'false':>5} {'unlabelled':>10} {'precision':>9}"]
+    rows = [f"{'rule':<8} {'findings':>8} {'untraced':>8} {'true':>5} {'debatable':>9} {'false':>5} {'unlabelled':>10} {'precision':>9}"]
     for code, c in [*sorted(counts.items()), ("total", total)]:
         labelled = c["true"] + c["debatable"] + c["false"]
         precision = f"{c['true'] / labelled:.0%}" if labelled else "-"
         rows.append(
-            f"{code:<8} {c['findings']:>8} {c['true']:>5} {c['debatable']:>9} {c['false']:>5} "
+            f"{code:<8} {c['findings']:>8} {c['untraced']:>8} {c['true']:>5} {c['debatable']:>9} {c['false']:>5} "
             f"{c['unlabelled']:>10} {precision:>9}"
         )
     return rows, unlabelled
@@ -195,7 +197,7 @@ def precision_table(findings: list[Finding], matcher: Matcher) -> tuple[list[str
 def label_row(finding: Finding, commits: dict[str, str]) -> str:
     """A CSV row to paste into the labels file once verdict and reason are filled in."""
     row = [finding.project, commits[finding.project], finding.path, finding.cell, str(finding.line),
-           finding.code, "?", finding.text, finding.message]
+           finding.code, "?", finding.text, f"[{finding.scope}] {finding.message}"]
     buffer = _CsvLine()
     csv.writer(buffer, lineterminator="").writerow(row)
     return buffer.text
