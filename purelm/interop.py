@@ -104,18 +104,24 @@ def load_torch_file(path, *, allow_pickle: bool = False) -> tuple[dict, dict]:
     except IsADirectoryError:
         raise StateDictError(f"{path} is a directory, not a file saved by torch.save") from None
     except pickle.UnpicklingError as err:
-        if "weights only load failed" not in str(err).lower():
-            raise StateDictError(f"{path} is not a file torch.load can read: {_one_line(err)}") from None
+        # The weights-only unpickler refuses any class it does not know: that is a pickled object. Anything
+        # else it reports ("Unsupported operand ...") means the file is not a torch.save file at all.
+        text = _ANSI.sub("", str(err))
+        pickled = re.search(r"Unsupported global: GLOBAL (\S+)", text)
+        if pickled is None:
+            detail = re.search(r"WeightsUnpickler error:\s*(\S[^\n]*)", text)
+            reason = detail.group(1).strip() if detail else _one_line(err)
+            raise StateDictError(f"{path} is not a file torch.load can read ({reason})") from None
         if not allow_pickle:
             raise StateDictError(
-                f"{path} holds a pickled Python object (such as a whole model saved by word_language_model's "
-                "main.py), not a state dict; loading it runs code from the file, so it needs allow_pickle=True "
-                "(purelm convert-torch --allow-pickle) if you trust the file, or re-save it with "
-                "torch.save(model.state_dict(), path)"
+                f"{path} holds a pickled Python object ({pickled.group(1)}, such as the whole model "
+                "word_language_model's main.py saves), not a state dict; loading it runs code from the file, so "
+                "it needs allow_pickle=True (purelm convert-torch --allow-pickle) if you trust the file, or "
+                "re-save it with torch.save(model.state_dict(), path)"
             ) from None
         loaded = _load_pickled(torch, path)
     except Exception as err:  # torch raises bare RuntimeErrors etc. for corrupt or foreign files
-        raise StateDictError(f"{path} is not a file torch.load can read: {_one_line(err)}") from None
+        raise StateDictError(f"{path} is not a file torch.load can read ({_one_line(err)})") from None
     if isinstance(loaded, torch.nn.Module):
         return _module_state_dict(path, loaded)
     if isinstance(loaded, dict) and all(isinstance(value, torch.Tensor) for value in loaded.values()):
@@ -136,7 +142,7 @@ _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 def _load_pickled(torch, path):
     import pickle
 
-    class Unpickler(pickle.Unpickler):
+    class FallbackUnpickler(pickle.Unpickler):
         def find_class(self, module, name):
             try:
                 return super().find_class(module, name)
@@ -149,8 +155,9 @@ def _load_pickled(torch, path):
                     return RNNModel
                 raise
 
+    # torch.load calls `pickle_module.Unpickler(file, **kwargs)` and reads a few other names from it.
     class PickleModule:
-        Unpickler = Unpickler
+        Unpickler = FallbackUnpickler
         load = pickle.load
         __name__ = "pickle"
 

@@ -12,7 +12,8 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import purelm
-from purelm.reference import TorchLSTMLM, TorchNNLSTMLM, train_tutorial
+from purelm._fused import batch_token_log_probs
+from purelm.reference import RNNModel, TorchLSTMLM, TorchNNLSTMLM, train_tutorial
 
 VOCAB = 12
 TOKENS = [3, 0, 11, 7, 7, 2, 9, 5]
@@ -210,3 +211,185 @@ def test_tutorial_state_dict_errors_name_the_key():
 def test_import_purelm_does_not_import_torch():
     code = "import sys, purelm; assert 'torch' not in sys.modules, 'purelm imported torch'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# word_language_model's RNNModel (purelm.reference.RNNModel): every cell type, tied or not.
+CELLS = {"LSTM": "lstm", "GRU": "gru", "RNN_TANH": "rnn_tanh", "RNN_RELU": "rnn_relu"}
+BATCH_TOKENS = [[3, 0, 11, 7, 7, 2, 9, 5], [1, 4, 4, 10, 0, 6, 8, 2]]
+
+
+def rnn_model(rnn_type, dtype, layers, tied, seed=7):
+    torch.manual_seed(seed)
+    # dropout > 0 in the module: eval mode must turn it off, as a key-less purelm loss does.
+    dropout = 0.3 if layers > 1 else 0.0  # torch warns about dropout without a layer to put it after
+    return randomize(RNNModel(rnn_type, VOCAB, 6, 6, layers, dropout=dropout, tie_weights=tied), seed).to(dtype).eval()
+
+
+def wlm_batch_log_probs(module, tokens, hidden):
+    """Our convention with their module: position t is scored from the state before token t, so the first
+    position comes from the incoming hidden state through their decoder."""
+    log_probs, new_hidden = module(tokens, hidden)
+    seq, batch = tokens.shape
+    h_top = (hidden[0] if module.rnn_type == "LSTM" else hidden)[-1]
+    first = torch.log_softmax(module.decoder(h_top), dim=-1)
+    all_log_probs = torch.cat([first[None], log_probs.reshape(seq, batch, -1)[:-1]])
+    return all_log_probs.gather(2, tokens[..., None])[..., 0], new_hidden
+
+
+@eqx.filter_jit
+def batched_results(model, tokens, states):
+    """What training computes (`batch_token_log_probs`, the fused/batched path): summed loss, log-probs,
+    final states, gradients for the model and the incoming states."""
+
+    def loss(model, states):
+        log_probs, new_states = batch_token_log_probs(model, tokens, states)
+        return -jnp.sum(log_probs), (log_probs, new_states)
+
+    (value, (log_probs, new_states)), grads = jax.value_and_grad(loss, argnums=(0, 1), has_aux=True)(model, states)
+    return value, log_probs, new_states, grads
+
+
+def torch_grads_as_state_dict(module, hidden_size):
+    """Parameter gradients named like the state dict, each counted once where torch splits one parameter
+    of ours in two (the biases) and doubled where torch shares one (the tied decoder)."""
+    grads = {name: p.grad.clone() for name, p in module.named_parameters()}
+    if "decoder.weight" not in grads:
+        grads["decoder.weight"] = grads["encoder.weight"]
+    for layer in range(module.nlayers):
+        ih, hh = grads[f"rnn.bias_ih_l{layer}"], grads[f"rnn.bias_hh_l{layer}"]
+        # Both biases of a gate outside any product get the same gradient; GRU's b_hn is separate.
+        shared = 2 * hidden_size if module.rnn_type == "GRU" else hh.shape[0]
+        assert_close(ih[:shared], hh[:shared], F64 if ih.dtype == torch.float64 else F32)
+        hh[:shared] = 0
+    return grads
+
+
+@pytest.mark.parametrize(
+    ("rnn_type", "dtype", "layers", "tied"),
+    [
+        ("LSTM", F64, 2, True),
+        ("LSTM", F32, 1, True),
+        ("GRU", F64, 2, False),
+        ("GRU", F32, 2, True),
+        ("RNN_TANH", F64, 2, True),
+        ("RNN_RELU", F64, 2, False),
+        ("RNN_RELU", F32, 1, True),
+    ],
+)
+def test_word_language_model_matches_torch(rnn_type, dtype, layers, tied):
+    """Loss, per-token log-probabilities, final state and every gradient, for each cell type, tied heads
+    with their bias included, through the batched path training uses."""
+    module = rnn_model(rnn_type, dtype, layers, tied)
+    tokens = torch.tensor(BATCH_TOKENS).T.contiguous()  # [seq, batch], their layout
+    h, c = random_torch_state((layers, 2, 6), dtype, seed=8)
+    hidden = (h, c) if rnn_type == "LSTM" else h
+    log_probs, new_hidden = wlm_batch_log_probs(module, tokens, hidden)
+    loss = -log_probs.sum()
+    loss.backward()
+    grads = torch_grads_as_state_dict(module, 6)
+    cell = CELLS[rnn_type]
+    with jax.enable_x64(dtype == torch.float64):
+        model = purelm.from_torch_state_dict(module.state_dict(), cell=cell if rnn_type.startswith("RNN") else None)
+        expected_grads = purelm.from_torch_state_dict(grads, cell=cell)
+        # [layers, batch, hidden] (torch) -> [batch, layers, hidden] (purelm); c is carried by every cell.
+        states = (to_jax(h).transpose(1, 0, 2), to_jax(c).transpose(1, 0, 2))
+        actual_loss, actual_log_probs, new_states, (model_grads, state_grads) = batched_results(
+            model, jnp.array(BATCH_TOKENS), states
+        )
+    assert (model.cell, model.num_layers, model.tie_embeddings, model.output_bias) == (cell, layers, tied, True)
+    assert_close(actual_loss, loss.item(), dtype)
+    assert_close(actual_log_probs, log_probs.detach().T, dtype)
+    new_h = new_hidden[0] if rnn_type == "LSTM" else new_hidden
+    assert_close(new_states[0], new_h.detach().permute(1, 0, 2), dtype)
+    expected_c = new_hidden[1] if rnn_type == "LSTM" else c  # cells without a cell state carry c unchanged
+    assert_close(new_states[1], expected_c.detach().permute(1, 0, 2), dtype)
+    jax.tree.map(lambda a, b: assert_close(a, b, dtype), model_grads, expected_grads)
+    assert_close(state_grads[0], h.grad.permute(1, 0, 2), dtype)
+    if rnn_type == "LSTM":
+        assert_close(state_grads[1], c.grad.permute(1, 0, 2), dtype)
+
+
+def test_tied_decoder_imports_as_tied_with_its_bias():
+    module = rnn_model("LSTM", F32, 1, tied=True)
+    model = purelm.from_torch_state_dict(module.state_dict())
+    weight, bias = model.head_params()
+    assert model.tie_embeddings and model.head is None
+    np.testing.assert_array_equal(weight, module.encoder.weight.detach().numpy())
+    np.testing.assert_array_equal(bias, module.decoder.bias.detach().numpy())
+    untied = purelm.from_torch_state_dict(rnn_model("LSTM", F32, 1, tied=False).state_dict())
+    assert not untied.tie_embeddings and untied.head is not None
+
+
+def test_rnn_state_dict_needs_the_nonlinearity_named():
+    state_dict = rnn_model("RNN_TANH", F32, 1, tied=False).state_dict()
+    with pytest.raises(purelm.StateDictError, match="nn.RNN.*cell='rnn_tanh' or cell='rnn_relu'"):
+        purelm.from_torch_state_dict(state_dict)
+    assert purelm.from_torch_state_dict(state_dict, cell="rnn_relu").cell == "rnn_relu"
+
+
+@pytest.mark.parametrize(
+    ("rnn_type", "cell", "message"),
+    [("LSTM", "gru", "holds an nn.LSTM"), ("GRU", "rnn_tanh", "holds an nn.GRU"), ("GRU", "transformer", "cell must be")],
+)
+def test_cell_that_does_not_match_is_refused_by_name(rnn_type, cell, message):
+    state_dict = rnn_model(rnn_type, F32, 1, tied=False).state_dict()
+    with pytest.raises(purelm.StateDictError, match=message):
+        purelm.from_torch_state_dict(state_dict, cell=cell)
+
+
+def test_load_torch_file_reads_a_state_dict(tmp_path):
+    module = rnn_model("GRU", F32, 2, tied=True)
+    torch.save(module.state_dict(), tmp_path / "sd.pt")
+    state_dict, info = purelm.load_torch_file(tmp_path / "sd.pt")
+    assert info == {}
+    assert set(state_dict) == set(module.state_dict())
+    assert purelm.from_torch_state_dict(state_dict).cell == "gru"
+
+
+def test_pickled_module_needs_allow_pickle(tmp_path):
+    torch.save(rnn_model("RNN_RELU", F32, 2, tied=True), tmp_path / "model.pt")
+    with pytest.raises(purelm.StateDictError, match="pickled.*allow_pickle=True") as refused:
+        purelm.load_torch_file(tmp_path / "model.pt")
+    assert "\n" not in str(refused.value) and "\x1b" not in str(refused.value)
+    state_dict, info = purelm.load_torch_file(tmp_path / "model.pt", allow_pickle=True)
+    assert info == {"class": "RNNModel", "cell": "rnn_relu", "tied": True}
+    model = purelm.from_torch_state_dict(state_dict, cell=info["cell"])
+    assert model.tie_embeddings and model.num_layers == 2
+
+
+def test_pickled_word_language_model_loads_without_their_source(tmp_path, monkeypatch):
+    """Their main.py pickles `model.RNNModel`; where their model.py is not importable, ours stands in."""
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "model.py").write_text("from purelm.reference import RNNModel as Ours\n\n\nclass RNNModel(Ours):\n    pass\n")
+    monkeypatch.syspath_prepend(str(source))
+    import model as their_model  # noqa: PLC0415 - the module exists only inside this test
+
+    torch.manual_seed(0)
+    module = their_model.RNNModel("LSTM", VOCAB, 6, 6, 2, dropout=0.2).eval()
+    torch.save(module, tmp_path / "model.pt")
+    monkeypatch.delitem(sys.modules, "model")
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p != str(source)])
+    state_dict, info = purelm.load_torch_file(tmp_path / "model.pt", allow_pickle=True)
+    assert info == {"class": "RNNModel", "cell": "lstm", "tied": False}
+    for name, value in module.state_dict().items():
+        assert torch.equal(state_dict[name], value)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "no such file"),
+        (b"not a torch file at all", "not a file torch.load can read"),
+        ("linear", "not a recurrent language model"),
+    ],
+)
+def test_bad_torch_files_give_one_line(tmp_path, content, message):
+    path = tmp_path / "bad.pt"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif content == "linear":
+        torch.save(torch.nn.Linear(2, 3), path)
+    with pytest.raises(purelm.StateDictError, match=message) as refused:
+        purelm.load_torch_file(path, allow_pickle=True)
+    assert "\n" not in str(refused.value) and "\x1b" not in str(refused.value)
