@@ -17,6 +17,7 @@ import os
 import re
 from typing import Any
 
+import equinox as eqx
 import jax
 
 from purelm._parallel import DeviceError
@@ -92,13 +93,14 @@ def device_memory(device: Any | None = None) -> tuple[int | None, str]:
     return (min(candidates) if candidates else None), "this machine's memory"
 
 
-def check_fits(model: Any, *, training: bool = True, optimizer_slots: int = 2, device: Any | None = None,
+def check_fits(model: Any, *, optimizer: Any | None = None, training: bool = True, device: Any | None = None,
                available: int | None = None) -> None:
     """Raise `OutOfMemory` if `model` (arrays or shapes) cannot fit on one device even before activations.
 
-    Data parallelism replicates the parameters, so the device count does not help. `optimizer_slots` is
-    the number of parameter-sized buffers the optimizer keeps (Adam: 2, SGD with momentum: 1, plain SGD: 0).
-    `available` overrides the detected memory (tests).
+    Training holds the parameters, their gradients and the state of `optimizer` (an optax transformation;
+    its state's size is worked out from shapes; without one, Adam's two moments are assumed). Data
+    parallelism replicates all of them, so more devices do not help. `available` overrides the detected
+    memory (tests).
     """
     count, nbytes = parameter_size(model)
     _last_model.update(count=count, bytes=nbytes)
@@ -107,17 +109,21 @@ def check_fits(model: Any, *, training: bool = True, optimizer_slots: int = 2, d
         available, what = device_memory(device)
     if available is None:
         return
-    copies = 2 + optimizer_slots if training else 1
-    needed = nbytes * copies
+    needed, parts = nbytes, "the parameters"
+    if training:
+        if optimizer is None:
+            state_bytes = 2 * nbytes
+        else:
+            params = eqx.filter(model, lambda x: isinstance(x, jax.ShapeDtypeStruct) or eqx.is_array(x))
+            state_bytes = parameter_size(jax.eval_shape(optimizer.init, params))[1]
+        needed += nbytes + state_bytes
+        parts = "parameters, gradients and optimizer state"
     if needed <= available:
         return
-    purpose = (
-        f"training needs at least {format_bytes(needed)} (parameters, gradients and {optimizer_slots} optimizer "
-        f"buffer{'s' if optimizer_slots != 1 else ''})" if training else f"it needs {format_bytes(needed)}"
-    )
     raise OutOfMemory(
-        f"the model does not fit in memory: {count:,} parameters ({format_bytes(nbytes)}); {purpose}, but "
-        f"{what} is {format_bytes(available)}; choose a smaller --hidden-dim, --embed-dim or --layers"
+        f"the model does not fit in memory: {count:,} parameters ({format_bytes(nbytes)}); "
+        f"{'training' if training else 'it'} needs at least {format_bytes(needed)} ({parts}), but {what} is "
+        f"{format_bytes(available)}; choose a smaller --hidden-dim, --embed-dim or --layers"
     )
 
 

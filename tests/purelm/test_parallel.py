@@ -6,13 +6,19 @@ import subprocess
 import sys
 import textwrap
 
+import equinox as eqx
 import jax
+import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
+from purelm import LSTMLM, _streaming, sample
 from purelm._checkpoint import _read_all
 from purelm._cli import main
+from purelm._errors import OutOfMemory, check_fits, describe_resource_error, parameter_size
 from purelm._parallel import DeviceError, choose_devices, make_mesh, replicate, shard_batch
+from purelm._streaming import sample_stream
 
 SCRIPT = textwrap.dedent(
     """
@@ -88,3 +94,70 @@ def test_four_devices_train_like_one(tmp_path):
     assert params4.keys() == params1.keys()
     for name in params4:
         np.testing.assert_allclose(params4[name], params1[name], rtol=1e-4, atol=1e-5)
+
+
+# ------------------------------------------------------------------------------------- out of memory
+
+
+def test_a_model_too_large_for_memory_is_named_before_anything_is_allocated():
+    shapes = eqx.filter_eval_shape(LSTMLM, 256, 64, 200_000, key=jax.random.key(0))
+    with pytest.raises(OutOfMemory) as info:
+        check_fits(shapes, optimizer=optax.adam(1e-3))
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith("the model does not fit in memory: 160,103,416,640 parameters (596 GiB); "
+                              "training needs at least 2.33 TiB (parameters, gradients and optimizer state)")
+    assert isinstance(info.value, DeviceError)  # so the CLI reports it as one line, exit 2
+
+
+def test_what_counts_toward_the_memory_check():
+    model = LSTMLM(256, 8, 16, key=jax.random.key(0))
+    count, nbytes = parameter_size(model)
+    assert nbytes == 4 * count
+    check_fits(model, optimizer=optax.adam(1e-3), available=4 * nbytes + 64)  # params, grads, 2 moments, a count
+    with pytest.raises(OutOfMemory, match="training needs at least"):
+        check_fits(model, optimizer=optax.adam(1e-3), available=4 * nbytes - 1)
+    check_fits(model, optimizer=optax.sgd(1.0), available=2 * nbytes)  # plain SGD keeps no per-parameter state
+    with pytest.raises(OutOfMemory, match="it needs at least"):
+        check_fits(model, training=False, available=nbytes - 1)
+
+
+def test_the_cli_refuses_a_model_too_large_in_one_line(tmp_path, capsys):
+    data = tmp_path / "data.txt"
+    data.write_bytes(bytes(range(32, 127)) * 40)
+    code = main(["train", str(data), "--out", str(tmp_path / "run"), "--hidden-dim", "200000"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+    assert "160,103,416,640 parameters (596 GiB)" in err, err
+    assert not (tmp_path / "run" / "checkpoint.npz").exists()
+
+
+def test_running_out_of_memory_at_run_time_is_one_line(tmp_path):
+    # A real RESOURCE_EXHAUSTED from XLA (no machine has 4 PiB) reaching the console entry point.
+    script = ("import jax, purelm._cli, purelm._signals\n"
+              "purelm._cli.main = lambda argv: jax.numpy.zeros(2**50, jax.numpy.float32).block_until_ready()\n"
+              "purelm._signals.console_main()\n")
+    env = os.environ | {"JAX_PLATFORMS": "cpu"}
+    proc = subprocess.run([sys.executable, "-c", script, "train"], capture_output=True, text=True, env=env,
+                          timeout=300, check=False)
+    assert proc.returncode == 1
+    assert proc.stderr == "purelm train: error: out of memory: could not allocate 4,096 TiB\n", proc.stderr
+    assert describe_resource_error(ValueError("shape mismatch")) is None
+
+
+# --------------------------------------------------------------------------------------- streaming
+
+
+def test_chunked_sampling_draws_what_one_call_draws_from_one_program(monkeypatch):
+    model = LSTMLM(256, 8, 16, key=jax.random.key(1))
+    prompt = jnp.array([1, 2, 3])
+    traces = []
+    real_choose = _streaming._choose
+    monkeypatch.setattr(_streaming, "_choose", lambda *a: traces.append(1) or real_choose(*a))
+    for length, temperature, top_k in [(200, 0.8, 40), (37, 0.8, 40), (5, 1.3, None)]:
+        expected = np.asarray(sample(model, jax.random.key(3), prompt, length, temperature=temperature, top_k=top_k))
+        chunks = list(sample_stream(model, jax.random.key(3), prompt, length, temperature=temperature, top_k=top_k,
+                                    chunk=64))
+        assert [c.size for c in chunks] == [min(64, length - s) for s in range(0, length, 64)]
+        np.testing.assert_array_equal(np.concatenate(chunks), expected)
+    assert len(traces) == 2  # one program per (chunk size, top_k), whatever the length
