@@ -7,6 +7,14 @@ twice: one step per call (`make_train_step`) and 10 steps per call (`make_train_
 train` does by default), whose step time is the call's time divided by 10.
 
     python benchmarks/train_throughput.py --config all --steps 5 --repeats 3
+    python benchmarks/train_throughput.py --config w --steps 2 --repeats 3 [--tied]
+
+Configuration (w) is PyTorch word_language_model's default model (33,278-word Wikitext-2 vocabulary,
+2 layers of 200); its torch side is that example's model (embedding, nn.LSTM, nn.Linear decoder, tied
+to the embedding with `--tied`, which keeps the decoder's bias as the example does), and its purelm
+side gets the same structure (`tie_embeddings=True, output_bias=True`). For (w) the script also prints
+the compiled peak temporary memory of the output layer + loss and its gradient (XLA's memory analysis
+of the compiled program), fused (`purelm._xent`, the default) against the materialised logits.
 
 Columns: tokens/s (median, and best single step), ratio of the medians to torch.nn.LSTM, the first
 call's wall time (for purelm: tracing + XLA compilation + that call's steps), peak memory (growth of the
@@ -34,11 +42,15 @@ import optax
 import torch
 
 import purelm
+from purelm import _xent
 from purelm.reference import TorchLSTMCell, TorchNNLSTMLM
 
 CONFIGS = {
     "a": {"vocab": 256, "embed": 128, "hidden": 512, "batch": 32, "seq": 64},
     "b": {"vocab": 65, "embed": 32, "hidden": 128, "batch": 16, "seq": 32},
+    # PyTorch word_language_model's defaults (main.py: --emsize 200 --nhid 200 --nlayers 2 --batch_size 20
+    # --bptt 35) on Wikitext-2's vocabulary.
+    "w": {"vocab": 33278, "embed": 200, "hidden": 200, "layers": 2, "batch": 20, "seq": 35},
 }
 
 
@@ -54,10 +66,35 @@ def vmap_batch_loss(model, tokens, states):
     return jnp.sum(losses) / tokens.size, states
 
 
+def materialised_batch_loss(model, tokens, states):
+    """`purelm.batch_loss` with the output layer's logits materialised (`_xent`'s plain path for every
+    size), for comparison with the fused, chunked default."""
+    threshold = _xent.PLAIN_MAX_ELEMENTS
+    _xent.PLAIN_MAX_ELEMENTS = float("inf")  # read while tracing, so only this loss is affected
+    try:
+        return purelm.batch_loss(model, tokens, states)
+    finally:
+        _xent.PLAIN_MAX_ELEMENTS = threshold
+
+
+def purelm_model(config):
+    tied = config.get("tied", False)
+    return purelm.LSTMLM(
+        config["vocab"],
+        config["embed"],
+        config["hidden"],
+        num_layers=config.get("layers", 1),
+        tie_embeddings=tied,
+        key=jax.random.key(0),
+        # word_language_model's tied decoder keeps its bias.
+        **({"output_bias": True} if tied else {}),
+    )
+
+
 def purelm_candidate(config, loss=purelm.batch_loss, steps_per_call=1):
     """Through the public API: LSTMLM + optax.adam, with make_train_step (one step per call) or
     make_train_steps (`steps_per_call` steps per call, as `purelm train` runs by default)."""
-    model = purelm.LSTMLM(config["vocab"], config["embed"], config["hidden"], key=jax.random.key(0))
+    model = purelm_model(config)
     optimizer = optax.adam(1e-3)
     opt_state = optimizer.init(eqx.filter(model, eqx.is_array))
     if steps_per_call == 1:
@@ -80,10 +117,14 @@ def purelm_candidate(config, loss=purelm.batch_loss, steps_per_call=1):
 def nn_lstm_candidate(config):
     """embedding + torch.nn.LSTM + linear head (PyTorch's word_language_model layout), torch.optim.Adam."""
     device = torch_device()
-    model = TorchNNLSTMLM(config["vocab"], config["embed"], config["hidden"]).to(device)
+    layers = config.get("layers", 1)
+    model = TorchNNLSTMLM(config["vocab"], config["embed"], config["hidden"], layers)
+    if config.get("tied", False):
+        model.decoder.weight = model.encoder.weight  # word_language_model's --tied
+    model = model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     tokens = torch.from_numpy(random_batch(config).T.copy()).to(device)
-    zeros = torch.zeros(1, config["batch"], config["hidden"], device=device)
+    zeros = torch.zeros(layers, config["batch"], config["hidden"], device=device)
     carry = [(zeros, zeros.clone())]
 
     def run():
@@ -149,6 +190,7 @@ CANDIDATES = {
     "purelm, 1 step per call": purelm_candidate,
     MULTI_STEP: lambda config: purelm_candidate(config, steps_per_call=STEPS_PER_CALL),
     "purelm, vmap of sequence_loss": lambda config: purelm_candidate(config, loss=vmap_batch_loss),
+    "purelm, materialised head": lambda config: purelm_candidate(config, loss=materialised_batch_loss),
     "torch.nn.LSTM": nn_lstm_candidate,
     "tutorial per-token (torch)": tutorial_candidate,
 }
@@ -157,6 +199,9 @@ STEPS_PER_RUN = {MULTI_STEP: STEPS_PER_CALL}
 BASELINE = "torch.nn.LSTM"
 # The tutorial's model is two orders of magnitude slower: time fewer of its steps, and never on a GPU.
 SLOW = "tutorial per-token (torch)"
+# Candidates a configuration leaves out: the large-vocabulary (w) the per-token model and the vmap path
+# (minutes per step on 2 cores).
+SKIP = {"a": set(), "b": set(), "w": {SLOW, "purelm, vmap of sequence_loss"}}
 
 
 def timed(run):
@@ -167,7 +212,8 @@ def timed(run):
 
 def nominal_flops_per_token(config):
     """6 x matmul parameters: forward 2 flops per weight, backward 4 (input and weight gradients)."""
-    lstm = 4 * config["hidden"] * (config["embed"] + config["hidden"])
+    inputs = config["embed"] + (config.get("layers", 1) - 1) * config["hidden"]
+    lstm = 4 * config["hidden"] * (inputs + config.get("layers", 1) * config["hidden"])
     head = config["hidden"] * config["vocab"]
     return 6 * (lstm + head)
 
@@ -182,10 +228,27 @@ def matmul_peak_gflops(repeats=5):
     return 2 * size**3 / best / 1e9
 
 
-def memory_growth_mb(name, config_name, steps=3):
+def loss_memory_mb(config):
+    """Peak temporary memory (MB) of the compiled output layer + loss + gradients at the configuration's
+    shapes, `{"fused": ..., "materialised": ...}`: XLA's own memory analysis, no run needed."""
+    tokens = config["batch"] * config["seq"]
+    h = jax.ShapeDtypeStruct((tokens, config["hidden"]), jnp.float32)
+    weight = jax.ShapeDtypeStruct((config["vocab"], config["hidden"]), jnp.float32)
+    bias = jax.ShapeDtypeStruct((config["vocab"],), jnp.float32)
+    targets = jax.ShapeDtypeStruct((tokens,), jnp.int32)
+    sizes = {}
+    for name, log_probs in (("fused", _xent.token_log_probs), ("materialised", _xent.plain_token_log_probs)):
+        loss = lambda h, weight, bias, targets, log_probs=log_probs: -jnp.mean(log_probs(h, weight, bias, targets))
+        compiled = jax.jit(jax.value_and_grad(loss, argnums=(0, 1, 2))).lower(h, weight, bias, targets).compile()
+        sizes[name] = compiled.memory_analysis().temp_size_in_bytes / 2**20
+    return sizes
+
+
+def memory_growth_mb(name, config_name, steps=3, tied=False):
     """Peak-RSS growth of building + running `name` in a fresh interpreter (see the module docstring)."""
     result = subprocess.run(
-        [sys.executable, __file__, "--memory-probe", name, "--config", config_name, "--steps", str(steps)],
+        [sys.executable, __file__, "--memory-probe", name, "--config", config_name, "--steps", str(steps)]
+        + (["--tied"] if tied else []),
         capture_output=True,
         text=True,
         check=True,
@@ -256,7 +319,8 @@ def machine_description():
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", choices=["a", "b", "all"], default="all")
+    parser.add_argument("--config", choices=["a", "b", "w", "all"], default="all", help="all: a and b")
+    parser.add_argument("--tied", action="store_true", help="tie the head to the embedding (needs embed == hidden: w)")
     parser.add_argument("--steps", type=int, default=5, help="timed steps per candidate per round")
     parser.add_argument("--repeats", type=int, default=3, help="alternating rounds")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
@@ -265,12 +329,16 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.steps < 1 or args.repeats < 1:
         parser.error("--steps and --repeats must be at least 1")
+    configs = ["a", "b"] if args.config == "all" else [args.config]
+    if args.tied and any(CONFIGS[name]["embed"] != CONFIGS[name]["hidden"] for name in configs):
+        parser.error("--tied needs a configuration whose embed and hidden sizes are equal (w)")
+    for name in configs:
+        CONFIGS[name]["tied"] = args.tied
     torch.set_num_threads(len(os.sched_getaffinity(0)))
     if args.memory_probe:
         memory_probe(args.memory_probe, CONFIGS[args.config], args.steps)
         return
-    configs = ["a", "b"] if args.config == "all" else [args.config]
-    names = [name for name in CANDIDATES if not (name == SLOW and (args.skip_tutorial or jax.default_backend() == "gpu"))]
+    skip_slow = args.skip_tutorial or jax.default_backend() == "gpu"
     load_before = os.getloadavg()
     peak = matmul_peak_gflops()
     print(f"machine: {machine_description()}; jax {jax.__version__} ({jax.devices()[0].device_kind}), torch {torch.__version__} "
@@ -278,8 +346,10 @@ def main(argv=None):
     header = (f"{'config':<7}{'implementation':<31}{'tokens/s':>10}{'best':>10}{'vs nn.LSTM':>11}"
               f"{'first step s':>13}{'peak MB':>9}{'GFLOP/s':>9}{'% peak':>8}")
     rows = []
+    notes = []
     for name in configs:
         config = CONFIGS[name]
+        names = [c for c in CANDIDATES if c not in SKIP[name] and not (c == SLOW and skip_slow)]
         first_step, times = benchmark(config, names, args.steps, args.repeats)
         tokens = config["batch"] * config["seq"]
         baseline = statistics.median(times[BASELINE])
@@ -287,15 +357,23 @@ def main(argv=None):
             median = statistics.median(samples)
             rate = tokens / median
             gflops = rate * nominal_flops_per_token(config) / 1e9
-            memory = "-" if args.no_memory else f"{memory_growth_mb(candidate, name, 1 if candidate == SLOW else 3):.0f}"
+            probe_steps = 1 if candidate == SLOW else 3
+            memory = "-" if args.no_memory else f"{memory_growth_mb(candidate, name, probe_steps, args.tied):.0f}"
             rows.append(f"{name:<7}{candidate:<31}{rate:>10.0f}{tokens / min(samples):>10.0f}{baseline / median:>10.2f}x"
                         f"{first_step[candidate]:>13.2f}{memory:>9}{gflops:>9.1f}{100 * gflops / peak:>7.0f}%")
+        if name == "w":
+            sizes = loss_memory_mb(config)
+            notes.append(f"(w) output layer + loss + gradients, compiled peak temporary memory: fused {sizes['fused']:.0f} MB, "
+                         f"materialised {sizes['materialised']:.0f} MB ({sizes['fused'] / sizes['materialised']:.2f}x)")
     print(header)
     print("\n".join(rows))
     load_after = os.getloadavg()
     memory = "accelerator peak" if jax.default_backend() == "gpu" else "host peak-RSS growth"
     print(f"load average (1 min) before {load_before[0]:.2f}, after {load_after[0]:.2f}; {args.repeats} rounds x "
-          f"{args.steps} timed steps per candidate ({SLOW}: 1 per round); peak MB = {memory}")
+          f"{args.steps} timed steps per candidate ({SLOW}: 1 per round); peak MB = {memory}"
+          + ("; tied head" if args.tied else ""))
+    for note in notes:
+        print(note)
 
 
 if __name__ == "__main__":

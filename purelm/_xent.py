@@ -25,8 +25,10 @@ How the blocks are chosen, and what is recomputed (docs/purelm-performance.md):
 - On a CPU the chunks are large (hundreds of tokens, the whole vocabulary), not a GPU kernel's
   on-chip tiles: the matmuls need long operands to run near the machine's peak, and a chunk of
   `[chunk, vocab]` float32 then fits in the last-level cache instead of streaming through memory.
-  For small vocabularies (byte level) the logits are small and the plain autodiff version is at least
-  as fast, so `token_log_probs` uses it below `PLAIN_MAX_ELEMENTS` logits.
+  For small vocabularies (byte level) everything is one chunk, and the fused version is still faster
+  than plain autodiff (13-30% on the head alone, this project's CPU): it makes one pass fewer over the
+  logits. So `token_log_probs` only falls back to the plain version at or below `PLAIN_MAX_ELEMENTS`
+  logits (0: never, except for an empty batch).
 
 Every matmul accumulates in float32 (or the inputs' type when wider, float64 in the tests); the
 returned log-probabilities are float32 at least, whatever the parameters' type (bfloat16 included).
@@ -53,14 +55,16 @@ from jaxtyping import Array, Float, Int
 
 __all__ = ["PLAIN_MAX_ELEMENTS", "fused_token_log_probs", "head_log_probs", "head_of", "plain_token_log_probs", "token_log_probs"]
 
-# Below this many logits (tokens x vocab) the plain, materialised version is used: a byte-level batch
-# (2048 x 256) is 2 MB of logits, and the fused version's chunk loop only adds work there.
-# (w)'s 700 x 33,278 is far above. Measured in docs/purelm-performance.md.
-PLAIN_MAX_ELEMENTS = 4 * 2**20
+# At or below this many logits (tokens x vocab) the plain, materialised version is used. Measured on
+# this project's 2-core CPU, the fused version won at every size tried, down to config (b)'s 512 x 65
+# (docs/purelm-performance.md), so only an empty batch takes the plain path.
+PLAIN_MAX_ELEMENTS = 0
 
-# Target size of one chunk's logits, in elements: 4 MB of float32, which with the chunk's softmax and
-# gradient stays within a desktop or server CPU's last-level cache (measured, docs/purelm-performance.md).
-CHUNK_ELEMENTS = 2**20
+# Target size of one chunk's logits, in elements (24 MB of float32): for word_language_model's 700 x
+# 33,278 that is 4 chunks of 175 tokens, whose matmuls are long enough to run near the CPU's matmul
+# speed; smaller chunks (32-96 tokens) were slower, larger ones (350, 700) need more memory for no
+# reliable gain (docs/purelm-performance.md).
+CHUNK_ELEMENTS = 6 * 2**20
 
 
 def head_of(model) -> tuple[Float[Array, "vocab hidden"], Float[Array, "vocab"] | None]:
@@ -89,8 +93,8 @@ def token_log_probs(
     """`log_softmax(h @ weight.T + bias)[i, targets[i]]` for every token `i`, differentiable in `h`,
     `weight` and `bias`.
 
-    Large `tokens x vocab` goes through `fused_token_log_probs` (never materialises the logits), small
-    through `plain_token_log_probs`; both compute the same numbers.
+    Goes through `fused_token_log_probs` (never materialises the logits) above `PLAIN_MAX_ELEMENTS`
+    logits, `plain_token_log_probs` otherwise; both compute the same numbers.
 
     Example:
         >>> log_probs = token_log_probs(h, weight, bias, targets)   # [tokens], float32
