@@ -26,7 +26,8 @@ from purelm._signals import PAUSE_ENV, PAUSE_MARKER, Interrupted, deferred, requ
 ENTRY = "from purelm._signals import console_main; console_main()"
 TINY = ["--batch-size", "4", "--seq-len", "16", "--embed-dim", "8", "--hidden-dim", "16"]
 TRAIN = [*TINY, "--steps", "4", "--log-every", "1", "--eval-every", "2"]
-WAIT_S = 240  # generous: the suite's machine may be shared
+WAIT_S = 240  # to reach the phase; generous: the suite's machine may be shared
+STOP_S = 60  # from the signal to the end of the process
 
 # name: (command, phase to pause at, signal). The train runs pause in every phase of a run.
 CASES = {
@@ -51,6 +52,7 @@ class Proc:
         with self.stdout_path.open("wb") as out, self.stderr_path.open("wb") as err:
             self.popen = subprocess.Popen([sys.executable, "-c", ENTRY, *argv], stdout=out, stderr=err, env=env)
         self.signalled_at: float | None = None
+        self.timed_out = False
 
     @property
     def stdout(self) -> str:
@@ -79,14 +81,21 @@ def _start(lab, name: str, argv: list[str], pause_at: str | None) -> Proc:
 
 
 def _drive(procs: dict[str, Proc], signals: dict[str, int]) -> None:
-    """Signal every process as soon as it is ready; wait until all have ended."""
-    deadline = time.monotonic() + WAIT_S
+    """Signal every process as soon as it is ready; wait until all have ended (killing, and marking, any
+    that has not reached its phase in WAIT_S or not ended STOP_S after its signal)."""
+    start = time.monotonic()
     try:
         while any(p.popen.poll() is None for p in procs.values()):
+            now = time.monotonic()
             for name, proc in procs.items():
-                if proc.signalled_at is None and proc.popen.poll() is None and proc.ready():
+                if proc.popen.poll() is not None:
+                    continue
+                if proc.signalled_at is None and proc.ready():
                     proc.send(signals[name])
-            assert time.monotonic() < deadline, {n: (p.stdout[-300:], p.stderr[-300:]) for n, p in procs.items()}
+                elif now - (start if proc.signalled_at is None else proc.signalled_at) > (
+                        WAIT_S if proc.signalled_at is None else STOP_S):
+                    proc.timed_out = True
+                    proc.kill()
             time.sleep(0.05)
     finally:
         for proc in procs.values():
@@ -143,6 +152,8 @@ def ended(lab, finished):
 def _assert_clean_exit(proc: Proc, signum: int, command: str) -> str:
     """The exit status 128 + signum, no traceback, and one closing line on stderr; returns that line."""
     out, err = proc.stdout, proc.stderr
+    assert proc.signalled_at is not None, f"{proc.name} never reached its phase: {err[-2000:]}"
+    assert not proc.timed_out, f"{proc.name} still ran {STOP_S} s after the signal: {out[-500:]} {err[-2000:]}"
     assert proc.popen.returncode == 128 + signum, (proc.popen.returncode, out[-2000:], err[-2000:])
     for text in (out, err):
         assert "Traceback" not in text and "Exception ignored" not in text, text[-3000:]
@@ -155,7 +166,6 @@ def _assert_clean_exit(proc: Proc, signum: int, command: str) -> str:
 def test_signal_in_each_phase_ends_cleanly(ended, lab, name):
     proc = ended[name]
     command, pause_at, signum = CASES[name]
-    assert proc.signalled_at is not None, f"{name} never reached its phase: {proc.stderr[-2000:]}"
     last = _assert_clean_exit(proc, signum, command)
     if command != "train":
         return
