@@ -171,12 +171,19 @@ class Matcher:
 # --- reports --------------------------------------------------------------------------------------
 
 
-def precision_table(findings: list[Finding], matcher: Matcher) -> tuple[list[str], list[Finding]]:
-    """Rows of the per-rule table, and the findings with no label."""
+def precision_table(
+    findings: list[Finding], matcher: Matcher, show: tuple[str, ...] = ()
+) -> tuple[list[str], list[Finding]]:
+    """Rows of the per-rule table, and the findings with no label; findings whose verdict is in
+    `show` are printed with their label's reason."""
     counts: dict[str, Counter[str]] = defaultdict(Counter)
     unlabelled = []
     for finding in findings:
         label = matcher.match(finding)
+        if label is not None and label.verdict in show:
+            cell = f"cell {finding.cell}:" if finding.cell else ""
+            print(f"  [{label.verdict}] {finding.code} {finding.project}/{finding.path}:{cell}{finding.line}  "
+                  f"{finding.text[:70]}  -- {label.reason}")
         counts[finding.code]["findings"] += 1
         counts[finding.code]["untraced"] += finding.scope == "untraced"
         counts[finding.code][label.verdict if label else "unlabelled"] += 1
@@ -314,6 +321,8 @@ def main() -> None:
     parser.add_argument("--labels", type=Path, default=LABELS, help="labels file (default: %(default)s)")
     parser.add_argument("--mode", choices=tuple(MODES), nargs="+", default=list(MODES))
     parser.add_argument("--fix-check", action="store_true", help="also run --fix on copies and review it")
+    parser.add_argument("--show", nargs="+", choices=VERDICTS, default=(), metavar="VERDICT",
+                        help="list the findings labelled with these verdicts, with the label's reason")
     args = parser.parse_args()
     for checkout in args.checkouts:
         if not checkout.is_dir():
@@ -330,15 +339,16 @@ def main() -> None:
     for mode in args.mode:
         flags, overrides = MODES[mode]
         findings = [f for c in checkouts for f in lint_checkout(c, overrides, sources)]
-        rows, unlabelled = precision_table(findings, matcher)
         print(f"\n## {mode} ({', '.join(sorted(commits))}): precision = true / labelled")
+        rows, unlabelled = precision_table(findings, matcher, tuple(args.show))
         print("\n".join(rows))
         if unlabelled:
             print(f"\nunlabelled ({len(unlabelled)}), as label rows with verdict '?':")
             for finding in unlabelled:
                 print(label_row(finding, commits))
+    # A label is stale only when every configuration ran and none of them found it again.
     gone = [label for label in labels if label.project in commits and label not in matcher.used]
-    if gone:
+    if gone and len(args.mode) == len(MODES):
         print(f"\nlabels no finding matched any more ({len(gone)}; verdicts: "
               f"{', '.join(f'{v} {n}' for v, n in sorted(Counter(label.verdict for label in gone).items()))}):")
         for label in gone:
