@@ -22,7 +22,6 @@ import jax
 import numpy as np
 
 from purelm._files import atomic_write_bytes, atomic_writer
-from purelm._model import LSTMLM
 
 FORMAT = "purelm-checkpoint"
 VERSION = 1
@@ -82,7 +81,7 @@ def save_checkpoint(directory: str | os.PathLike[str], trees: dict[str, Any], me
     path = directory / CHECKPOINT_FILE
     with atomic_writer(path) as f:
         np.savez(f, **arrays)
-    atomic_write_bytes(directory / HPARAMS_FILE, (json.dumps(meta, indent=2) + "\n").encode("utf-8"))
+    atomic_write_bytes(directory / HPARAMS_FILE, (json.dumps(_readable(meta), indent=2) + "\n").encode("utf-8"))
     return path
 
 
@@ -177,42 +176,30 @@ def _read_all(directory: str | os.PathLike[str]) -> dict[str, np.ndarray]:
     return {leaf["name"]: archive[f"a{i}"] for i, leaf in enumerate(header["leaves"])}
 
 
-def build_model(hparams: dict[str, Any], key: Any):
-    """An `LSTMLM` from the "model" hyperparameters a checkpoint stores (see `model_hparams`)."""
-    return LSTMLM(
-        hparams["vocab_size"],
-        hparams["embed_dim"],
-        hparams["hidden_dim"],
-        num_layers=hparams["num_layers"],
-        tie_embeddings=hparams.get("tie_embeddings", False),
-        key=key,
-        dtype=jax.numpy.dtype(hparams.get("dtype", "float32")),
-    )
-
-
-def model_hparams(model: Any) -> dict[str, Any]:
-    """The JSON-able hyperparameters that rebuild `model`'s structure with `build_model`."""
-    return {
-        "vocab_size": model.vocab_size,
-        "embed_dim": model.embed_dim,
-        "hidden_dim": model.hidden_dim,
-        "num_layers": model.num_layers,
-        "tie_embeddings": model.tie_embeddings,
-        "dtype": str(model.embedding.dtype),
-    }
+def _readable(meta: dict[str, Any]) -> dict[str, Any]:
+    """`meta` for hparams.json: a word vocabulary (tens of thousands of words) is summarised, not listed."""
+    tokenizer = meta.get("tokenizer")
+    if isinstance(tokenizer, dict) and isinstance(tokenizer.get("words"), list):
+        return meta | {"tokenizer": {"kind": tokenizer.get("kind"), "vocab_size": len(tokenizer["words"])}}
+    return meta
 
 
 def load_model(directory: str | os.PathLike[str]) -> tuple[Any, dict[str, Any]]:
     """The `LSTMLM` saved in a run directory (by `purelm train` or `purelm convert-torch`), and its metadata.
 
+    The model's structure comes from the stored settings (`purelm.training.ModelConfig`); no weights are
+    initialised only to be overwritten.
+
     >>> model, meta = load_model("runs/demo")  # doctest: +SKIP
     >>> meta["step"], model.hidden_dim        # doctest: +SKIP
     (1000, 128)
     """
+    from purelm.training._run import model_config_of  # the training package imports this module
+
     meta = read_meta(directory)
     try:
-        template = eqx.filter_eval_shape(build_model, meta["model"], jax.random.key(0))
+        template = model_config_of(meta).template()
     except (KeyError, TypeError, ValueError) as err:
-        raise CheckpointError(f"{directory}: the checkpoint's model hyperparameters are unusable ({err})") from None
+        raise CheckpointError(f"{directory}: the checkpoint's model settings are unusable ({err})") from None
     trees, meta = load_checkpoint(directory, {"model": template})
     return trees["model"], meta

@@ -1,7 +1,9 @@
-"""Byte-level text corpora: discovery, a deterministic train/validation split, and truncated-BPTT windows.
+"""Text corpora: discovery, a deterministic train/validation split, tokenization, and truncated-BPTT windows.
 
-Every file is read as raw bytes and every byte is a token (vocabulary 256), so any file works and nothing
-is ever out of vocabulary.
+By default every file is read as raw bytes and every byte is a token (vocabulary 256), so any file works
+and nothing is ever out of vocabulary. With a `WordTokenizer` (purelm._tokenizer) files are read as UTF-8
+lines of words, as pytorch/examples' word_language_model reads them. A directory holding `train.txt` and
+`valid.txt` (and usually `test.txt`; their layout) is read as those splits instead of being walked.
 
 >>> corpus = load_corpus()  # the running interpreter's standard library, tests excluded  # doctest: +SKIP
 >>> streams = batchify(corpus.train, batch_size=32)  # 32 contiguous streams         # doctest: +SKIP
@@ -21,7 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
+from purelm._tokenizer import ByteTokenizer, Tokenizer, TokenizerError, WordTokenizer, read_lines
+
 VOCAB_SIZE = 256
+LAYOUT = ("train.txt", "valid.txt", "test.txt")
 VAL_FRACTION = 0.05
 DEFAULT_INCLUDE = "*"
 # Directories that are never part of a corpus: caches, VCS metadata and installed third-party packages.
@@ -56,13 +61,17 @@ class DataSpec:
 
 @dataclasses.dataclass(frozen=True)
 class Corpus:
-    """Training and validation bytes (uint8 arrays) and what they were read from."""
+    """Training and validation tokens (uint8 arrays for bytes, int32 for words) and what they were read from.
+
+    `test` is the layout directory's `test.txt` (None for other data).
+    """
 
     train: np.ndarray
     val: np.ndarray
     num_files: int
     num_val_files: int
     description: str
+    test: np.ndarray | None = None
 
     def fingerprint(self) -> str:
         """A short hash of both splits, stored in checkpoints so a resumed run can tell the data changed."""
@@ -148,6 +157,33 @@ def _describe(spec: DataSpec) -> str:
     return ", ".join(spec.paths)
 
 
+def layout_dir(spec: DataSpec) -> Path | None:
+    """The directory when `spec` is one directory in word_language_model's layout (`train.txt`,
+    `valid.txt`, optionally `test.txt`), else None."""
+    if spec.paths is None or len(spec.paths) != 1:
+        return None
+    path = Path(spec.paths[0])
+    if path.is_dir() and (path / LAYOUT[0]).is_file() and (path / LAYOUT[1]).is_file():
+        return path
+    return None
+
+
+def _tokens(tokenizer: Tokenizer, path: Path) -> np.ndarray:
+    if isinstance(tokenizer, WordTokenizer):
+        try:
+            return tokenizer.encode_lines(read_lines(path), source=str(path))
+        except TokenizerError as err:
+            raise DataError(str(err)) from None
+    return np.frombuffer(_read(path), dtype=np.uint8)
+
+
+def _word_tokenizer(paths: list[Path]) -> WordTokenizer:
+    try:
+        return WordTokenizer.build(read_lines(path) for path in paths)
+    except TokenizerError as err:
+        raise DataError(str(err)) from None
+
+
 def read_bytes(spec: DataSpec) -> tuple[np.ndarray, str]:
     """All bytes of a corpus, unsplit (for scoring held-out text), and a one-line description."""
     files = discover_files(spec)
@@ -157,38 +193,89 @@ def read_bytes(spec: DataSpec) -> tuple[np.ndarray, str]:
     return np.frombuffer(data, dtype=np.uint8), f"{_describe(spec)}: {len(files)} files, {len(data):,} bytes"
 
 
-def load_corpus(spec: DataSpec = DataSpec(), *, val_fraction: float = VAL_FRACTION) -> Corpus:
-    """Read a corpus and split it into training and validation bytes.
+def read_tokens(spec: DataSpec, tokenizer: Tokenizer) -> tuple[np.ndarray, str]:
+    """All tokens of held-out text, unsplit, and a one-line description: a layout directory's `test.txt`,
+    or every file of `spec` in order. Words outside the tokenizer's vocabulary are refused by name."""
+    root = layout_dir(spec)
+    if root is not None:
+        if not (root / LAYOUT[2]).is_file():
+            raise DataError(f"{root} has no {LAYOUT[2]} to score; name the file to score instead")
+        files = [(LAYOUT[2], root / LAYOUT[2])]
+    else:
+        files = discover_files(spec)
+    ids = np.concatenate([_tokens(tokenizer, path) for _, path in files])
+    unit = tokenizer.unit
+    if not ids.size:
+        raise DataError(f"no text to score: {len(files)} file(s), 0 {unit}s")
+    what = str(files[0][1]) if root is not None else _describe(spec)
+    return ids, f"{what}: {len(files)} file{'s' if len(files) > 1 else ''}, {ids.size:,} {unit}s"
 
-    Files go to validation by a hash of their name. When that leaves one side empty (a corpus of one or a
-    few files), the last `val_fraction` of the concatenated bytes becomes the validation split instead.
+
+def load_corpus(
+    spec: DataSpec = DataSpec(), *, val_fraction: float = VAL_FRACTION, tokenizer: Tokenizer | None = None
+) -> Corpus:
+    """Read a corpus and split it into training and validation tokens.
+
+    A directory in word_language_model's layout gives its `train.txt` and `valid.txt` (and `test.txt`).
+    Otherwise files go to validation by a hash of their name; when that leaves one side empty (a corpus of
+    one or a few files), the last `val_fraction` of the concatenated tokens becomes the validation split.
+    `tokenizer` defaults to bytes (see `load_tokens` to build a word vocabulary from the data).
 
     >>> corpus = load_corpus(DataSpec(paths=("notes.txt",)))  # doctest: +SKIP
     >>> corpus.train.dtype                                     # doctest: +SKIP
     dtype('uint8')
     """
+    tokenizer = ByteTokenizer() if tokenizer is None else tokenizer
+    unit = tokenizer.unit
+    root = layout_dir(spec)
+    if root is not None:
+        test_path = root / LAYOUT[2]
+        train, val = _tokens(tokenizer, root / LAYOUT[0]), _tokens(tokenizer, root / LAYOUT[1])
+        test = _tokens(tokenizer, test_path) if test_path.is_file() else None
+        if not train.size or not val.size:
+            empty = LAYOUT[0] if not train.size else LAYOUT[1]
+            raise DataError(f"{root / empty} is empty")
+        description = (
+            f"{root} ({'/'.join(LAYOUT if test is not None else LAYOUT[:2])}): {train.size:,} training "
+            f"{unit}s, {val.size:,} validation {unit}s"
+        )
+        return Corpus(train, val, 2 + (test is not None), 1, description, test)
     files = discover_files(spec)
-    parts: dict[bool, list[bytes]] = {False: [], True: []}
+    parts: dict[bool, list[np.ndarray]] = {False: [], True: []}
     for name, path in files:
-        parts[is_validation(name, val_fraction)].append(_read(path))
-    train, val = b"".join(parts[False]), b"".join(parts[True])
+        parts[is_validation(name, val_fraction)].append(_tokens(tokenizer, path))
+    dtype = np.uint8 if isinstance(tokenizer, ByteTokenizer) else np.int32
+    train, val = (np.concatenate(parts[side] or [np.zeros(0, dtype)]).astype(dtype) for side in (False, True))
     num_val = len(parts[True])
-    if not train or not val:
-        data = train + val
-        if not data:
-            raise DataError(f"corpus is empty: {len(files)} file(s), 0 bytes")
-        cut = len(data) - max(1, round(len(data) * val_fraction))
+    if not train.size or not val.size:
+        data = np.concatenate([train, val])
+        if not data.size:
+            raise DataError(f"corpus is empty: {len(files)} file(s), 0 {unit}s")
+        cut = data.size - max(1, round(data.size * val_fraction))
         train, val, num_val = data[:cut], data[cut:], 0
     description = (
-        f"{_describe(spec)}: {len(files)} files, {len(train):,} training bytes, {len(val):,} validation bytes"
+        f"{_describe(spec)}: {len(files)} files, {train.size:,} training {unit}s, {val.size:,} validation {unit}s"
     )
-    return Corpus(
-        train=np.frombuffer(train, dtype=np.uint8),
-        val=np.frombuffer(val, dtype=np.uint8),
-        num_files=len(files),
-        num_val_files=num_val,
-        description=description,
-    )
+    return Corpus(train=train, val=val, num_files=len(files), num_val_files=num_val, description=description)
+
+
+def build_tokenizer(spec: DataSpec, kind: str, *, val_fraction: float = VAL_FRACTION) -> Tokenizer:
+    """A fresh tokenizer of `kind` ("byte" or "word") for the data of `spec`.
+
+    Word vocabularies follow word_language_model: order of first appearance over train, valid, test for a
+    layout directory; over the training files, then the validation files, otherwise.
+    """
+    if kind == "byte":
+        return ByteTokenizer()
+    if kind != "word":
+        raise DataError(f"unknown tokenizer {kind!r} (byte or word)")
+    root = layout_dir(spec)
+    if root is not None:
+        return _word_tokenizer([root / name for name in LAYOUT if (root / name).is_file()])
+    files = discover_files(spec)
+    ordered = [path for name, path in files if not is_validation(name, val_fraction)]
+    ordered += [path for name, path in files if is_validation(name, val_fraction)]
+    return _word_tokenizer(ordered)
 
 
 def batchify(tokens: np.ndarray, batch_size: int) -> np.ndarray:
@@ -222,12 +309,12 @@ def windows(streams: np.ndarray, indices, seq_len: int) -> np.ndarray:
     return np.stack([window(streams, index, seq_len) for index in indices])
 
 
-def training_streams(tokens: np.ndarray, batch_size: int, seq_len: int) -> np.ndarray:
+def training_streams(tokens: np.ndarray, batch_size: int, seq_len: int, unit: str = "byte") -> np.ndarray:
     """`batchify` with the error a user sees when the data cannot fill a single batch of windows."""
     if len(tokens) // batch_size < seq_len:
         raise DataError(
-            f"the training split has {len(tokens):,} bytes, shorter than one batch of windows "
-            f"(--batch-size {batch_size} x --seq-len {seq_len} = {batch_size * seq_len:,} bytes); "
+            f"the training split has {len(tokens):,} {unit}s, shorter than one batch of windows "
+            f"(--batch-size {batch_size} x --seq-len {seq_len} = {batch_size * seq_len:,} {unit}s); "
             "use more data or a smaller --batch-size/--seq-len"
         )
     return batchify(tokens, batch_size)

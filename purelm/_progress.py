@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from typing import TextIO
@@ -30,7 +31,7 @@ class Progress:
     """Reports steps, loss, tokens/s and ETA.
 
     On a TTY it redraws one bar in place (at most 10 times a second); otherwise it prints a plain line every
-    `log_every` steps. Throughput counts from the `warmup`-th step on, so compilation does not skew it.
+    `log_every` steps. `unit="byte"` shows the loss in bits per byte, anything else as a perplexity. Throughput counts from the `warmup`-th step on, so compilation does not skew it.
 
     >>> progress = Progress(total=100, start=0, tokens_per_step=2048)  # doctest: +SKIP
     >>> progress.update(1, loss=3.2)                                   # doctest: +SKIP
@@ -47,6 +48,7 @@ class Progress:
         tty: bool | None = None,
         width: int = 24,
         warmup: int = 2,
+        unit: str = "byte",
     ):
         self.total = total
         self.start = start
@@ -56,6 +58,7 @@ class Progress:
         self.tty = self.stream.isatty() if tty is None else tty
         self.width = width
         self.warmup = warmup
+        self.unit = unit
         self._clock_step: int | None = None
         self._clock_time = 0.0
         self._last_draw = 0.0
@@ -75,8 +78,10 @@ class Progress:
         eta = self.eta(step)
         rate = self.tokens_per_s(step)
         width = len(str(self.total))
+        # Bytes read best in bits; words in perplexity, as word_language_model prints them.
+        detail = f"{bits_per_byte(loss):.3f} bits/byte" if self.unit == "byte" else f"ppl {math.exp(min(loss, 700)):.2f}"
         return (
-            f"step {step:>{width}}/{self.total}  loss {loss:.4f} ({bits_per_byte(loss):.3f} bits/byte)  "
+            f"step {step:>{width}}/{self.total}  loss {loss:.4f} ({detail})  "
             f"{format_rate(rate) if rate else '-'} tok/s  ETA {format_duration(eta) if eta is not None else '-'}"
         )
 

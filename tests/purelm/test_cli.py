@@ -58,7 +58,7 @@ def assert_one_line_error(code, err, *fragments):
 def test_train_writes_checkpoint_metrics_and_plot(capsys, corpus, tmp_path):
     out = tmp_path / "run"
     code, stdout, _ = run(capsys, "train", corpus, "--out", out, *TINY, "--steps", 6, "--log-every", 2,
-                          "--eval-every", 3)
+                          "--eval-every", 4)
     assert code == 0
     lines = stdout.splitlines()
     assert lines[0].startswith(f"data: {corpus}: 12 files")
@@ -68,14 +68,16 @@ def test_train_writes_checkpoint_metrics_and_plot(capsys, corpus, tmp_path):
     assert f"loss plot: {out / 'loss.png'}" in lines
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records if "train_bpb" in r] == [2, 4, 6]
-    assert [r["step"] for r in records if "val_bpb" in r] == [3, 6]
+    assert [r["step"] for r in records if "val_bpb" in r] == [4, 6]
     for r in records:
         if "train_bpb" in r:
             assert r["train_bpb"] == pytest.approx(r["train_loss"] / math.log(2))
     assert (out / "loss.png").read_bytes().startswith(b"\x89PNG")
     meta = json.loads((out / "hparams.json").read_text())
-    assert meta["step"] == 6 and meta["model"]["hidden_dim"] == 16 and meta["train"]["batch_size"] == 4
+    assert meta["step"] == 6 and meta["model"]["hidden_dim"] == 16 and meta["config"]["data"]["batch_size"] == 4
+    assert meta["config"]["run"] == meta["config"]["run"] | {"steps": 6, "log_every": 2, "eval_every": 4}
     assert meta["data"]["paths"] == [str(corpus)] and meta["position"]["window"] == 6
+    assert (out / "best" / "checkpoint.npz").is_file() and "best: " in stdout
 
     # eval on the run's own validation split reproduces the number logged at the end of training.
     code, stdout, _ = run(capsys, "eval", out)
@@ -130,33 +132,26 @@ def test_steps_per_call_changes_nothing_but_speed(capsys, short_file, tmp_path):
         assert np.array_equal(a[name], b[name]), name
 
 
-def test_interrupt_saves_a_checkpoint_that_resumes(capsys, short_file, tmp_path, monkeypatch):
+def test_resume_without_options_continues_to_the_stored_target_and_intervals(capsys, short_file, tmp_path):
+    from purelm.training import Callback, DataConfig, ModelConfig, Run, RunConfig, TrainingConfig
+
+    class StopAt2(Callback):
+        def on_log(self, run, record):
+            if record["step"] == 2:
+                run.request_stop()
+
     out = tmp_path / "run"
-    real = cli._train_steps
-
-    def interrupted_after(calls):
-        def factory(*args):
-            step = real(*args)
-            count = [0]
-
-            def wrapped(*a):
-                count[0] += 1
-                if count[0] > calls:
-                    raise KeyboardInterrupt
-                return step(*a)
-
-            return wrapped
-
-        return factory
-
-    monkeypatch.setattr(cli, "_train_steps", interrupted_after(2))
-    code, stdout, _ = run(
-        capsys, "train", short_file, "--out", out, *TINY, "--steps", 5, "--eval-every", 0, "--steps-per-call", 1
+    # A run of target 5 with its own intervals, stopped at step 2 (as Ctrl-C would) through the library.
+    config = TrainingConfig(
+        model=ModelConfig(embed_dim=8, hidden_dim=16),
+        data=DataConfig(paths=(str(short_file),), batch_size=4, seq_len=16),
+        run=RunConfig(steps=5, log_every=1, eval_every=0),
     )
-    assert code == 130 and "interrupted at step 2" in stdout
-    assert json.loads((out / "hparams.json").read_text())["step"] == 2
-    monkeypatch.setattr(cli, "_train_steps", real)
-    assert run(capsys, "train", "--resume", out, "--steps", 5)[0] == 0
+    assert Run.create(config, out, callbacks=[StopAt2()]).train().status == "stopped"
+    code, stdout, _ = run(capsys, "train", "--resume", out)
+    assert code == 0 and f"resuming {out} at step 2 (target 5)" in stdout
+    assert [line.split("  ")[0] for line in stdout.splitlines() if line.startswith("step")] == [
+        "step 3/5", "step 4/5", "step 5/5"]
     assert json.loads((out / "hparams.json").read_text())["step"] == 5
 
 
@@ -175,6 +170,10 @@ def test_an_out_path_that_is_a_file_is_refused(capsys, short_file):
         (lambda d: (d / "zero.txt").write_text("") or d / "zero.txt", [], ["corpus is empty: 1 file(s), 0 bytes"]),
         (lambda d: (d / "tiny.txt").write_text("x" * 60) and d / "tiny.txt", [],
          ["training split has 57 bytes, shorter than one batch of windows", "--batch-size 4 x --seq-len 16"]),
+        (lambda d: (d / "ok.txt").write_text("x" * 600) and d / "ok.txt", ["--embed-dim", "8", "--tied"],
+         ["--tied needs --embed-dim equal to --hidden-dim, got 8 and 16"]),
+        (lambda d: (d / "latin1.txt").write_bytes(b"caf\xe9 " * 200) and d / "latin1.txt", ["--tokenizer", "word"],
+         ["latin1.txt is not UTF-8 text (byte 3"]),
         (lambda d: (d / "ok.txt").write_text("x" * 600) and d / "ok.txt", ["--devices", "64"],
          ["--devices 64 asks for more devices than"]),
     ],
@@ -192,6 +191,13 @@ def test_bad_training_input_is_one_line_and_writes_nothing(capsys, tmp_path, mak
     [
         ["train", "--steps", "0", "--out", "x"],
         ["train", "--lr", "fast", "--out", "x"],
+        ["train", "--lr", "inf", "--out", "x"],
+        ["train", "--lr", "nan", "--out", "x"],
+        ["train", "--lr", "0", "--out", "x"],
+        ["train", "--lr", "-1", "--out", "x"],
+        ["train", "--dropout", "1", "--out", "x"],
+        ["train", "--optimizer", "lion", "--out", "x"],
+        ["train", "--cell", "transformer", "--out", "x"],
         ["sample"],
         ["frobnicate"],
         ["sample", "d", "--temperature", "-1"],
@@ -209,7 +215,9 @@ def test_resume_refuses_mismatches(capsys, corpus, short_file, tmp_path):
     out = tmp_path / "run"
     assert run(capsys, "train", short_file, "--out", out, *TINY, "--steps", 2, "--eval-every", 0)[0] == 0
     code, _, err = run(capsys, "train", "--resume", out, "--hidden-dim", 32, "--steps", 4)
-    assert_one_line_error(code, err, "--hidden-dim 32 does not match the checkpoint", "hidden_dim = 16")
+    assert_one_line_error(code, err, "--hidden-dim 32 differs from the run's hidden_dim = 16")
+    code, _, err = run(capsys, "train", "--resume", out, "--optimizer", "sgd")
+    assert_one_line_error(code, err, "--optimizer sgd differs from the run's optimizer = adam")
     code, _, err = run(capsys, "train", corpus, "--resume", out, "--steps", 4)
     assert_one_line_error(code, err, "the data does not match the checkpoint", "fingerprint")
     code, _, err = run(capsys, "train", short_file, "--out", out, *TINY)
@@ -252,12 +260,11 @@ def test_convert_torch_then_sample_and_eval(capsys, corpus, tmp_path):
     torch.save(module.state_dict(), pt)
     out = tmp_path / "converted"
     code, stdout, _ = run(capsys, "convert-torch", pt, "--out", out)
-    assert code == 0 and "hidden 16, 2 layer(s)" in stdout
+    assert code == 0 and "vocabulary 256 (bytes)" in stdout and "hidden 16, 2 layer(s)" in stdout
     model, meta = load_model(out)
     expected = purelm.from_torch_state_dict(module.state_dict())
-    for a, b in zip(np.asarray(model.embedding), np.asarray(expected.embedding), strict=True):
-        assert np.array_equal(a, b)
-    assert meta["kind"] == "model" and meta["model"]["num_layers"] == 2
+    assert np.array_equal(np.asarray(model.embedding), np.asarray(expected.embedding))
+    assert meta["kind"] == "model" and meta["model"]["num_layers"] == 2 and meta["tokenizer"] == {"kind": "byte"}
     assert run(capsys, "sample", out, "--length", 10)[0] == 0
     code, stdout, _ = run(capsys, "eval", out, corpus)
     assert code == 0 and "bits per byte:" in stdout
@@ -267,19 +274,92 @@ def test_convert_torch_then_sample_and_eval(capsys, corpus, tmp_path):
     assert_one_line_error(code, err, "without training state", "cannot resume it")
 
 
+@pytest.fixture
+def word_dir(tmp_path):
+    """word_language_model's layout, small: train.txt, valid.txt, test.txt (a word only test.txt has)."""
+    root = tmp_path / "words"
+    root.mkdir()
+    rng = np.random.default_rng(1)
+    vocab = ["the", "cat", "sat", "on", "a", "mat", "and", "dog", "ran", "far", "@-@", "="]
+    for name, lines in (("train.txt", 60), ("valid.txt", 12), ("test.txt", 12)):
+        text = "".join(" ".join(rng.choice(vocab, 7)) + " \n" for _ in range(lines))
+        (root / name).write_text(text + ("zebra\n" if name == "test.txt" else ""), encoding="utf-8")
+    return root
+
+
+def test_word_model_from_torch_pickle_scores_words_and_samples_words(capsys, word_dir, tmp_path):
+    torch = pytest.importorskip("torch")
+    import purelm
+    from purelm._tokenizer import WordTokenizer, read_lines
+    from purelm.reference import RNNModel
+
+    words = WordTokenizer.build(read_lines(word_dir / name) for name in ("train.txt", "valid.txt", "test.txt"))
+    torch.manual_seed(0)
+    module = RNNModel("LSTM", words.vocab_size, 16, 16, 2, dropout=0.2, tie_weights=True)
+    pickled = tmp_path / "model.pt"
+    torch.save(module, pickled)  # what word_language_model's main.py saves: the whole module
+    code, _, err = run(capsys, "convert-torch", pickled, "--vocab", word_dir, "--out", tmp_path / "refused")
+    assert_one_line_error(code, err, "--allow-pickle", "re-save it")
+    assert "\x1b" not in err and not (tmp_path / "refused").exists()
+    code, _, err = run(capsys, "convert-torch", pickled, "--allow-pickle", "--out", tmp_path / "novocab")
+    assert_one_line_error(code, err, f"vocabulary of {words.vocab_size} tokens", "give --vocab DATA_DIR")
+    out = tmp_path / "run"
+    code, stdout, _ = run(capsys, "convert-torch", pickled, "--allow-pickle", "--vocab", word_dir, "--out", out)
+    assert code == 0 and f"vocabulary {words.vocab_size} (words)" in stdout and "tied head: True with bias" in stdout
+
+    # eval DATA_DIR scores its test.txt, every word but the first, as purelm.evaluate does (batch 10, bptt 35).
+    code, stdout, _ = run(capsys, "eval", out, word_dir)
+    assert code == 0, stdout
+    ids = words.encode_lines(read_lines(word_dir / "test.txt"))
+    expected = purelm.evaluate(purelm.from_torch_state_dict(module.state_dict()), ids, batch_size=10, seq_len=35)
+    assert f"evaluated {ids.size - 1:,} words" in stdout
+    assert float(stdout.split("perplexity:")[1].split()[0]) == pytest.approx(expected.perplexity, abs=1e-4)
+    assert float(stdout.split("loss")[1].split()[0]) == pytest.approx(expected.nats, abs=1e-6)
+
+    code, stdout, _ = run(capsys, "sample", out, "--length", 12, "--seed", 1)
+    assert code == 0 and set(stdout.split()) <= set(words.words)
+
+    # Text with a word the model has never seen cannot be scored.
+    unknown = tmp_path / "unknown.txt"
+    unknown.write_text("the cat sat on the hippopotamus\n")
+    code, _, err = run(capsys, "eval", out, unknown)
+    assert_one_line_error(code, err, "line 1 has the word 'hippopotamus'", "not in the run's vocabulary")
+    code, _, err = run(capsys, "sample", out, "--prompt", "the hippopotamus")
+    assert_one_line_error(code, err, "'hippopotamus'")
+
+
+def test_word_training_run_on_a_data_directory(capsys, word_dir, tmp_path):
+    out = tmp_path / "run"
+    code, stdout, _ = run(capsys, "train", word_dir, "--out", out, "--tokenizer", "word", "--embed-dim", 16,
+                          "--hidden-dim", 16, "--tied", "--dropout", 0.2, "--optimizer", "sgd", "--lr", 20,
+                          "--grad-clip", 0.25, "--anneal", 4, "--batch-size", 4, "--seq-len", 8, "--steps", 4,
+                          "--log-every", 2, "--eval-every", 2)
+    assert code == 0, stdout
+    assert f"data: {word_dir} (train.txt/valid.txt/test.txt)" in stdout and "vocabulary 14 words" in stdout
+    assert "tied, dropout 0.2" in stdout and "optimizer: sgd lr 20, grad clip 0.25, anneal /4" in stdout
+    assert "validation perplexity" in stdout
+    meta = json.loads((out / "hparams.json").read_text())
+    assert meta["tokenizer"] == {"kind": "word", "vocab_size": 14}
+    assert meta["config"]["model"]["output_bias"] is True and meta["config"]["data"]["eval_tokens"] is None
+    code, stdout, _ = run(capsys, "eval", out)
+    assert code == 0 and "words" in stdout and "perplexity:" in stdout
+
+
 def test_convert_torch_refuses_bad_files(capsys, tmp_path):
     torch = pytest.importorskip("torch")
     garbage = tmp_path / "garbage.pt"
     garbage.write_bytes(b"not a torch file")
     code, _, err = run(capsys, "convert-torch", garbage, "--out", tmp_path / "a")
-    assert_one_line_error(code, err, "cannot load", "weights_only=True")
+    assert_one_line_error(code, err, "garbage.pt")
     wrong = tmp_path / "wrong.pt"
     torch.save({"encoder.weight": torch.zeros(5, 3)}, wrong)
     code, _, err = run(capsys, "convert-torch", wrong, "--out", tmp_path / "b")
-    assert_one_line_error(code, err, "state dict is missing key 'rnn.weight_hh_l0'")
+    assert_one_line_error(code, err, "missing key")
     code, _, err = run(capsys, "convert-torch", tmp_path / "none.pt", "--out", tmp_path / "c")
     assert_one_line_error(code, err, "no such file")
-    assert not any((tmp_path / d).exists() for d in "abc")
+    code, _, err = run(capsys, "convert-torch", wrong, "--vocab", tmp_path, "--out", tmp_path / "d")
+    assert_one_line_error(code, err, "is not a data directory with train.txt and valid.txt")
+    assert not any((tmp_path / d).exists() for d in "abcd")
 
 
 def test_progress_plain_lines_and_terminal_bar():

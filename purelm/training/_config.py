@@ -1,0 +1,407 @@
+"""Typed, versioned configuration of a training run: model, data, optimisation, schedule and the run itself.
+
+Every field is stored in the run's checkpoint (`TrainingConfig.to_json`), so a resumed run continues the
+same run. `TrainingConfig.changes` tells which differences a resume may make (more steps, a new lr, ...)
+and which it refuses.
+
+>>> config = TrainingConfig(model=ModelConfig(hidden_dim=128), run=RunConfig(steps=500))
+>>> TrainingConfig.from_json(config.to_json()) == config
+True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, ClassVar
+
+import jax
+import jax.numpy as jnp
+import optax
+
+CONFIG_VERSION = 1
+CELLS = ("lstm", "gru", "rnn_tanh", "rnn_relu")
+OPTIMIZERS = ("sgd", "adam", "adamw")
+SCHEDULES = ("constant", "cosine")
+DTYPES = ("float32", "bfloat16")
+
+
+class ConfigError(ValueError):
+    """An impossible setting, named by its command-line option."""
+
+
+def _need(condition: bool, message: str) -> None:
+    if not condition:
+        raise ConfigError(message)
+
+
+def _positive(value: Any, option: str, kind: type = int, *, zero: bool = False) -> None:
+    kinds = (int, float) if kind is float else (int,)
+    ok = isinstance(value, kinds) and not isinstance(value, bool)
+    ok = ok and math.isfinite(value) and (value > 0 or (zero and value == 0))
+    _need(ok, f"{option} must be a finite {'non-negative' if zero else 'positive'} number, got {value!r}")
+
+
+class _Section:
+    """JSON round trip shared by the config sections: unknown keys are refused, missing ones take defaults."""
+
+    section: ClassVar[str]
+
+    def to_json(self) -> dict:
+        return {f.name: _jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+
+    @classmethod
+    def from_json(cls, data: dict):
+        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        unknown = sorted(set(data) - names)
+        _need(not unknown, f"unknown {cls.section} setting {unknown[0] if unknown else ''!r} in the checkpoint")
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        return cls(**values)
+
+
+def _jsonable(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig(_Section):
+    """The `purelm.LSTMLM` a run trains (`vocab_size` comes from the tokenizer).
+
+    >>> model = ModelConfig(embed_dim=8, hidden_dim=16).build(jax.random.key(0))  # doctest: +SKIP
+    """
+
+    section: ClassVar[str] = "model"
+    vocab_size: int = 256
+    embed_dim: int = 64
+    hidden_dim: int = 256
+    num_layers: int = 1
+    cell: str = "lstm"
+    tie_embeddings: bool = False
+    output_bias: bool | None = None
+    dropout: float = 0.0
+    dtype: str = "float32"
+
+    def __post_init__(self):
+        for name, option in (("vocab_size", "vocab size"), ("embed_dim", "--embed-dim"),
+                             ("hidden_dim", "--hidden-dim"), ("num_layers", "--layers")):
+            _positive(getattr(self, name), option)
+        _need(self.cell in CELLS, f"--cell must be one of {', '.join(CELLS)}, got {self.cell!r}")
+        _need(self.dtype in DTYPES, f"--dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
+        _need(isinstance(self.dropout, int | float) and 0 <= self.dropout < 1,
+              f"--dropout must be in [0, 1), got {self.dropout!r}")
+        _need(not self.tie_embeddings or self.embed_dim == self.hidden_dim,
+              f"--tied needs --embed-dim equal to --hidden-dim, got {self.embed_dim} and {self.hidden_dim}")
+
+    def kwargs(self) -> dict:
+        """The keyword arguments of `purelm.LSTMLM` (defaults left out, so older models build unchanged)."""
+        kwargs: dict[str, Any] = {"num_layers": self.num_layers, "tie_embeddings": self.tie_embeddings}
+        if self.cell != "lstm":
+            kwargs["cell"] = self.cell
+        if self.output_bias is not None:
+            kwargs["output_bias"] = self.output_bias
+        if self.dropout:
+            kwargs["dropout"] = float(self.dropout)
+        if self.dtype != "float32":
+            kwargs["dtype"] = jnp.dtype(self.dtype)
+        return kwargs
+
+    def build(self, key):
+        """A freshly initialised `purelm.LSTMLM` with these settings."""
+        from purelm._model import LSTMLM
+
+        return LSTMLM(self.vocab_size, self.embed_dim, self.hidden_dim, key=key, **self.kwargs())
+
+    def template(self):
+        """The model's structure, shapes and dtypes, without computing any weights."""
+        import equinox as eqx
+
+        return eqx.filter_eval_shape(self.build, jax.random.key(0))
+
+    @classmethod
+    def of(cls, model) -> ModelConfig:
+        """The settings that rebuild `model`'s structure."""
+        return cls(
+            vocab_size=model.vocab_size,
+            embed_dim=model.embed_dim,
+            hidden_dim=model.hidden_dim,
+            num_layers=model.num_layers,
+            cell=getattr(model, "cell", "lstm"),
+            tie_embeddings=model.tie_embeddings,
+            output_bias=_output_bias(model),
+            dropout=float(getattr(model, "dropout", 0.0)),
+            dtype=str(model.embedding.dtype),
+        )
+
+
+def _output_bias(model) -> bool | None:
+    if not model.tie_embeddings:
+        return None
+    head_params = getattr(model, "head_params", None)
+    if head_params is None:
+        return None
+    return True if head_params()[1] is not None else None
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig(_Section):
+    """What a run reads and how: paths (None: the default corpus), tokenizer, batch layout, validation.
+
+    `eval_tokens` limits the validation tokens scored during training (None: all of them);
+    `eval_batch_size` and `eval_seq_len` lay them out (None: the training batch size, or 10 for word
+    runs as word_language_model does; the training sequence length).
+    """
+
+    section: ClassVar[str] = "data"
+    paths: tuple[str, ...] | None = None
+    include: str | None = None
+    tokenizer: str = "byte"
+    batch_size: int = 32
+    seq_len: int = 64
+    eval_tokens: int | None = 128 * 1024
+    eval_batch_size: int | None = None
+    eval_seq_len: int | None = None
+
+    def __post_init__(self):
+        _need(self.tokenizer in ("byte", "word"), f"--tokenizer must be byte or word, got {self.tokenizer!r}")
+        _positive(self.batch_size, "--batch-size")
+        _positive(self.seq_len, "--seq-len")
+        for name, option in (("eval_tokens", "--eval-tokens"), ("eval_batch_size", "--eval-batch-size"),
+                             ("eval_seq_len", "--eval-seq-len")):
+            if getattr(self, name) is not None:
+                _positive(getattr(self, name), option)
+
+    def spec(self):
+        from purelm._data import DataSpec
+
+        return DataSpec(paths=self.paths, include=self.include)
+
+    def eval_layout(self) -> tuple[int, int]:
+        """`(batch_size, seq_len)` for validation."""
+        batch = self.eval_batch_size or (10 if self.tokenizer == "word" else self.batch_size)
+        return batch, self.eval_seq_len or self.seq_len
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimConfig(_Section):
+    """The optimizer: `sgd` (torch's SGD; word_language_model's update), `adam`, or `adamw` (decoupled
+    weight decay; 0.01 unless given, torch's default), gradient clipping by global norm (0: off).
+
+    The learning rate is optimizer *state* (`optax.inject_hyperparams`), so plateau annealing can change it
+    and it is saved in the checkpoint.
+    """
+
+    section: ClassVar[str] = "optim"
+    optimizer: str = "adam"
+    lr: float = 3e-3
+    weight_decay: float | None = None
+    grad_clip: float = 1.0
+
+    def __post_init__(self):
+        _need(self.optimizer in OPTIMIZERS, f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
+        _positive(self.lr, "--lr", float)
+        if self.weight_decay is not None:
+            _positive(self.weight_decay, "--weight-decay", float, zero=True)
+        _positive(self.grad_clip, "--grad-clip", float, zero=True)
+
+    def decay(self) -> float:
+        if self.weight_decay is not None:
+            return float(self.weight_decay)
+        return 0.01 if self.optimizer == "adamw" else 0.0
+
+
+@dataclasses.dataclass(frozen=True)
+class ScheduleConfig(_Section):
+    """The learning-rate multiplier per step, times the (state) learning rate.
+
+    - `kind="constant"`: 1 after a linear `warmup` of that many steps.
+    - `kind="cosine"`: warmup, then a cosine from 1 down to `min_ratio` at step `decay_steps` (the run's
+      target step when it was created), flat after it.
+    - `anneal > 0`: word_language_model's plateau rule: after a validation that does not improve on the
+      best, divide the learning rate by `anneal` (their value: 4).
+    """
+
+    section: ClassVar[str] = "schedule"
+    kind: str = "constant"
+    warmup: int = 0
+    decay_steps: int | None = None
+    min_ratio: float = 0.1
+    anneal: float = 0.0
+
+    def __post_init__(self):
+        _need(self.kind in SCHEDULES, f"--schedule must be one of {', '.join(SCHEDULES)}, got {self.kind!r}")
+        _positive(self.warmup, "--warmup", zero=True)
+        if self.decay_steps is not None:
+            _positive(self.decay_steps, "decay steps")
+        _need(isinstance(self.min_ratio, int | float) and 0 <= self.min_ratio <= 1,
+              f"the cosine's final ratio must be in [0, 1], got {self.min_ratio!r}")
+        _positive(self.anneal, "--anneal", float, zero=True)
+        _need(self.anneal == 0 or self.anneal > 1, f"--anneal must be above 1 (the lr is divided by it), got {self.anneal}")
+
+    def multiplier(self, count):
+        """The schedule's factor at optimizer step `count` (traced)."""
+        count = jnp.asarray(count, jnp.float32)
+        factor = jnp.minimum(1.0, (count + 1) / self.warmup) if self.warmup else jnp.ones(())
+        if self.kind == "cosine":
+            span = max(1, (self.decay_steps or 1) - self.warmup)
+            progress = jnp.clip((count - self.warmup) / span, 0.0, 1.0)
+            factor = factor * (self.min_ratio + (1 - self.min_ratio) * 0.5 * (1 + jnp.cos(jnp.pi * progress)))
+        return factor
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig(_Section):
+    """The run: target step, intervals (0 turns evaluation off), steps per compiled call, seed, devices,
+    early stopping (stop after `early_stop` validations without improvement; 0: never), keeping the best
+    model by validation in `DIR/best/`, and divergence detection (a non-finite loss, or a logged mean loss
+    above `divergence` times a uniform guess's, stops the run; 0 checks only for non-finite values)."""
+
+    section: ClassVar[str] = "run"
+    steps: int = 1000
+    eval_every: int = 200
+    log_every: int = 10
+    checkpoint_every: int = 200
+    steps_per_call: int = 10
+    seed: int = 0
+    devices: int | None = None
+    early_stop: int = 0
+    keep_best: bool = True
+    divergence: float = 3.0
+
+    def __post_init__(self):
+        _positive(self.steps, "--steps")
+        _positive(self.eval_every, "--eval-every", zero=True)
+        _positive(self.log_every, "--log-every")
+        _positive(self.checkpoint_every, "--checkpoint-every")
+        _positive(self.steps_per_call, "--steps-per-call")
+        _positive(self.seed, "--seed", zero=True)
+        if self.devices is not None:
+            _positive(self.devices, "--devices")
+        _positive(self.early_stop, "--early-stop", zero=True)
+        _positive(self.divergence, "--divergence", float, zero=True)
+
+
+# What a resume may change, by section: everything else must match the checkpoint.
+_RESUMABLE = {
+    "run": {"steps", "eval_every", "log_every", "checkpoint_every", "steps_per_call", "devices", "early_stop",
+            "keep_best", "divergence"},
+    "optim": {"lr"},
+    # Moved data is fine: the tokens are checked against the checkpoint's fingerprint.
+    "data": {"eval_tokens", "paths", "include"},
+}
+# Command-line spelling of each field, for messages.
+OPTION = {
+    "embed_dim": "--embed-dim", "hidden_dim": "--hidden-dim", "num_layers": "--layers", "cell": "--cell",
+    "tie_embeddings": "--tied", "output_bias": "--tied", "dropout": "--dropout", "dtype": "--dtype",
+    "vocab_size": "--tokenizer", "paths": "DATA", "include": "--include", "tokenizer": "--tokenizer",
+    "batch_size": "--batch-size", "seq_len": "--seq-len", "eval_tokens": "--eval-tokens",
+    "eval_batch_size": "--eval-batch-size", "eval_seq_len": "--eval-seq-len", "optimizer": "--optimizer",
+    "lr": "--lr", "weight_decay": "--weight-decay", "grad_clip": "--grad-clip", "kind": "--schedule",
+    "warmup": "--warmup", "decay_steps": "--steps (cosine schedule length)", "min_ratio": "--min-lr-ratio",
+    "anneal": "--anneal", "steps": "--steps", "eval_every": "--eval-every", "log_every": "--log-every",
+    "checkpoint_every": "--checkpoint-every", "steps_per_call": "--steps-per-call", "seed": "--seed",
+    "devices": "--devices", "early_stop": "--early-stop", "keep_best": "--no-best", "divergence": "--divergence",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingConfig:
+    """Everything a training run is defined by; `version` is the config format's version.
+
+    >>> TrainingConfig().run.steps
+    1000
+    """
+
+    model: ModelConfig = ModelConfig()
+    data: DataConfig = DataConfig()
+    optim: OptimConfig = OptimConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
+    run: RunConfig = RunConfig()
+    version: int = CONFIG_VERSION
+
+    SECTIONS: ClassVar[tuple[str, ...]] = ("model", "data", "optim", "schedule", "run")
+
+    def to_json(self) -> dict:
+        return {"version": self.version, **{name: getattr(self, name).to_json() for name in self.SECTIONS}}
+
+    @classmethod
+    def from_json(cls, data: dict) -> TrainingConfig:
+        version = data.get("version") if isinstance(data, dict) else None
+        _need(version == CONFIG_VERSION,
+              f"the checkpoint's run configuration has version {version!r}; this purelm reads version {CONFIG_VERSION}")
+        types = {"model": ModelConfig, "data": DataConfig, "optim": OptimConfig, "schedule": ScheduleConfig,
+                 "run": RunConfig}
+        return cls(**{name: types[name].from_json(data.get(name, {})) for name in cls.SECTIONS})
+
+    def replace(self, **sections: dict) -> TrainingConfig:
+        """A copy with some fields changed: `config.replace(run={"steps": 2000}, optim={"lr": 1.0})`."""
+        return dataclasses.replace(
+            self, **{name: dataclasses.replace(getattr(self, name), **fields) for name, fields in sections.items()}
+        )
+
+    def changes(self, new: TrainingConfig) -> dict[str, dict]:
+        """The fields of `new` that differ from this (stored) config, by section; raises `ConfigError` naming
+        the first difference a resume may not make."""
+        changed: dict[str, dict] = {}
+        for name in self.SECTIONS:
+            old_section, new_section = getattr(self, name), getattr(new, name)
+            for field in dataclasses.fields(old_section):
+                old, value = getattr(old_section, field.name), getattr(new_section, field.name)
+                if old == value:
+                    continue
+                if field.name not in _RESUMABLE.get(name, ()):
+                    raise ConfigError(
+                        f"{OPTION.get(field.name, field.name)} {_show(value)} differs from the run's "
+                        f"{field.name} = {_show(old)}; a resumed run keeps it"
+                    )
+                changed.setdefault(name, {})[field.name] = value
+        return changed
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, tuple):
+        return " ".join(value)
+    return str(value)
+
+
+def make_optimizer(optim: OptimConfig, schedule: ScheduleConfig) -> optax.GradientTransformation:
+    """The optax transformation for these settings, with the learning rate as injected (saved) state.
+
+    >>> opt = make_optimizer(OptimConfig(optimizer="sgd", lr=20.0), ScheduleConfig())
+    >>> state = opt.init({"w": jnp.zeros(3)})
+    >>> float(state.hyperparams["learning_rate"])
+    20.0
+    """
+    return optax.inject_hyperparams(_transformation(optim, schedule))(learning_rate=optim.lr)
+
+
+def _transformation(optim: OptimConfig, schedule: ScheduleConfig):
+    decay = optim.decay()
+
+    def transformation(learning_rate):
+        parts = []
+        if optim.grad_clip > 0:
+            parts.append(optax.clip_by_global_norm(optim.grad_clip))
+        if optim.optimizer == "adamw":
+            parts.append(optax.adamw(learning_rate, weight_decay=decay))
+        else:
+            # torch's SGD and Adam add weight_decay * param to the gradient (L2), unlike AdamW.
+            if decay:
+                parts.append(optax.add_decayed_weights(decay))
+            parts.append(optax.sgd(learning_rate) if optim.optimizer == "sgd" else optax.adam(learning_rate))
+        if schedule.warmup or schedule.kind != "constant":
+            parts.append(optax.scale_by_schedule(schedule.multiplier))
+        return optax.chain(*parts)
+
+    return transformation
+
+
+def learning_rate(opt_state) -> float:
+    """The (annealed) learning rate stored in an optimizer state from `make_optimizer`."""
+    return float(opt_state.hyperparams["learning_rate"])
+
+
+def with_learning_rate(opt_state, value: float):
+    """`opt_state` with its learning rate replaced (plateau annealing, or a new `--lr` on resume)."""
+    old = opt_state.hyperparams["learning_rate"]
+    hyperparams = dict(opt_state.hyperparams, learning_rate=jnp.asarray(value, old.dtype))
+    return opt_state._replace(hyperparams=hyperparams)
