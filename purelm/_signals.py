@@ -99,7 +99,10 @@ def install() -> None:
     if _State.installed:
         return
     for signum in HANDLED:
-        signal.signal(signum, _handler)
+        # A signal ignored from the start stays ignored: `nohup`, or a shell's background job, which must
+        # not die of the terminal's Ctrl-C (Python itself keeps SIGINT ignored in that case).
+        if signal.getsignal(signum) is not signal.SIG_IGN:
+            signal.signal(signum, _handler)
     sys.unraisablehook = _unraisable(sys.unraisablehook)
     _State.installed = True
 

@@ -21,7 +21,8 @@ import numpy as np
 import pytest
 
 from purelm import load_model
-from purelm._signals import PAUSE_ENV, PAUSE_MARKER, Interrupted, deferred, requested, resume_command, stop
+from purelm import _signals
+from purelm._signals import PAUSE_ENV, PAUSE_MARKER, Interrupted, deferred, install, requested, resume_command, stop
 
 ENTRY = "from purelm._signals import console_main; console_main()"
 TINY = ["--batch-size", "4", "--seq-len", "16", "--embed-dim", "8", "--hidden-dim", "16"]
@@ -42,6 +43,13 @@ CASES = {
 STEPPED = {"train-compile", "train-step", "train-eval"}  # a step was taken: a checkpoint and a resume command
 
 
+def _default_dispositions() -> None:
+    # A test run started in the background (a CI script, `make test &`) passes SIGINT on as ignored, and
+    # the entry point rightly keeps an inherited SIG_IGN; the processes here stand for a terminal's command.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_DFL)
+
+
 class Proc:
     """One `purelm` process with its output in files (no pipe can fill up and block it)."""
 
@@ -50,7 +58,8 @@ class Proc:
         self.stdout_path, self.stderr_path = root / f"{name}.out", root / f"{name}.err"
         env = env | ({PAUSE_ENV: pause_at} if pause_at else {})
         with self.stdout_path.open("wb") as out, self.stderr_path.open("wb") as err:
-            self.popen = subprocess.Popen([sys.executable, "-c", ENTRY, *argv], stdout=out, stderr=err, env=env)
+            self.popen = subprocess.Popen([sys.executable, "-c", ENTRY, *argv], stdout=out, stderr=err, env=env,
+                                          preexec_fn=_default_dispositions)
         self.signalled_at: float | None = None
         self.timed_out = False
 
@@ -216,6 +225,21 @@ def test_deferred_records_a_library_ctrl_c_and_stop_raises_it():
     assert str(info.value) == "saved; continue: x"
     assert requested() is None  # library use: the next run starts afresh
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_signal_ignored_from_the_start_stays_ignored(monkeypatch):
+    monkeypatch.setattr(_signals._State, "installed", False)
+    previous = {signum: signal.getsignal(signum) for signum in _signals.HANDLED}
+    hook = sys.unraisablehook
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # what `nohup` or a shell's background job inherits
+        install()
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        assert signal.getsignal(signal.SIGTERM) is _signals._handler
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        sys.unraisablehook = hook
 
 
 @pytest.mark.xfail(strict=True, reason="purelm/__init__.py imports jax eagerly (lead: make it lazy, PEP 562), "
