@@ -10,7 +10,14 @@ warm over the whole corpus and over the standard library alone.
     python benchmarks/lint_throughput.py                    # everything, all cores
     python benchmarks/lint_throughput.py --corpus stdlib --fixit-sample 50 --jobs 2
 
-Targets (issue 4): purelint cold >= 5x Fixit's lines/s; warm over the stdlib < 1 s.
+    python benchmarks/lint_throughput.py --corpus stdlib jax --baseline ../old-checkout   # before/after
+
+With `--baseline DIR` (a checkout, e.g. a `git worktree` of an older commit) the purelint rows are
+measured for both versions in alternating rounds of the same run, so machine load hits both alike.
+Ruff and Fixit rows are skipped when they are not installed.
+
+Targets (issue 4): purelint cold >= 5x Fixit's lines/s; warm over the stdlib < 1 s. Issue 9: cold
+throughput no more than 20% below the previous version's.
 """
 
 from __future__ import annotations
@@ -68,7 +75,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--corpus", nargs="+", default=["stdlib", "jax", "torch"], choices=["stdlib", "jax", "torch"])
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="purelint workers (default: all cores)")
     parser.add_argument("--fixit-sample", type=int, default=40, metavar="N", help="files Fixit lints (default 40)")
+    parser.add_argument("--baseline", metavar="DIR", help="also time the purelint of this checkout (side by side)")
+    parser.add_argument("--rounds", type=int, default=1, help="alternating rounds with --baseline (default 1)")
     args = parser.parse_args(argv)
+    if args.baseline:
+        return compare(args)
     missing = [tool for tool in ("ruff", "fixit", "purelint") if not (BIN / tool).exists()]
     if missing:
         print(f"lint_throughput: {', '.join(missing)} not installed next to {sys.executable}; "
@@ -114,6 +125,43 @@ def main(argv: list[str] | None = None) -> int:
     print(f"target cold >= 5x Fixit lines/s: {cold / fixit_rate:.1f}x -> {'met' if cold >= 5 * fixit_rate else 'NOT met'}")
     if "stdlib" in parts:
         warm = rows[-1][3]
+        print(f"target warm stdlib < 1 s: {warm:.2f} s -> {'met' if warm < 1 else 'NOT met'}")
+    return 0
+
+
+def compare(args: argparse.Namespace) -> int:
+    """purelint now vs. the checkout in `--baseline`, cold and warm, alternating in one run."""
+    base = pathlib.Path(args.baseline).resolve()
+    if not (base / "purelint" / "__init__.py").is_file():
+        print(f"lint_throughput: {base} has no purelint package", file=sys.stderr)
+        return 2
+    here = pathlib.Path(__file__).resolve().parent.parent
+    parts = corpus(args.corpus)
+    files = [f for name in args.corpus for f in parts[name]]
+    lines = line_count(files)
+    print(f"corpus: {len(files)} files, {lines} lines (" + ", ".join(f"{n} {len(parts[n])} files" for n in args.corpus) + ")")
+    paths = [str(f) for f in files]
+    std = [str(f) for f in parts.get("stdlib", [])]
+    flags = ["--exit-zero", "--output-format", "json", "--jobs", str(args.jobs)]
+    times: dict[tuple[str, str], list[float]] = {}
+    for _round in range(args.rounds):
+        for label, root in (("baseline", base), ("current", here)):
+            command = [sys.executable, "-c", f"import sys; sys.path.insert(0, {str(root)!r}); "
+                       "from purelint._cli import main; raise SystemExit(main())", *flags]
+            with tempfile.TemporaryDirectory() as work:
+                times.setdefault((label, "cold"), []).append(timed([*command, "--no-cache", *paths], work))
+                timed([*command, *paths], work)  # fills the cache
+                if std:
+                    times.setdefault((label, "warm stdlib"), []).append(timed([*command, *std], work))
+    print(f"{'purelint':<10} {'run':<12} {'seconds (best)':>15} {'lines/s':>10}")
+    for (label, kind), seconds in times.items():
+        best = min(seconds)
+        rate = f"{lines / best:>10.0f}" if kind == "cold" else f"{'':>10}"
+        print(f"{label:<10} {kind:<12} {best:>15.2f} {rate}")
+    ratio = min(times[("baseline", "cold")]) / min(times[("current", "cold")])
+    print(f"cold throughput current/baseline: {ratio:.2f} -> {'met' if ratio >= 0.8 else 'NOT met'} (>= 0.80)")
+    if std:
+        warm = min(times[("current", "warm stdlib")])
         print(f"target warm stdlib < 1 s: {warm:.2f} s -> {'met' if warm < 1 else 'NOT met'}")
     return 0
 

@@ -23,10 +23,12 @@ from libcst.metadata import CodePosition, CodeRange, MetadataWrapper, PositionPr
 from libcst.metadata.position_provider import PositionProvidingCodegenState
 
 from purelint._diagnostic import Diagnostic, Fix
+from purelint._frameworks import CLASS_FRAMEWORKS, RULE_DEFINERS, SETUP_METHODS, TRANSFORMS, Transform
 from purelint._noqa import Suppressions
 from purelint._rule import Rule
 
 __all__ = [
+    "Application",
     "INIT_METHODS",
     "JIT_LIKE",
     "LAX_BODIES",
@@ -40,40 +42,17 @@ __all__ = [
     "mutation_root",
 ]
 
-JIT_LIKE = frozenset(
-    {
-        "jax.jit",
-        "jax.grad",
-        "jax.value_and_grad",
-        "jax.vmap",
-        "jax.pmap",
-        "jax.checkpoint",
-        "jax.remat",
-        "jax.ad_checkpoint.checkpoint",
-        "jax.custom_jvp",
-        "jax.custom_vjp",
-        "jax.jacfwd",
-        "jax.jacrev",
-        "jax.hessian",
-        "equinox.filter_jit",
-        "equinox.filter_grad",
-        "equinox.filter_value_and_grad",
-        "equinox.filter_vmap",
-        "equinox.filter_pmap",
-        "equinox.filter_checkpoint",
-    }
-)
-LAX_BODIES = frozenset(
-    f"jax.lax.{name}"
-    for name in ("scan", "fori_loop", "while_loop", "cond", "switch", "map", "associative_scan")
-)
-MODULE_BASES = frozenset({"equinox.Module"})
+# Transforms that trace the function they are given, and the ones that take bodies (lax loops, cond
+# branches); the whole list, with how each traces, lives in `purelint._frameworks`.
+JIT_LIKE = frozenset(name for name, t in TRANSFORMS.items() if t.mode != "body")
+LAX_BODIES = frozenset(name for name, t in TRANSFORMS.items() if t.mode == "body")
+MODULE_BASES = frozenset(name for name, framework in CLASS_FRAMEWORKS.items() if framework == "equinox")
 # Methods that run while the module is being built, on concrete Python values.
-INIT_METHODS = frozenset({"__init__", "__post_init__", "__check_init__"})
-_RULE_DEFINERS = frozenset({"defjvp", "defvjp", "defjvps"})
+INIT_METHODS = SETUP_METHODS[None]
+_RULE_DEFINERS = RULE_DEFINERS
 _BUILTINS = frozenset(dir(builtins))
 # A file without these words cannot import a JAX transformation, so nothing in it is traced.
-_MAY_TRACE = re.compile(r"\b(?:jax|equinox)\b")
+_MAY_TRACE = re.compile(r"\b(?:jax|equinox|flax|haiku|optax)\b")
 
 # Fields that hold only whitespace, brackets, commas and operators: never walked.
 _SKIP_FIELDS = frozenset(
@@ -166,7 +145,42 @@ class ClassInfo(Scope):
 
     def __init__(self, parent: Scope, node: cst.ClassDef) -> None:
         super().__init__(parent, node, node.name.value)
-        self.is_module = False  # an eqx.Module subclass (directly or through same-file bases)
+        # "equinox", "nnx", "linen", "haiku", "unittest", "nnx-variable" (see `_frameworks.CLASS_FRAMEWORKS`),
+        # directly or through same-file bases; None for plain classes.
+        self.framework: str | None = None
+
+    @property
+    def is_module(self) -> bool:
+        """An `eqx.Module` subclass."""
+        return self.framework == "equinox"
+
+
+@dataclasses.dataclass(frozen=True)
+class Application:
+    """One place a transform is applied to a function: `@jax.jit`, `jax.jit(f)`, `lax.scan(body, ...)`."""
+
+    transform: Transform
+    options: tuple[cst.Arg, ...]  # the transform's own arguments (static_argnums, in_axes, ...)
+    node: cst.BaseExpression  # the decorator expression, or the function expression of the call
+    top: int  # index of the top-level statement holding it
+    scope: Scope  # where it is applied (for `grad` outside any trace: concrete values)
+    bound: frozenset[str] = frozenset()  # parameters fixed by `functools.partial(f, ...)` there
+    call: cst.Call | None = None  # the `jax.jit(f)` call, for the call form
+    holder: cst.CSTNode | None = None  # the node around that call (`g = jax.jit(f)`: the Assign)
+    bound_method: bool = False  # `jax.grad(self.loss)`: the first parameter is not an argument
+
+    def positional(self, fn: FunctionInfo) -> list[str]:
+        """The positional parameters the transform's `argnums`/`in_axes`/`static_argnums` index."""
+        params = fn.positional[1:] if self.bound_method and fn.self_name else fn.positional
+        return [p for p in params if p not in self.bound]
+
+    @property
+    def concrete(self) -> bool:
+        """Values stay concrete: `grad`/`jvp`-like transforms applied outside traced code."""
+        if self.transform.mode not in ("differentiate", "concrete"):
+            return False
+        where = self.scope.function()
+        return where is None or not where.traced
 
 
 class FunctionInfo(Scope):
@@ -197,11 +211,17 @@ class FunctionInfo(Scope):
         self.calls: list[cst.Call] = []
         self.traced = False
         self.reasons: list[tuple[str, str]] = []
+        self.applications: list[Application] = []  # transforms applied to it directly
         self.static_params: frozenset[str] = frozenset()
+        self.walrus: set[str] = set()  # names bound by `:=` (value kinds treat them as unknown)
 
     @property
     def is_init(self) -> bool:
-        return self.class_info is not None and self.name in INIT_METHODS
+        """A method that builds the object on concrete values (`__init__`, linen `setup`, `setUp`)."""
+        info = self.class_info
+        if info is None:
+            return False
+        return self.name in INIT_METHODS or self.name in SETUP_METHODS.get(info.framework, ())
 
     @property
     def self_name(self) -> str | None:
@@ -225,8 +245,10 @@ class Analysis:
         self.events: list[tuple[cst.CSTNode, Scope, cst.CSTNode | None, int, bool]] = []
         self.module_rebound: set[str] = set()  # module names rebound from functions via `global`
         self._mutated: set[str] | None = None
+        self._calls_by_name: dict[str, list[tuple[cst.Call, Scope]]] = {}
         self._wanted = frozenset(wanted) | _ANALYSIS_TYPES
-        self._transforms = JIT_LIKE | frozenset(transforms)
+        self._transforms = {name: t for name, t in TRANSFORMS.items() if t.mode != "body"}
+        self._transforms.update((name, Transform(name, "abstract")) for name in transforms if name not in TRANSFORMS)
         for top, stmt in enumerate(module.body):
             self._walk(stmt, top)
         self._trace()
@@ -264,6 +286,8 @@ class Analysis:
                 fn = scope.function()
                 if fn is not None:
                     fn.calls.append(node)  # type: ignore[arg-type]
+            elif cls is cst.NamedExpr and isinstance(scope, FunctionInfo):
+                scope.walrus.update(n.value for n in _names_in(node.target))  # type: ignore[attr-defined]
 
     def _bind(self, scope: Scope, name: str) -> None:
         if isinstance(scope, FunctionInfo):
@@ -442,24 +466,48 @@ class Analysis:
 
     # -- trace scope ----------------------------------------------------------------------------
 
-    def function_refs(self, expr: cst.BaseExpression, scope: Scope) -> list[FunctionInfo]:
+    def function_refs(self, expr: cst.BaseExpression, scope: Scope, top: int | None = None) -> list[FunctionInfo]:
         """Same-file functions an expression may stand for: a name, a lambda, `self.method`,
-        `partial(f, ...)`, or a list/tuple of those (lax.switch branches)."""
+        `obj.method` (obj built from a same-file class), `partial(f, ...)`, or a list/tuple of those
+        (lax.switch branches). With `top` (the module statement the expression is in), a module-level
+        name redefined several times means the def bound at that point, as a notebook runs it."""
         if isinstance(expr, cst.Lambda):
             return [self.lambdas[expr]] if expr in self.lambdas else []
         if isinstance(expr, cst.Name):
             where = self.lookup(expr.value, scope)
-            return list(where.defs.get(expr.value, ())) if where else []
+            found = list(where.defs.get(expr.value, ())) if where else []
+            if len(found) > 1 and top is not None and where is self.module_scope and scope is self.module_scope:
+                before = [fn for fn in found if fn.top < top]
+                found = before[-1:] or found
+            return found
         if isinstance(expr, cst.Attribute) and isinstance(expr.value, cst.Name):
             fn = scope.function()
             if fn is not None and fn.class_info is not None and expr.value.value == fn.self_name:
                 return self._methods(fn.class_info, expr.attr.value, set())
-            return []
+            info = self.instance_class(expr.value.value, scope)
+            return self._methods(info, expr.attr.value, set()) if info is not None else []
         if isinstance(expr, (cst.List, cst.Tuple)):
-            return [ref for element in expr.elements for ref in self.function_refs(element.value, scope)]
+            return [ref for element in expr.elements for ref in self.function_refs(element.value, scope, top)]
         if isinstance(expr, cst.Call) and self.qualname(expr.func, scope) == "functools.partial" and expr.args:
-            return self.function_refs(expr.args[0].value, scope)
+            return self.function_refs(expr.args[0].value, scope, top)
         return []
+
+    def class_named(self, expr: cst.BaseExpression, scope: Scope) -> ClassInfo | None:
+        """The same-file class a name refers to."""
+        if isinstance(expr, cst.Name):
+            where = self.lookup(expr.value, scope)
+            if where is not None:
+                return where.classes.get(expr.value)
+        return None
+
+    def instance_class(self, name: str, scope: Scope) -> ClassInfo | None:
+        """The same-file class `name` is an instance of, when every assignment to it is `Class(...)`."""
+        where = self.lookup(name, scope)
+        values = where.values.get(name, ()) if where is not None else ()
+        classes = {self.class_named(v.func, where) if isinstance(v, cst.Call) else None for v in values}  # type: ignore[arg-type]
+        if len(classes) == 1:
+            return classes.pop()
+        return None
 
     def _methods(self, info: ClassInfo, name: str, seen: set[int]) -> list[FunctionInfo]:
         if id(info) in seen:
@@ -471,13 +519,16 @@ class Analysis:
                 found += self._methods(base, name, seen)
         return found
 
+    def calls_named(self, name: str) -> list[tuple[cst.Call, Scope]]:
+        """Every `name(...)` call in the file, with the scope it is in."""
+        return self._calls_by_name.get(name, [])
+
     def _base_classes(self, info: ClassInfo) -> list[ClassInfo]:
         bases = []
         for arg in info.node.bases:  # type: ignore[union-attr]
-            if isinstance(arg.value, cst.Name):
-                where = self.lookup(arg.value.value, info.parent)  # type: ignore[arg-type]
-                if where is not None and arg.value.value in where.classes:
-                    bases.append(where.classes[arg.value.value])
+            found = self.class_named(arg.value, info.parent)  # type: ignore[arg-type]
+            if found is not None:
+                bases.append(found)
         return bases
 
     def _static(self, args: Iterable[cst.Arg], fn: FunctionInfo) -> frozenset[str]:
@@ -495,26 +546,29 @@ class Analysis:
                     static.add(fn.positional[item])
         return frozenset(static)
 
-    def _transform_of(self, expr: cst.BaseExpression, scope: Scope) -> tuple[str, list[cst.Arg]] | None:
-        """(transform, its keyword arguments) when `expr` is a transform, possibly called with
-        options (`jax.jit(static_argnums=0)`) or wrapped in `functools.partial`."""
+    def transform_of(self, expr: cst.BaseExpression, scope: Scope) -> tuple[Transform, list[cst.Arg]] | None:
+        """(transform, its keyword arguments) when `expr` is a transform that traces the function it
+        is given, possibly called with options (`jax.jit(static_argnums=0)`) or wrapped in
+        `functools.partial`. Bodies (`lax.scan`) are not included: see `body_transform`."""
         qualname = self.qualname(expr, scope)
-        if qualname in self._transforms:
-            return qualname, []
+        found = self._transforms.get(qualname)  # type: ignore[arg-type]
+        if found is not None:
+            return found, []
         if isinstance(expr, cst.Call):
             qualname = self.qualname(expr.func, scope)
-            if qualname in self._transforms and not any(a.keyword is None for a in expr.args):
-                return qualname, list(expr.args)
+            found = self._transforms.get(qualname)  # type: ignore[arg-type]
+            if found is not None and not any(a.keyword is None for a in expr.args):
+                return found, list(expr.args)
             if qualname == "functools.partial" and expr.args:
-                inner = self.qualname(expr.args[0].value, scope)
-                if inner in self._transforms:
-                    return inner, list(expr.args[1:])
+                found = self._transforms.get(self.qualname(expr.args[0].value, scope))  # type: ignore[arg-type]
+                if found is not None:
+                    return found, list(expr.args[1:])
         return None
 
     def _trace(self) -> None:
         queue: list[FunctionInfo] = []
 
-        def mark(fn: FunctionInfo, route: str, detail: str, args: Iterable[cst.Arg] = ()) -> None:
+        def mark(fn: FunctionInfo, route: str, detail: str, args: Iterable[cst.Arg] = (), application: Application | None = None) -> None:
             static = self._static(args, fn)
             if not fn.traced:
                 fn.traced, fn.static_params = True, static
@@ -522,38 +576,56 @@ class Analysis:
             else:
                 fn.static_params &= static
             fn.reasons.append((route, detail))
+            if application is not None:
+                fn.applications.append(application)
 
         for fn in self.functions:
             if fn.is_lambda:
                 continue
             for decorator in fn.node.decorators:  # type: ignore[union-attr]
-                found = self._transform_of(decorator.decorator, fn.parent)  # type: ignore[arg-type]
+                found = self.transform_of(decorator.decorator, fn.parent)  # type: ignore[arg-type]
                 if found:
-                    mark(fn, "decorator", found[0], found[1])
+                    transform, options = found
+                    application = Application(transform, tuple(options), decorator.decorator, fn.top, fn.parent)  # type: ignore[arg-type]
+                    mark(fn, "decorator", transform.name, options, application)
                 elif (
                     isinstance(decorator.decorator, cst.Attribute)
                     and decorator.decorator.attr.value in _RULE_DEFINERS
                     and self.function_refs(decorator.decorator.value, fn.parent)  # type: ignore[arg-type]
                 ):
                     mark(fn, "decorator", decorator.decorator.attr.value)
-        for node, scope, _parent, _top, _store in self.events:
+        for node, scope, parent, top, _store in self.events:
             if type(node) is not cst.Call:
                 continue
             func = node.func  # type: ignore[attr-defined]
             args = node.args  # type: ignore[attr-defined]
-            found = self._transform_of(func, scope)
+            if type(func) is cst.Name:
+                self._calls_by_name.setdefault(func.value, []).append((node, scope))  # type: ignore[arg-type, attr-defined]
+            found = self.transform_of(func, scope)
             target = next((a for a in args if a.keyword is None or a.keyword.value in ("fun", "f")), None)
             if found and target is not None:
-                options = [*found[1], *(a for a in args if a is not target)]
-                for fn in self.function_refs(target.value, scope):
-                    mark(fn, "call", found[0], options)
+                transform, options = found
+                options = [*options, *(a for a in args if a is not target)]
+                for fn in self.function_refs(target.value, scope, top):
+                    application = Application(
+                        transform, tuple(options), func, top, scope, _partial_bound(target.value, fn), node, parent,  # type: ignore[arg-type]
+                        _is_bound_method(target.value),
+                    )
+                    mark(fn, "call", transform.name, options, application)
                 continue
             qualname = self.qualname(func, scope)
-            if qualname in LAX_BODIES or (isinstance(func, cst.Attribute) and func.attr.value in _RULE_DEFINERS):
+            body = TRANSFORMS.get(qualname) if qualname in LAX_BODIES else None  # type: ignore[arg-type]
+            if body is not None or (isinstance(func, cst.Attribute) and func.attr.value in _RULE_DEFINERS):
                 for arg in args:
-                    for fn in self.function_refs(arg.value, scope):
-                        mark(fn, "lax" if qualname in LAX_BODIES else "call", qualname or func.attr.value)
-        self._modules()
+                    for fn in self.function_refs(arg.value, scope, top):
+                        if body is not None:
+                            application = Application(
+                                body, (), func, top, scope, _partial_bound(arg.value, fn), node, parent, _is_bound_method(arg.value)  # type: ignore[arg-type]
+                            )
+                            mark(fn, "lax", body.name, (), application)
+                        else:
+                            mark(fn, "call", func.attr.value)
+        self._frameworks()
         for fn in self.functions:
             info = fn.class_info
             if info is not None and info.is_module and not fn.is_init:
@@ -567,17 +639,48 @@ class Analysis:
                     for callee in self.function_refs(call.func, fn):
                         mark(callee, "called", fn.name)
 
-    def _modules(self) -> None:
+    def _frameworks(self) -> None:
+        """Which framework each class belongs to, through its bases (same-file bases included)."""
         changed = True
         while changed:
             changed = False
             for info in self.classes:
-                if info.is_module:
+                if info.framework is not None:
                     continue
-                if any(self.qualname(a.value, info.parent) in MODULE_BASES for a in info.node.bases) or any(  # type: ignore[union-attr, arg-type]
-                    base.is_module for base in self._base_classes(info)
-                ):
-                    info.is_module = changed = True
+                for arg in info.node.bases:  # type: ignore[union-attr]
+                    framework = CLASS_FRAMEWORKS.get(self.qualname(arg.value, info.parent))  # type: ignore[arg-type]
+                    if framework is None:
+                        base = self.class_named(arg.value, info.parent)  # type: ignore[arg-type]
+                        framework = base.framework if base is not None else None
+                    if framework is not None:
+                        info.framework = framework
+                        changed = True
+                        break
+
+
+def _is_bound_method(target: cst.BaseExpression) -> bool:
+    while isinstance(target, cst.Call) and target.args:  # functools.partial(obj.method, ...)
+        target = target.args[0].value
+    return isinstance(target, cst.Attribute)
+
+
+def _partial_bound(target: cst.BaseExpression, fn: FunctionInfo) -> frozenset[str]:
+    """Parameters `functools.partial(f, *args, **kwargs)` fixes (static for the transform applied to it)."""
+    if not isinstance(target, cst.Call):
+        return frozenset()
+    params = fn.positional[1:] if _is_bound_method(target) and fn.self_name else fn.positional
+    positional = sum(1 for a in target.args[1:] if a.keyword is None)
+    return frozenset(params[:positional]) | {a.keyword.value for a in target.args if a.keyword is not None}
+
+
+def _names_in(target: cst.CSTNode) -> list[cst.Name]:
+    if isinstance(target, cst.Name):
+        return [target]
+    if isinstance(target, (cst.Tuple, cst.List)):
+        return [n for element in target.elements for n in _names_in(element.value)]
+    if isinstance(target, cst.StarredElement):
+        return _names_in(target.value)
+    return []
 
 
 def mutation_root(expr: cst.BaseExpression) -> cst.Name | None:
@@ -772,22 +875,43 @@ class Context:
         self.rule: Rule = None  # type: ignore[assignment]
         self.top = 0
         self.positions = _Positions(analysis.module, source)
+        self._facts = None
         # (rule, node, top-level statement index, message, fix, traced) per report, in order
         self.pending: list[tuple[Rule, cst.CSTNode, int, str, Fix | None, bool]] = []
         self.pending_functions: list[FunctionInfo] = []  # the function around each pending report
 
     @property
     def traced(self) -> bool:
-        return self.function.traced
+        return self.function is not None and self.function.traced
+
+    @property
+    def facts(self):
+        """The file's `purelint._facts.Facts` (traced parameters, value kinds), built on first use."""
+        if self._facts is None:
+            from purelint._facts import Facts  # the layer above this one
+
+            self._facts = Facts(self.analysis)
+        return self._facts
+
+    def kind(self, expr: cst.BaseExpression, statement: cst.CSTNode | None = None) -> str | None:
+        """The value kind of `expr` (see `purelint._values`) just before `statement` (by default the
+        statement around the node being visited, when it is a simple statement)."""
+        statement = statement if statement is not None else self.parent
+        return self.facts.kind_at(statement, expr, self.scope)
+
+    @property
+    def scope(self) -> Scope:
+        """The innermost function being checked, or the module for module-level statements."""
+        return self.function if self.function is not None else self.analysis.module_scope
 
     def qualname(self, expr: cst.CSTNode) -> str | None:
-        return self.analysis.qualname(expr, self.function)
+        return self.analysis.qualname(expr, self.scope)
 
     def binding_kind(self, name: str) -> str | None:
-        return self.analysis.binding_kind(name, self.function)
+        return self.analysis.binding_kind(name, self.scope)
 
     def value_qualnames(self, name: str) -> set[str]:
-        return self.analysis.value_qualnames(name, self.function)
+        return self.analysis.value_qualnames(name, self.scope)
 
     def mutations(self, node: cst.CSTNode) -> list[tuple[cst.BaseExpression, cst.Name, str | None]]:
         """(target, root variable, its binding kind) for each in-place change `node` makes
@@ -799,17 +923,28 @@ class Context:
                 found.append((target, root, self.binding_kind(root.value)))
         return found
 
-    def position(self, node: cst.CSTNode) -> CodeRange:
-        """libcst CodeRange of a node in the current function (1-based lines, 0-based columns)."""
-        return self.positions.get(node, self.top, self.function)
+    def position(self, node: cst.CSTNode, at: tuple[int, Scope] | None = None) -> CodeRange:
+        """libcst CodeRange of a node (1-based lines, 0-based columns) in the current function, or
+        at `at` = (top-level statement index, scope) when the node lies elsewhere."""
+        top, scope = at if at is not None else (self.top, self.function)
+        return self.positions.get(node, top, scope)
 
-    def report(self, node: cst.CSTNode, message: str | None = None, *, fix: Fix | None = None, **fmt: Any) -> None:
-        """Report the current rule at `node`; the message defaults to the rule's, formatted with `fmt`."""
-        text = message if message is not None else self.rule.message
+    def report(
+        self, node: cst.CSTNode, message: str | None = None, *, fix: Fix | None = None,
+        at: tuple[int, Scope] | None = None, **fmt: Any,
+    ) -> None:
+        """Report the current rule at `node` (in the current function, or at `at`, see `position`).
+        The message defaults to the rule's (its `untraced_message` in code JAX does not trace),
+        formatted with `fmt`."""
+        traced = self.function.traced if self.function is not None else False
+        text = message
+        if text is None:
+            text = self.rule.message if traced or not self.rule.untraced_message else self.rule.untraced_message
         if fmt:
             text = text.format(**fmt)
-        self.pending.append((self.rule, node, self.top, text, fix, self.function.traced))
-        self.pending_functions.append(self.function)
+        top, scope = at if at is not None else (self.top, self.function)
+        self.pending.append((self.rule, node, top, text, fix, traced))
+        self.pending_functions.append(scope)
 
 
 def _syntax_error(path: str, error: Exception, source: str) -> Diagnostic:
@@ -833,7 +968,7 @@ def _syntax_error(path: str, error: Exception, source: str) -> Diagnostic:
 def check_source(source: str, path: str, config: Any, rules: list[Rule]) -> list[Diagnostic]:
     """Lint one decoded source text with the given rule instances; never raises on bad code."""
     scope_all = config.scope == "all"
-    has_module_hooks = any(hasattr(r, "check_module") for r in rules)
+    has_module_hooks = any(r.has_hook("check_module") for r in rules)
     if not scope_all and not has_module_hooks and not _may_trace(source, config):
         try:
             _cpython_parse(source)
@@ -850,31 +985,40 @@ def check_source(source: str, path: str, config: Any, rules: list[Rule]) -> list
             handlers.setdefault(node_type, []).append((rule, getattr(rule, method)))
     analysis = Analysis(module, handlers, getattr(config, "extra_transforms", ()))
     ctx = Context(analysis, source, path, config)
+    anywhere = any(r.everywhere for r in rules)
     node: cst.CSTNode = module
     try:
         for node, scope, parent, top, store in analysis.events:
-            if not isinstance(scope, FunctionInfo) or not (scope.traced or scope_all):
+            if isinstance(scope, FunctionInfo):
+                checked = scope.traced or scope_all
+                function: FunctionInfo | None = scope
+            elif scope is analysis.module_scope and anywhere:
+                checked, function = False, None
+            else:
+                continue
+            if not checked and not anywhere:
                 continue
             found = handlers.get(type(node).__name__)
             if found is None:
                 continue
-            ctx.function, ctx.parent, ctx.is_store, ctx.top = scope, parent, store, top
+            ctx.function, ctx.parent, ctx.is_store, ctx.top = function, parent, store, top  # type: ignore[assignment]
+            traced = function is not None and function.traced
             for rule, method in found:
-                if scope.traced or not rule.traced_only:
+                if (checked and (traced or not rule.traced_only)) or rule.everywhere:
                     ctx.rule = rule
                     method(node, ctx)
-        function_rules = [r for r in rules if hasattr(r, "check_function")]
+        function_rules = [r for r in rules if r.has_hook("check_function")]
         for fn in analysis.functions if function_rules else ():
-            if fn.traced or scope_all:
-                ctx.function, ctx.parent, ctx.top, node = fn, None, fn.top, fn.node
-                for rule in function_rules:
-                    if fn.traced or not rule.traced_only:
-                        ctx.rule = rule
-                        rule.check_function(fn, ctx)  # type: ignore[attr-defined]
+            checked = fn.traced or scope_all
+            ctx.function, ctx.parent, ctx.top, node = fn, None, fn.top, fn.node
+            for rule in function_rules:
+                if (checked and (fn.traced or not rule.traced_only)) or rule.everywhere:
+                    ctx.rule = rule
+                    rule.check_function(fn, ctx)
         for rule in rules if has_module_hooks else ():
-            if hasattr(rule, "check_module"):
-                ctx.rule, node = rule, module
-                rule.check_module(ctx)  # type: ignore[attr-defined]
+            if rule.has_hook("check_module"):
+                ctx.rule, ctx.function, node = rule, None, module  # type: ignore[assignment]
+                rule.check_module(ctx)
     except Exception as error:
         line = ctx.positions.get(node, ctx.top, ctx.function).start.line if node is not module else 1
         raise RuleCrash(f"rule {ctx.rule.code} crashed at {path}:{line}: {type(error).__name__}: {error}") from error

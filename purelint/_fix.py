@@ -365,9 +365,10 @@ def _import_edit(module: cst.Module, line: str) -> Edit:
 # --- building fixes inside rules ------------------------------------------------------------------
 
 
-def node_edit(ctx, node: cst.CSTNode, content: str) -> Edit:
-    """An edit replacing `node`'s text; `ctx` is the rule context (its `position` gives libcst ranges)."""
-    where = ctx.position(node)
+def node_edit(ctx, node: cst.CSTNode, content: str, at=None) -> Edit:
+    """An edit replacing `node`'s text; `ctx` is the rule context (its `position` gives libcst ranges;
+    `at` places a node outside the current function, see `Context.position`)."""
+    where = ctx.position(node, at)
     return Edit(where.start.line, where.start.column + 1, where.end.line, where.end.column + 1, content)
 
 

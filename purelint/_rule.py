@@ -1,9 +1,14 @@
 """The Rule base class and the registry every rule class joins by being defined.
 
 A rule is a small class with a code, a message, Ruff-style docs and its own VALID/INVALID examples.
-It reacts to libcst nodes inside checked functions through `visit_<NodeClass>(self, node, ctx)`
-methods (any libcst class name, e.g. `visit_Call`), and/or once per checked function through
-`check_function(self, fn, ctx)`. It reports with `ctx.report(node, ...)`; see `purelint._engine.Context`.
+Its hooks: `visit_<NodeClass>(self, node, ctx)` methods (any libcst class name, e.g. `visit_Call`)
+for nodes inside checked functions; `check_function(self, fn, ctx)` once per checked function;
+`check_module(self, ctx)` once per file. It reads facts through `ctx` (names, traced parameters,
+value kinds) and reports with `ctx.report(node, ...)`; see `purelint._engine.Context`.
+
+Checked functions are the traced ones (all of them with `scope = "all"`). A rule with `everywhere`
+also sees untraced functions and module-level statements (`ctx.function` is None there) in every
+scope, for findings that are bugs whether or not JAX traces the code (`ctx.traced` tells which).
 """
 
 from __future__ import annotations
@@ -45,6 +50,9 @@ class Rule:
     summary: ClassVar[str] = ""
     # Default message; `{placeholders}` are filled from the keywords given to ctx.report.
     message: ClassVar[str] = ""
+    # The message for findings in code JAX does not trace (`--scope all`, or rules that run
+    # everywhere), when the default one talks about tracing; same placeholders.
+    untraced_message: ClassVar[str] = ""
     # Ruff's documentation sections.
     what: ClassVar[str] = ""
     why: ClassVar[str] = ""
@@ -53,6 +61,8 @@ class Rule:
     default_on: ClassVar[bool] = True
     # Fire only inside traced functions, even with scope = "all" (e.g. `.item()` is fine in plain Python).
     traced_only: ClassVar[bool] = False
+    # Also run on untraced code and module-level statements in the default scope (see the docstring).
+    everywhere: ClassVar[bool] = False
     # "safe", "unsafe" or None: the kind of fix the rule can offer.
     fix_applicability: ClassVar[str | None] = None
     # When several findings start at one position, the highest priority wins (most specific code).
@@ -66,6 +76,17 @@ class Rule:
             if cls.code in _REGISTRY and _REGISTRY[cls.code] is not cls:
                 raise ValueError(f"duplicate rule code {cls.code}")
             _REGISTRY[cls.code] = cls
+
+    def check_function(self, fn: Any, ctx: Any) -> None:
+        """Hook: once per checked function (`fn` is a `purelint._engine.FunctionInfo`)."""
+
+    def check_module(self, ctx: Any) -> None:
+        """Hook: once per file, after everything else (`ctx.pending` holds the findings so far)."""
+
+    @classmethod
+    def has_hook(cls, name: str) -> bool:
+        """Whether the rule defines the hook `check_function` or `check_module`."""
+        return getattr(cls, name) is not getattr(Rule, name)
 
     @classmethod
     def handlers(cls) -> dict[str, str]:

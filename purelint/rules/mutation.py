@@ -8,16 +8,14 @@ import re
 import libcst as cst
 
 from purelint._engine import Context
+from purelint._facts import nnx_traced
+from purelint._fix import code_of
 from purelint._fixes import AT_METHODS, in_place_arithmetic, item_assignment
-from purelint._rule import Invalid, Rule
+from purelint._rule import Invalid, Rule, Valid
 
 __all__ = ["ArrayItemAssignment", "MutateArgument", "MutateModuleField", "TorchInPlace"]
 
 _IN_PLACE = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*_")
-
-
-def _code(node: cst.CSTNode) -> str:
-    return cst.Module([]).code_for_node(node)
 
 
 class ArrayItemAssignment(Rule):
@@ -26,63 +24,94 @@ class ArrayItemAssignment(Rule):
     summary = "item assignment on a JAX array"
     message = "JAX arrays are immutable, `{target} {op} ...` fails; use `{name} = {name}.at[{index}].{method}(...)`"
     what = """
-        Checks for `x[i] = v` and `x[i] += v` where `x` is a (non-static) parameter of the
-        function or a local bound from a `jax`/`jax.numpy` call.
+        Checks for `x[i] = v` and `x[i] += v` where `x` is proven to hold a JAX array at that
+        point (see "Value kinds" in docs/purelint.md): a local bound from a `jnp`/`lax`/
+        `jax.random`/`jax.nn` call, arithmetic or array methods on arrays or on traced
+        parameters (`y = x * 2`, `x.reshape(...)[0] = ...`), `.at[...].set(...)`, or a traced
+        parameter annotated `jax.Array`/jaxtyping `Float[Array, "..."]`.
+
+        It runs on all code, traced or not, by default: item assignment on a JAX array raises a
+        `TypeError` wherever it happens. With `--scope all` it also reports untraced parameters
+        annotated as JAX arrays (with an unsafe fix: a NumPy array may be passed in).
+
+        It leaves alone what is not proven to be an array: dicts and lists (literals, `dict(...)`,
+        `jax.tree.map` over them, loop carries), Flax NNX Variables (`v[...] += 1` is how NNX
+        updates state), `jax.new_ref` Refs, NumPy arrays, and parameters whose type is unknown
+        (under `jit` those are PUR302: a dict argument is mutated, not an array).
     """
     why = """
         JAX arrays cannot be changed in place: item assignment raises a TypeError under `jit`
-        (and on concrete arrays). NumPy-style code ported to JAX hits this first.
+        and on concrete arrays alike. NumPy-style code ported to JAX hits this first.
     """
     example = """
         @jax.jit
         def bump(x, i):
-            x[i] += 1
-            return x
+            y = x * 2
+            y[i] += 1
+            return y
     """
     use_instead = """
         @jax.jit
         def bump(x, i):
-            x = x.at[i].add(1)
-            return x
+            y = x * 2
+            y = y.at[i].add(1)
+            return y
     """
     priority = 2
-    # Safe inside traced functions: there `x[i] = v` raises (JAX arrays are immutable), so the
-    # functional update changes no behaviour that worked. Unsafe elsewhere (`--scope all`): a NumPy
-    # array passed in would no longer be changed for the caller.
+    everywhere = True
+    # Safe: the fix is offered only where the receiver is proven to be a JAX array, on which the
+    # original statement raises (TypeError), in traced code and outside it; `.at[...]` does what
+    # the statement meant. Unsafe for annotated parameters of untraced functions (`--scope all`):
+    # a NumPy array passed in would no longer be changed for the caller.
     fix_applicability = "safe"
     VALID = [
         "import jax\n@jax.jit\ndef f(x, i):\n    return x.at[i].set(0)",
         "import jax\n@jax.jit\ndef f(x):\n    d = {}\n    d['a'] = x\n    return d",
         "import jax\ndef f(x):\n    x[0] = 1\n",
+        Valid("import jax\n@jax.jit\ndef f(x, i):\n    x[i] = 0\n    return x", config={"select": ["PUR301"]}),
+        "import jax\nimport jax.numpy as jnp\n@jax.jit\ndef f(x):\n    s = {'a': jnp.sum(x)}\n    s['b'] = x\n    s = jax.tree.map(jnp.mean, s)\n    return s",
+        "import jax\nimport jax.numpy as jnp\n@jax.jit\ndef f(x):\n    s = jax.tree.map(jnp.mean, {'a': x})\n    s['c'] = jnp.sum(x)\n    return s",
+        "import jax\nfrom flax import nnx\n@nnx.jit\ndef f(v: nnx.Variable):\n    v[...] += 1",
+        "import jax\nimport jax.numpy as jnp\n@jax.jit\ndef f(x):\n    r = jax.new_ref(jnp.zeros(3))\n    r[0] = 1.0\n    return r[...]",
+        "import jax\nimport numpy as np\n@jax.jit\ndef f(x):\n    a = np.zeros(3)\n    a[0] = 1\n    return x",
+        "import jax.numpy as jnp\ndef f(c):\n    y = jnp.zeros(3)\n    if c:\n        y = [0, 0]\n    y[0] = 1\n",
     ]
     INVALID = [
         Invalid(
-            "import jax\n@jax.jit\ndef f(x, i):\n    x[i] = 0\n    return x", line=4, column=5,
-            expected_fix="import jax\n@jax.jit\ndef f(x, i):\n    x = x.at[i].set(0)\n    return x",
+            "import jax\n@jax.jit\ndef f(x: jax.Array, i):\n    x[i] = 0\n    return x", line=4, column=5,
+            expected_fix="import jax\n@jax.jit\ndef f(x: jax.Array, i):\n    x = x.at[i].set(0)\n    return x",
         ),
         Invalid(
-            "import jax\n@jax.jit\ndef f(x, i):\n    x[i] += 2\n    return x", line=4,
-            expected_fix="import jax\n@jax.jit\ndef f(x, i):\n    x = x.at[i].add(2)\n    return x",
+            "import jax\n@jax.jit\ndef f(x, i):\n    y = x * 2\n    y[i] += 2\n    return y", line=5,
+            expected_fix="import jax\n@jax.jit\ndef f(x, i):\n    y = x * 2\n    y = y.at[i].add(2)\n    return y",
         ),
         Invalid("import jax\nimport jax.numpy as jnp\n@jax.jit\ndef f(i):\n    y = jnp.zeros(3)\n    y[i] = 1.0\n    return y", line=6),
+        Invalid(
+            "import jax.numpy as jnp\na = jnp.zeros((3, 3))\na[1, :] = 1.0\n", line=3, column=1,
+            expected_fix="import jax.numpy as jnp\na = jnp.zeros((3, 3))\na = a.at[1, :].set(1.0)\n",
+        ),
+        Invalid("import jax\n@jax.jit\ndef f(x):\n    x.reshape(-1)[0] = 1\n    return x", line=4, column=5),
+        Invalid("import jax\ndef f(x: jax.Array):\n    x[0] = 1\n", line=3, config={"scope": "all"}),
     ]
 
     def _visit(self, node: cst.AssignTarget | cst.AugAssign, ctx: Context) -> None:
         target = node.target
-        if not (isinstance(target, cst.Subscript) and isinstance(target.value, cst.Name)):
+        if not isinstance(target, cst.Subscript):
             return
-        name = target.value.value
-        kind = ctx.binding_kind(name)
-        array = (kind == "param" and name not in ctx.function.static_params) or (
-            kind == "local" and any(q.startswith("jax.") for q in ctx.value_qualnames(name))
-        )
-        if array:
-            method = AT_METHODS.get(type(node.operator), "set") if isinstance(node, cst.AugAssign) else "set"
-            op = _code(node.operator).strip() if isinstance(node, cst.AugAssign) else "="
-            index = ", ".join(_code(s.slice).strip() for s in target.slice)
-            statement = node if isinstance(node, cst.AugAssign) else ctx.parent
-            fix = item_assignment(ctx, statement, target, "safe" if ctx.traced else "unsafe")  # type: ignore[arg-type]
-            ctx.report(target, target=_code(target), op=op, name=name, index=index, method=method, fix=fix)
+        statement = node if isinstance(node, cst.AugAssign) else ctx.parent
+        kind = ctx.kind(target.value, statement)
+        if kind == "array":
+            applicability = "safe"
+        elif kind == "declared-array" and ctx.config.scope == "all":
+            applicability = "unsafe"
+        else:
+            return
+        receiver = code_of(target.value).strip()
+        method = AT_METHODS.get(type(node.operator), "set") if isinstance(node, cst.AugAssign) else "set"
+        op = code_of(node.operator).strip() if isinstance(node, cst.AugAssign) else "="
+        index = ", ".join(code_of(s.slice).strip() for s in target.slice)
+        fix = item_assignment(ctx, statement, target, applicability) if isinstance(target.value, cst.Name) else None  # type: ignore[arg-type]
+        ctx.report(target, target=code_of(target), op=op, name=receiver, index=index, method=method, fix=fix)
 
     visit_AssignTarget = visit_AugAssign = _visit
 
@@ -91,18 +120,27 @@ class MutateArgument(Rule):
     code = "PUR302"
     name = "argument-mutation"
     summary = "mutating a function argument"
-    message = "mutates argument `{name}` in place (under `jit`, once, at trace time); copy it and return a new value"
+    message = "mutates argument `{name}` in place (under `jit`, once, at trace time: the caller never sees it); copy it and return a new value{hint}"
+    untraced_message = "mutates argument `{name}` in place, which callers may not expect; copy it and return a new value{hint}"
     what = """
         Checks for in-place changes to a parameter: mutating methods (`append`, `extend`,
         `insert`, `pop`, `remove`, `clear`, `update`, `setdefault`, `sort`, `reverse`, `add`,
         `discard`, `popitem`), item or attribute assignment and deletion. `self` counts, except
-        in `__init__`. Methods that return None count only as statements, so
-        `state = opt.update(...)`-style pure APIs are not flagged.
+        in methods that build the object (`__init__`, Flax linen `setup`, `unittest` `setUp`).
+        Methods that return None count only as statements, so `state = opt.update(...)`-style
+        pure APIs are not flagged. Item assignment on a parameter of unknown type lands here
+        (it may be a dict; if it is a JAX array it raises, and the message says so).
+
+        It leaves alone: the function's own `**kwargs` (a fresh dict per call, `kwargs.pop(...)`
+        is fine); parameters of `lax` loop bodies and branches (JAX rebuilds the carry for
+        every call, and the body returns it); Flax NNX Variables and objects under NNX
+        transforms (`nnx.jit` keeps their updates; that is NNX's API) and `jax.new_ref` Refs;
+        NNX objects under plain `jax.jit`, which PUR104 reports.
     """
     why = """
-        Under `jit` the mutation happens on tracers during tracing; the caller's object is
-        changed once (or holds leaked tracers) and never again on later calls. Pure functions
-        return new values instead.
+        Under `jit` the mutation happens on tracers during tracing; the caller's object is not
+        changed (JAX passes rebuilt pytrees in), or holds leaked tracers, and later calls do not
+        mutate anything. Pure functions return new values instead.
     """
     example = """
         @jax.jit
@@ -122,6 +160,11 @@ class MutateArgument(Rule):
         "import jax\n@jax.jit\ndef f(xs):\n    xs = list(xs)\n    xs.append(1)\n    return xs",
         "class A:\n    def __init__(self, v):\n        self.v = v\n",
         "import jax\n@jax.jit\ndef f(opt, g, s):\n    u, s = opt.update(g, s)\n    return u",
+        "import jax\n@jax.jit\ndef f(x, **kwargs):\n    scale = kwargs.pop('scale', 1.0)\n    return x * scale",
+        Valid("import unittest\nclass T(unittest.TestCase):\n    def setUp(self):\n        self.x = 1\n", config={"scope": "all"}),
+        Valid("import flax.linen as nn\nclass M(nn.Module):\n    def setup(self):\n        self.dense = nn.Dense(3)\n", config={"scope": "all"}),
+        "import jax\ndef body(i, c):\n    c['n'] = c['n'] + i\n    return c\njax.lax.fori_loop(0, 3, body, {'n': 0})",
+        "import jax\nfrom flax import nnx\n@nnx.jit\ndef step(model, x):\n    model.count.value += 1\n    return x",
     ]
     INVALID = [
         Invalid("import jax\n@jax.jit\ndef f(xs, x):\n    xs.append(x)\n    return x", line=4, column=5),
@@ -130,15 +173,47 @@ class MutateArgument(Rule):
         Invalid("import jax\n@jax.jit\ndef f(o, x):\n    o.count = x\n    return x", line=4),
         Invalid("import jax\n@jax.jit\ndef f(o):\n    del o.cache\n    return 1", line=4),
         Invalid("class A:\n    def reset(self):\n        self.v = 0\n", line=3, config={"scope": "all"}),
+        Invalid("import jax\n@jax.jit\ndef f(x, i):\n    x[i] = 0\n    return x", line=4, column=5),
+        Invalid(
+            "import jax\nclass Counter:\n    def __init__(self):\n        self.n = 0\n    def count(self):\n        self.n += 1\n"
+            "        return self.n\ncounter = Counter()\nfast = jax.jit(counter.count)\n",
+            line=6, column=9,
+        ),
     ]
 
     def _visit(self, node: cst.CSTNode, ctx: Context) -> None:
         fn = ctx.function
-        for target, root, kind in ctx.mutations(node):
-            if kind == "param" and not (fn.is_init and root.value == fn.self_name):
-                ctx.report(target, name=root.value)
+        if fn is None:
+            return
+        mutations = ctx.mutations(node)
+        if not mutations:
+            return
+        if fn.applications and all(a.transform.mode == "body" for a in fn.applications):
+            return  # a lax body: the carry is rebuilt for every call and returned
+        star_kwarg = fn.node.params.star_kwarg if not fn.is_lambda else None  # type: ignore[union-attr]
+        nnx = nnx_traced(fn)
+        for target, root, kind in mutations:
+            if kind != "param" or (fn.is_init and root.value == fn.self_name):
+                continue
+            if star_kwarg is not None and root.value == star_kwarg.name.value:
+                continue
+            value = ctx.kind(root, _statement_of(node, ctx))
+            if value in ("nnx-variable", "ref") or (value == "nnx-object" or nnx) and value not in ("list", "dict"):
+                continue
+            hint = ""
+            if isinstance(target, cst.Subscript) and target.value is root:
+                index = ", ".join(code_of(s.slice).strip() for s in target.slice)
+                hint = f" (if `{root.value}` is a JAX array this raises instead: use `{root.value}.at[{index}].set(...)`)"
+            ctx.report(target, name=root.value, hint=hint)
 
     visit_AssignTarget = visit_AugAssign = visit_Del = visit_Call = _visit
+
+
+def _statement_of(node: cst.CSTNode, ctx: Context) -> cst.CSTNode | None:
+    """The simple statement a visited node belongs to, when it is one level up or the node itself."""
+    if isinstance(node, (cst.AugAssign, cst.Del)):
+        return node
+    return ctx.parent
 
 
 class MutateModuleField(Rule):

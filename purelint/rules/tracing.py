@@ -20,8 +20,10 @@ import weakref
 
 import libcst as cst
 
-from purelint._engine import JIT_LIKE, Context, FunctionInfo, literal
+from purelint._engine import Context, FunctionInfo, literal
+from purelint._facts import nnx_traced, params_with_annotations as _params_with_annotations, traced_params
 from purelint._fix import build_fix, code_of, node_edit, reference
+from purelint._frameworks import ARRAY_METHODS
 from purelint._keys import bound_names, iter_children
 from purelint._rule import Invalid, Rule, Valid
 
@@ -41,164 +43,9 @@ _STATIC_CALLS = frozenset(
 _STATIC_METHOD_NAMES = frozenset(
     {"dtype", "shape", "ndim", "result_type", "issubdtype", "iscomplexobj", "isrealobj", "canonicalize_dtype", "typeof"}
 )
-_ARRAY_ANNOTATION = re.compile(r"\b(?:Array|ArrayLike|ndarray|Float|Int|Bool|Complex|Num|Shaped|Real|Inexact|Integer|UInt|Key|PRNGKeyArray)\b")
 _CONCRETIZERS = frozenset({"builtins.float", "builtins.int", "builtins.bool", "builtins.complex", "numpy.asarray", "numpy.array"})
 _CONCRETIZING_METHODS = frozenset({"item", "tolist"})
 _SCOPES = (cst.FunctionDef, cst.Lambda, cst.ClassDef)
-
-
-def _params_with_annotations(node: cst.FunctionDef | cst.Lambda) -> list[cst.Param]:
-    params = node.params
-    every = [*params.posonly_params, *params.params, *params.kwonly_params]
-    if isinstance(params.star_arg, cst.Param):
-        every.append(params.star_arg)
-    return every
-
-
-@dataclasses.dataclass(frozen=True)
-class Application:
-    """One place a JAX/Equinox transform is applied to a function: `@jax.jit` or `jax.jit(f)`."""
-
-    transform: str  # qualified name, e.g. "jax.vmap"
-    options: tuple[cst.Arg, ...]  # the transform's own arguments (static_argnums, in_axes, ...)
-    node: cst.BaseExpression  # the decorator expression, or the transform expression of the call
-    top: int  # index of the top-level statement holding it
-    bound: frozenset[str] = frozenset()  # parameters fixed by `functools.partial(f, ...)` there
-    call: cst.Call | None = None  # the `jax.jit(f)` call, for the call form
-
-
-class _FileIndex:
-    """Per-file lookups built in one pass over the analysis events (so rules stay linear in the file):
-    transform call sites by the function they apply to, and plain calls by callee name."""
-
-    def __init__(self, ctx: Context) -> None:
-        analysis = ctx.analysis
-        self.applied: dict[int, list[Application]] = {}
-        self.calls_by_name: dict[str, list[tuple[cst.Call, object]]] = {}
-        self.parents: dict[int, cst.CSTNode | None] = {}  # transform call -> the node holding it
-        for node, scope, parent, top, _store in analysis.events:
-            if type(node) is not cst.Call:
-                continue
-            func, args = node.func, node.args  # type: ignore[attr-defined]
-            if type(func) is cst.Name:
-                self.calls_by_name.setdefault(func.value, []).append((node, scope))  # type: ignore[arg-type]
-            if not args or args[0].keyword is not None:
-                continue
-            transform = analysis._transform_of(func, scope)
-            if transform is None:
-                continue
-            target = args[0].value
-            self.parents[id(node)] = parent
-            for fn in analysis.function_refs(target, scope):
-                bound: set[str] = set()
-                if isinstance(target, cst.Call):  # functools.partial(f, *args, **kwargs)
-                    positional = sum(1 for a in target.args[1:] if a.keyword is None)
-                    bound = set(fn.positional[:positional]) | {a.keyword.value for a in target.args if a.keyword is not None}
-                options = (*transform[1], *args[1:])
-                self.applied.setdefault(id(fn), []).append(
-                    Application(transform[0], options, func, top, frozenset(bound), node)  # type: ignore[arg-type]
-                )
-
-
-_INDEXES: weakref.WeakKeyDictionary[object, _FileIndex] = weakref.WeakKeyDictionary()
-
-
-def _index(ctx: Context) -> _FileIndex:
-    index = _INDEXES.get(ctx.analysis)
-    if index is None:
-        index = _INDEXES[ctx.analysis] = _FileIndex(ctx)
-    return index
-
-
-def applications(fn: FunctionInfo, ctx: Context) -> list[Application]:
-    """Where transforms are applied to `fn` in this file (decorators and call sites)."""
-    found = []
-    if not fn.is_lambda:
-        for decorator in fn.node.decorators:  # type: ignore[union-attr]
-            transform = ctx.analysis._transform_of(decorator.decorator, fn.parent)  # type: ignore[arg-type]
-            if transform is not None:
-                found.append(Application(transform[0], tuple(transform[1]), decorator.decorator, fn.top))
-    return found + _index(ctx).applied.get(id(fn), [])
-
-
-_DIFFERENTIATING = frozenset({"jax.grad", "jax.value_and_grad", "jax.jacfwd", "jax.jacrev", "jax.hessian"})
-_MAPPING = frozenset({"jax.vmap", "jax.pmap"})
-
-
-def _option(options: tuple[cst.Arg, ...], keyword: str, position: int):
-    """A transform option given by keyword or by position (after the function), as a literal."""
-    positional = [a for a in options if a.keyword is None]
-    for arg in options:
-        if arg.keyword is not None and arg.keyword.value == keyword:
-            return literal(arg.value), True
-    if len(positional) > position:
-        return literal(positional[position].value), True
-    return None, False
-
-
-def _indices(value: object, params: list[str]) -> set[str]:
-    items = value if isinstance(value, (tuple, list)) else (value,)
-    return {params[i] for i in items if isinstance(i, int) and -len(params) <= i < len(params)}
-
-
-def _names(value: object) -> set[str]:
-    items = value if isinstance(value, (tuple, list)) else (value,)
-    return {i for i in items if isinstance(i, str)}
-
-
-def _traced_by(application: Application, fn: FunctionInfo, params: list[str]) -> set[str]:
-    """Parameters one application of a `jax.*` transform turns into tracers."""
-    options = application.options
-    positional = fn.positional
-    static = set(application.bound)
-    for keyword in ("static_argnums", "nondiff_argnums"):
-        static |= _indices(_option(options, keyword, 99)[0], positional)
-    static |= _names(_option(options, "static_argnames", 99)[0])
-    candidates = [p for p in params if p not in static]
-    if application.transform in _DIFFERENTIATING:
-        argnums, given = _option(options, "argnums", 0)
-        return _indices(argnums if given else 0, positional) - static
-    if application.transform in _MAPPING:
-        axes, given = _option(options, "in_axes", 0)
-        if given and axes is None:
-            return set()
-        if isinstance(axes, (tuple, list)):
-            return {p for p, axis in zip(positional, axes) if axis is not None and p in candidates}
-    return set(candidates)
-
-
-def traced_params(fn: FunctionInfo, ctx: Context) -> set[str]:
-    """Parameters of `fn` that hold tracers when JAX traces it (see the module docstring).
-
-    Only direct routes count (a transform applied to `fn`, a `lax` body, an `eqx.Module` method):
-    a helper merely called from traced code may well be called with plain Python values.
-    """
-    every = _params_with_annotations(fn.node)  # type: ignore[arg-type]
-    params = [p.name.value for i, p in enumerate(every) if not (i == 0 and fn.self_name == p.name.value)]
-    arrays = {
-        p.name.value
-        for p in every
-        if p.name.value in params and p.annotation is not None and _ARRAY_ANNOTATION.search(code_of(p.annotation.annotation))
-    }
-    routes = [(route, detail) for route, detail in fn.reasons if route in ("decorator", "call", "lax", "module method")]
-    if any(route == "lax" for route, _ in routes):
-        # lax passes a fixed number of arguments: parameters left to their defaults (or bound with
-        # `functools.partial`, which needs a default-less signature slot anyway) stay Python values.
-        return {p.name.value for p in every if p.default is None and p.name.value in params}
-    names = set()
-    if any(route == "module method" or detail.startswith("equinox.") for route, detail in routes):
-        names |= arrays - fn.static_params
-    if any(detail in JIT_LIKE and detail.startswith("jax.") for _, detail in routes):
-        seen = [a for a in applications(fn, ctx) if a.transform in JIT_LIKE and a.transform.startswith("jax.")]
-        layers = [_traced_by(a, fn, params) for a in seen if a.call is None]  # stacked decorators: all must trace it
-        if layers:
-            names |= set.intersection(*layers)
-        for application in seen:
-            if application.call is not None:
-                names |= _traced_by(application, fn, params)
-        if not seen:
-            names |= set(params) - fn.static_params  # applied where we cannot see the options
-    return names
 
 
 _SCOPE_TYPES = frozenset(_SCOPES)
@@ -217,10 +64,12 @@ class _Facts:
     """One walk over a function body (nested scopes excluded), shared by the rules of this file:
     its nodes in source order, and which expressions depend on its traced parameters."""
 
-    def __init__(self, fn: FunctionInfo, ctx: Context) -> None:
+    def __init__(self, fn: FunctionInfo, ctx: Context, branching: bool = False, nodes: list | None = None) -> None:
         self.ctx = ctx
-        self.nodes = list(_walk(fn.node.body))  # type: ignore[union-attr]
-        self.names = traced_params(fn, ctx)
+        self.nodes = nodes if nodes is not None else list(_walk(fn.node.body))  # type: ignore[union-attr]
+        self.names = traced_params(fn, ctx, branching)
+        # Under Flax NNX transforms, attributes of NNX objects are static except Variables' `.value`.
+        self.nnx = nnx_traced(fn)
         if not self.names:
             return
         assignments = [pair for node in self.nodes if type(node) in _BINDERS for pair in _BINDERS[type(node)](node)]
@@ -247,8 +96,12 @@ class _Facts:
             if kind in _SCOPE_TYPES:
                 continue
             if kind is cst.Attribute:
-                if node.attr.value not in _STATIC_ATTRIBUTES:
+                if node.attr.value not in _STATIC_ATTRIBUTES and not (self.nnx and node.attr.value != "value"):
                     stack.append(node.value)
+                continue
+            if kind is cst.Call and self.nnx and type(node.func) is cst.Attribute and node.func.attr.value in ARRAY_METHODS:
+                stack.append(node.func.value)  # `x.sum()`: a method of an array
+                stack.extend(node.args)
                 continue
             if kind is cst.Call and (
                 (type(node.func) is cst.Attribute and node.func.attr.value in _STATIC_METHOD_NAMES)
@@ -264,13 +117,16 @@ class _Facts:
         return None
 
 
-_FACTS: weakref.WeakKeyDictionary[FunctionInfo, _Facts] = weakref.WeakKeyDictionary()
+_FACTS: weakref.WeakKeyDictionary[FunctionInfo, dict[bool, _Facts]] = weakref.WeakKeyDictionary()
 
 
-def _facts(fn: FunctionInfo, ctx: Context) -> _Facts:
-    facts = _FACTS.get(fn)
+def _facts(fn: FunctionInfo, ctx: Context, branching: bool = False) -> _Facts:
+    """The taint facts of `fn`; `branching`: only tracers without concrete values (see traced_params)."""
+    held = _FACTS.setdefault(fn, {})
+    facts = held.get(branching)
     if facts is None:
-        facts = _FACTS[fn] = _Facts(fn, ctx)
+        other = held.get(not branching)
+        facts = held[branching] = _Facts(fn, ctx, branching, other.nodes if other is not None else None)
     return facts
 
 
@@ -289,6 +145,14 @@ def _loop_bindings(target: cst.BaseExpression, iterable: cst.BaseExpression):
     yield list(bound_names(target)), iterable
 
 
+def _optional_field(test: cst.BaseExpression) -> bool:
+    """`if state.mask:` / `not cfg.flag`: truth of a pytree field, which is usually an optional
+    sub-tree (None or not: static structure) or a static flag, rarely an array."""
+    while isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
+        test = test.expression
+    return isinstance(test, cst.Attribute)
+
+
 def _walk(body: cst.CSTNode):
     """Every node of a function body in source order, nested functions and classes excluded."""
     stack = [body]
@@ -302,15 +166,28 @@ def _walk(body: cst.CSTNode):
 class PythonBranchOnTraced(Rule):
     code = "PUR401"
     name = "python-branch-on-traced"
-    summary = "Python `if`/`while`/ternary/`and`/`or`/`not` on a traced value"
+    summary = "Python `if`/`while`/`assert`/ternary/`and`/`or`/`not` on a traced value"
     message = (
         "Python `{kind}` on traced `{name}` fails under `jit` (a tracer has no truth value); "
         "use `jax.lax.cond` / `jnp.where`, or make `{name}` static (`static_argnames`)"
     )
     what = """
         Checks for Python control flow whose condition depends on a traced parameter of a traced
-        function (or a value computed from one): `if`, `while`, `x if c else y`, `and`, `or`, `not`.
-        Conditions on `.shape`, `.ndim`, `.dtype`, `len(...)` and `is None` are static and fine.
+        function (or a value computed from one): `if`, `while`, `assert`, `x if c else y`, `and`,
+        `or`, `not`.
+
+        What it knows: which parameters each transform traces (`static_argnums`/`static_argnames`,
+        positional `functools.partial` arguments, `argnums` of `grad`, `in_axes=None` of `vmap`,
+        `lax` bodies, Equinox's `filter_*` tracing arrays only, Flax NNX transforms keeping NNX
+        objects' attributes static), the `self` of a bound method passed to a transform (closed
+        over, not traced), and which def a redefined name means where a transform is applied.
+
+        What it leaves alone: conditions on `.shape`, `.ndim`, `.dtype`, `len(...)` and `is None`
+        (static); a bare attribute as the condition (`if state.mask:`, usually an optional field
+        that is None or not, which is static pytree structure); functions differentiated with
+        `jax.grad`/`value_and_grad`/`jvp`/`vjp` outside any traced code (the tracers keep
+        concrete values and Python control flow on them works: JAX's docs call it "ok"); helpers
+        that are only called from traced code (they are as often called with Python values).
     """
     why = """
         Python decides a branch while JAX traces, when the value is still an abstract tracer:
@@ -347,10 +224,11 @@ class PythonBranchOnTraced(Rule):
         Invalid("import jax\n@jax.jit\ndef f(x):\n    return not x", line=4, column=12),
         Invalid("import equinox as eqx\nfrom jaxtyping import Array\n@eqx.filter_jit\ndef f(x: Array):\n    if x.sum() > 0:\n        return x\n    return -x", line=5),
         Invalid("import jax\ndef body(carry, x):\n    if carry > x:\n        return carry, x\n    return x, carry\njax.lax.scan(body, 0.0, None)", line=3),
+        Invalid("import jax\n@jax.jit\ndef f(x):\n    assert x > 0\n    return x", line=4, column=12),
     ]
 
     def check_function(self, fn: FunctionInfo, ctx: Context) -> None:
-        taint = _facts(fn, ctx)
+        taint = _facts(fn, ctx, branching=True)
         if not taint.names:
             return
         inside: set[int] = set()  # nodes already inside a reported condition
@@ -366,7 +244,9 @@ class PythonBranchOnTraced(Rule):
                 kind, test = ("and" if isinstance(node.operator, cst.And) else "or"), node.left
             elif isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Not):
                 kind, test = "not", node.expression
-            if test is None:
+            elif isinstance(node, cst.Assert):
+                kind, test = "assert", node.test
+            if test is None or _optional_field(test):
                 continue
             name = taint.source(test)
             if name is not None:
@@ -377,12 +257,18 @@ class PythonBranchOnTraced(Rule):
 class ConcretizeTraced(Rule):
     code = "PUR402"
     name = "concretize-traced"
-    summary = "`float()`/`int()`/`bool()`/`.item()`/`.tolist()`/`np.asarray()` on a traced value"
+    summary = "`float()`/`int()`/`bool()`/`.item()`/`.tolist()`/`np.asarray()` or a shape from a traced value"
     message = "`{call}` needs a concrete value, but `{name}` is traced: this fails under `jit`; keep it an array"
     what = """
         Checks for conversions of traced values to Python or NumPy values: `float(x)`, `int(x)`,
         `bool(x)`, `x.item()`, `x.tolist()`, `np.asarray(x)`, `np.array(x)`, where `x` is a traced
-        parameter of a traced function or a value computed from one.
+        parameter of a traced function or a value computed from one; and traced values used as a
+        shape or size (`jnp.ones((n,))`, `x.reshape(n)`, `jnp.arange(n)`, `jax.random.normal(key,
+        (n,))`), which need concrete integers just as well.
+
+        It knows the same traced parameters as PUR401, except that `grad` outside traced code
+        counts here (its tracers keep values for comparisons, but `float()` on them still fails).
+        It leaves alone sizes taken from `.shape`/`.ndim`/`len()`, which are static.
     """
     why = """
         Inside `jit` a value is an abstract tracer with a shape and a dtype but no number yet, so
@@ -415,6 +301,8 @@ class ConcretizeTraced(Rule):
         Invalid("import jax\n@jax.jit\ndef f(x):\n    y = x * 2\n    return y.tolist()", line=5),
         Invalid("import jax\nimport numpy as onp\n@jax.jit\ndef f(x):\n    return onp.asarray(x)", line=5),
         Invalid("import jax\n@jax.jit\ndef f(x, i):\n    return x[int(i)]", line=4, column=14),
+        Invalid("import jax\nimport jax.numpy as jnp\n@jax.jit\ndef f(n):\n    return jnp.ones((n,))", line=5),
+        Invalid("import jax\n@jax.jit\ndef f(x, n):\n    return x.reshape(n, -1)", line=4, column=22),
     ]
 
     def check_function(self, fn: FunctionInfo, ctx: Context) -> None:
@@ -430,11 +318,47 @@ class ConcretizeTraced(Rule):
                 if name is not None:
                     ctx.report(node, call=f".{func.attr.value}()", name=name)
                 continue
+            if isinstance(func, cst.Attribute) and func.attr.value == "reshape":  # x.reshape(n) / x.reshape((n, m))
+                self._shape(node, [a for a in node.args if a.keyword is None], f"{code_of(func).strip()}()", taint, ctx)
+                continue
             qualname = ctx.qualname(func)
+            where = _SHAPE_ARGUMENTS.get(qualname)  # type: ignore[arg-type]
+            if where is not None:
+                position, keyword = where
+                positional = [a for a in node.args if a.keyword is None and not a.star]
+                shape = [a for a in node.args if a.keyword is not None and a.keyword.value == keyword]
+                shape += positional[position:position + 1] if position >= 0 else positional
+                self._shape(node, shape, f"{code_of(func).strip()}()", taint, ctx)
+                continue
             if qualname in _CONCRETIZERS and node.args:
                 name = taint.source(node.args[0].value)
                 if name is not None:
                     ctx.report(node, call=f"{code_of(func)}()", name=name)
+
+    @staticmethod
+    def _shape(call: cst.Call, args: list[cst.Arg], label: str, taint: _Facts, ctx: Context) -> None:
+        for arg in args:
+            name = taint.source(arg.value)
+            if name is not None:
+                ctx.report(
+                    arg.value,
+                    f"`{label}` needs a concrete shape, but `{name}` is traced: this fails under `jit`; "
+                    f"make `{name}` static (`static_argnames`) or derive it from an array's `.shape`",
+                )
+                return
+
+
+# Functions whose argument is a shape or a size (must be concrete): qualname -> (position, keyword);
+# position -1: every positional argument.
+_SHAPE_ARGUMENTS = {
+    **{f"jax.numpy.{n}": (0, "shape") for n in ("zeros", "ones", "empty", "full")},
+    **{f"jax.numpy.{n}": (-1, "N") for n in ("arange", "eye", "identity", "tri")},
+    "jax.numpy.reshape": (1, "shape"),
+    "jax.numpy.broadcast_to": (1, "shape"),
+    "jax.numpy.tile": (1, "reps"),
+    "jax.numpy.linspace": (2, "num"),
+    **{f"jax.random.{n}": (1, "shape") for n in ("normal", "uniform", "bernoulli", "randint", "categorical", "gumbel", "truncated_normal", "permutation")},
+}
 
 
 def _module_class(expr: cst.BaseExpression | None, fn: FunctionInfo, ctx: Context) -> str | None:
@@ -523,22 +447,19 @@ class JitOverModules(Rule):
 
     def _call_sites(self, fn: FunctionInfo, module: str | None, ctx: Context) -> None:
         """`g = jax.jit(f)` (or `jax.jit(f)(...)`): the jitted function is `g` at its call sites."""
-        saved = ctx.top
-        for application in _index(ctx).applied.get(id(fn), []):
+        for application in fn.applications:
             node = application.call
-            if application.transform != "jax.jit" or node is None or application.bound:
+            if application.transform.name != "jax.jit" or node is None or application.bound:
                 continue
-            parent = _index(ctx).parents.get(id(node))
+            parent = application.holder
             found = module
             if found is None and isinstance(parent, cst.Assign) and isinstance(parent.targets[0].target, cst.Name):
                 found = self._called_with_module(fn, parent.targets[0].target.value, ctx)
             if found is None and isinstance(parent, cst.Call):  # jax.jit(f)(model, x)
                 found = self._module_arg(parent.args, fn, ctx)
             if found is not None:
-                ctx.top = application.top
-                fix = self._fix(node.func, ctx) if len(node.args) == 1 else None
-                ctx.report(node.func, fn=fn.name, module=found, fix=fix)
-        ctx.top = saved
+                fix = self._fix(node.func, ctx, (application.top, application.scope)) if len(node.args) == 1 else None
+                ctx.report(node.func, fn=fn.name, module=found, fix=fix, at=(application.top, application.scope))
 
     def _module_param(self, fn: FunctionInfo, ctx: Context) -> str | None:
         for param in _params_with_annotations(fn.node):  # type: ignore[arg-type]
@@ -549,7 +470,7 @@ class JitOverModules(Rule):
         return None
 
     def _called_with_module(self, fn: FunctionInfo, name: str, ctx: Context) -> str | None:
-        for node, scope in _index(ctx).calls_by_name.get(name, []):
+        for node, scope in ctx.analysis.calls_named(name):
             found = self._module_arg(node.args, fn, ctx, scope)
             if found:
                 return found
@@ -571,9 +492,9 @@ class JitOverModules(Rule):
                         return found
         return None
 
-    def _fix(self, expr: cst.BaseExpression, ctx: Context):
+    def _fix(self, expr: cst.BaseExpression, ctx: Context, at=None):
         spelled, imported = reference(ctx.module, "equinox.filter_jit")
-        return build_fix("unsafe", f"Replace `jax.jit` with `{spelled}`", [node_edit(ctx, expr, spelled), imported])
+        return build_fix("unsafe", f"Replace `jax.jit` with `{spelled}`", [node_edit(ctx, expr, spelled, at), imported])
 
 
 class UnrolledLoop(Rule):

@@ -201,8 +201,10 @@ def test_one_finding_per_location_most_specific_wins():
                 self.n = 1
     """
     assert found(module_field) == [("PUR303", 6)]
-    item = "import jax\n@jax.jit\ndef f(x):\n    x[0] = 1\n    return x\n"
+    item = "import jax\n@jax.jit\ndef f(x: jax.Array):\n    x[0] = 1\n    return x\n"
     assert found(item) == [("PUR301", 4)]
+    unknown = "import jax\n@jax.jit\ndef f(x):\n    x[0] = 1\n    return x\n"  # may be a dict
+    assert found(unknown) == [("PUR302", 4)]
     module_list = "import jax\nLOG = []\n@jax.jit\ndef f(x):\n    LOG.append(x)\n    return x\n"
     assert found(module_list) == [("PUR102", 5)]
 

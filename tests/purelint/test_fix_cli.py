@@ -6,7 +6,7 @@ import sys
 
 from purelint._cli import main
 
-IMPURE = "import jax\n\n@jax.jit\ndef f(x, i):\n    x[i] = 0\n    print(x)\n    return x\n"
+IMPURE = "import jax\n\n@jax.jit\ndef f(x: jax.Array, i):\n    x[i] = 0\n    print(x)\n    return x\n"
 
 
 def _run(args, capsys):

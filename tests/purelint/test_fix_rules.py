@@ -13,11 +13,11 @@ ALL = Config.from_mapping({"select": ["ALL"], "extend-select": ["PUR900"]})
 
 
 def _fix(body, *, unsafe=True, header="import jax\n", config=ALL):
-    source = header + "@jax.jit\ndef f(x, y, i, key):\n" + textwrap.indent(textwrap.dedent(body), "    ") + "    return x\n"
+    source = header + "@jax.jit\ndef f(x: jax.Array, y, i, key):\n" + textwrap.indent(textwrap.dedent(body), "    ") + "    return x\n"
     result = fix_text(source, "m.py", config, unsafe=unsafe)
     assert fix_text(result.text, "m.py", config, unsafe=unsafe).text == result.text  # idempotent
     lines = result.text.splitlines()
-    return "\n".join(lines[lines.index("def f(x, y, i, key):") + 1 : -1]), result
+    return "\n".join(lines[lines.index("def f(x: jax.Array, y, i, key):") + 1 : -1]), result
 
 
 @pytest.mark.parametrize(
@@ -100,7 +100,7 @@ def test_noqa_lines_are_never_fixed_and_unused_noqa_goes():
 
 
 def test_json_fix_field_carries_the_edit_in_ruffs_shape():
-    source = "import jax\n@jax.jit\ndef f(x, i):\n    x[i] = 0\n    return x\n"
+    source = "import jax\n@jax.jit\ndef f(x: jax.Array, i):\n    x[i] = 0\n    return x\n"
     findings = lint_source(source, "m.py", config=ALL)
     (item,) = json.loads(render(findings, "json", lines=lambda path, line: None))
     assert item["fix"] == {

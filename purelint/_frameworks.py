@@ -1,0 +1,149 @@
+"""What purelint knows about JAX and the libraries around it, as data (no logic lives here).
+
+Every tracing API is listed once with how it traces (`TRANSFORMS`); base classes say which framework
+a class belongs to (`CLASS_FRAMEWORKS`), and which of its methods run on concrete Python values
+(`SETUP_METHODS`). Rules and the engine read these tables; teaching purelint a new library is an edit
+here. docs/purelint.md has the same list in prose, with what is deliberately not supported.
+
+How a transform traces the function it is given (`Transform.mode`):
+
+- "abstract": every argument not named static becomes an abstract tracer (`jit`, `make_jaxpr`,
+  `eval_shape`, `shard_map`, `checkpoint`): Python control flow on them fails.
+- "differentiate": the `argnums` arguments become tracers that keep their concrete values when the
+  transform is applied outside traced code (`grad`: JAX's docs call Python `if` there "ok").
+- "map": the arguments whose `in_axes` entry is not None become (abstract) tracers (`vmap`, `pmap`).
+- "concrete": arguments become tracers around concrete values (`jvp`, `vjp`, `linearize`), or the body
+  is run by the library on concrete values unless someone jits it (`hk.transform`).
+- "filter": Equinox's `filter_*`: only arrays are traced (parameters annotated as arrays count).
+- "body": every function argument is a body called with tracers (`lax.scan`, `lax.cond` branches,
+  optax's `GradientTransformation(init, update)`); parameters with defaults stay Python values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+__all__ = [
+    "ARRAY_METHODS",
+    "CLASS_FRAMEWORKS",
+    "FLAG_SOURCES",
+    "NNX_OBJECTS",
+    "NNX_VARIABLES",
+    "RULE_DEFINERS",
+    "SETUP_METHODS",
+    "TRANSFORMS",
+    "Transform",
+    "returns_array",
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class Transform:
+    name: str  # qualified name, e.g. "jax.jit"
+    mode: str  # see the module docstring
+    nnx: bool = False  # Flax NNX's lifted version: NNX objects passed in keep their state updates
+
+
+def _table(mode: str, names: str, nnx: bool = False) -> dict[str, Transform]:
+    return {name: Transform(name, mode, nnx) for name in names.split()}
+
+
+TRANSFORMS: dict[str, Transform] = {
+    **_table(
+        "abstract",
+        "jax.jit jax.pmap jax.make_jaxpr jax.eval_shape jax.checkpoint jax.remat jax.ad_checkpoint.checkpoint "
+        "jax.ad_checkpoint.remat jax.custom_jvp jax.custom_vjp jax.custom_batching.custom_vmap jax.shard_map "
+        "jax.experimental.shard_map.shard_map jax.experimental.pjit.pjit jax.experimental.checkify.checkify "
+        "equinox.filter_checkpoint",
+    ),
+    **_table("differentiate", "jax.grad jax.value_and_grad jax.jacfwd jax.jacrev jax.hessian"),
+    **_table("map", "jax.vmap"),
+    **_table("concrete", "jax.jvp jax.vjp jax.linearize haiku.transform haiku.transform_with_state haiku.multi_transform"),
+    **_table(
+        "filter",
+        "equinox.filter_jit equinox.filter_grad equinox.filter_value_and_grad equinox.filter_vmap "
+        "equinox.filter_pmap equinox.filter_eval_shape equinox.filter_make_jaxpr equinox.filter_jvp "
+        "equinox.filter_vjp equinox.filter_custom_jvp equinox.filter_custom_vjp",
+    ),
+    **_table("abstract", "flax.nnx.jit flax.nnx.remat flax.nnx.eval_shape flax.nnx.shard_map flax.nnx.custom_vjp flax.nnx.pmap", nnx=True),
+    **_table("differentiate", "flax.nnx.grad flax.nnx.value_and_grad", nnx=True),
+    **_table("map", "flax.nnx.vmap", nnx=True),
+    **_table("body", "flax.nnx.scan flax.nnx.cond flax.nnx.switch flax.nnx.fori_loop flax.nnx.while_loop", nnx=True),
+    **_table(
+        "body",
+        "jax.lax.scan jax.lax.fori_loop jax.lax.while_loop jax.lax.cond jax.lax.switch jax.lax.map "
+        "jax.lax.associative_scan jax.lax.custom_root jax.lax.custom_linear_solve "
+        "haiku.scan haiku.fori_loop haiku.while_loop haiku.cond haiku.switch haiku.map "
+        "optax.GradientTransformation optax.GradientTransformationExtraArgs",
+    ),
+}
+# `f.defjvp(rule)`, `f.defvjp(fwd, bwd)`: the rules are traced like the function they belong to.
+RULE_DEFINERS = frozenset({"defjvp", "defvjp", "defjvps"})
+
+# Base class -> framework of every subclass.
+CLASS_FRAMEWORKS: dict[str, str] = {
+    "equinox.Module": "equinox",
+    "flax.nnx.Module": "nnx",
+    "flax.nnx.Object": "nnx",
+    "flax.nnx.Pytree": "nnx",
+    "flax.nnx.Optimizer": "nnx",
+    "flax.linen.Module": "linen",
+    "haiku.Module": "haiku",
+    "unittest.TestCase": "unittest",
+    "absl.testing.absltest.TestCase": "unittest",
+    "absl.testing.parameterized.TestCase": "unittest",
+    "flax.nnx.Variable": "nnx-variable",
+    "flax.nnx.Param": "nnx-variable",
+    "flax.nnx.BatchStat": "nnx-variable",
+}
+# Methods that build the object on concrete values: `self.x = ...` there is construction, not state.
+SETUP_METHODS: dict[str | None, frozenset[str]] = {
+    None: frozenset({"__init__", "__post_init__", "__check_init__", "__new__", "__setstate__"}),
+    "linen": frozenset({"setup"}),
+    "unittest": frozenset({"setUp", "setUpClass", "asyncSetUp"}),
+}
+
+# Flax NNX: constructors of Variables (updated in place by design, `v[...] += 1`, `v.value = ...`) ...
+NNX_VARIABLES = frozenset(
+    f"flax.nnx.{n}"
+    for n in "Variable Param BatchStat Cache Intermediate Perturbation VariableState RngState RngKey RngCount OptState OptArray".split()
+)
+# ... and of graph objects whose state lives in such Variables (the optimizer, the RNG streams, layers).
+NNX_OBJECTS = frozenset(f"flax.nnx.{n}" for n in "Optimizer ModelAndOptimizer Rngs Module Sequential".split())
+
+# absl flags and ml_collections config flags: set once when the program starts, read-only afterwards.
+FLAG_SOURCES = ("absl.flags.", "ml_collections.config_flags.")
+
+# Methods of a JAX array that return a JAX array.
+ARRAY_METHODS = frozenset(
+    """reshape astype sum mean max min prod std var argmax argmin argsort sort transpose squeeze ravel flatten
+    clip round cumsum cumprod dot conj conjugate copy swapaxes repeat take all any real imag diagonal trace
+    nonzero_size searchsorted ptp view block_until_ready __getitem__ __add__ __mul__""".split()
+)
+
+# `jax.numpy` / `jax.lax` functions that do not return a single array (tuples, lists, dtypes, pytrees).
+_NOT_ARRAY = frozenset(
+    """shape ndim size dtype result_type issubdtype iinfo finfo split array_split hsplit vsplit dsplit meshgrid
+    nonzero unravel_index broadcast_arrays histogram unique gradient divmod frexp modf tril_indices triu_indices
+    diag_indices mask_indices indices where atleast_1d atleast_2d atleast_3d ix_ isscalar iscomplexobj
+    isrealobj can_cast promote_types
+    scan while_loop fori_loop cond switch map associative_scan reduce top_k sort sort_key_val psum pmean pmax
+    pmin all_gather all_to_all ppermute pshuffle psum_scatter stop_gradient optimization_barrier custom_root
+    custom_linear_solve platform_dependent""".split()
+)
+_ARRAY_PREFIXES = ("jax.numpy.", "jax.lax.", "jax.random.", "jax.nn.", "jax.scipy.special.", "jax.numpy.fft.")
+_NOT_ARRAY_PREFIXES = ("jax.nn.initializers.", "jax.numpy.linalg.", "jax.lax.linalg.", "jax.random.key_impl")
+# The linalg functions that do return one array.
+_LINALG_ARRAYS = frozenset(
+    f"jax.numpy.linalg.{n}" for n in "norm inv det solve pinv matrix_power cholesky eigvals eigvalsh matrix_rank".split()
+)
+
+
+def returns_array(qualname: str) -> bool:
+    """Whether a call to `qualname` certainly returns one JAX array (`jnp.zeros`, `jax.random.normal`)."""
+    if qualname in _LINALG_ARRAYS:
+        return True
+    if not qualname.startswith(_ARRAY_PREFIXES) or qualname.startswith(_NOT_ARRAY_PREFIXES):
+        return False
+    last = qualname.rsplit(".", 1)[1]
+    return last not in _NOT_ARRAY and not last[:1].isupper()
