@@ -30,7 +30,7 @@ import numpy as np
 from purelm import _compile_cache, _signals
 from purelm._checkpoint import CHECKPOINT_FILE, CheckpointError, save_checkpoint
 from purelm._data import DataError, DataSpec, layout_dir, load_corpus, read_tokens
-from purelm._parallel import DeviceError, initialize_distributed
+from purelm._parallel import DeviceError, add_distributed_arguments, initialize_distributed
 from purelm._plot import plot_losses
 from purelm._progress import Progress, format_rate
 from purelm._tokenizer import EOS, TOKENIZERS, ByteTokenizer, TokenizerError, WordTokenizer
@@ -176,8 +176,7 @@ def _add_train_arguments(train: argparse.ArgumentParser) -> None:
                        "times a uniform guess's, or is not finite; 0: only non-finite (3)")
     group.add_argument("--devices", type=_positive_int, metavar="N", help="data-parallel devices (default: all that "
                        "divide the batch)")
-    group.add_argument("--distributed", action="store_true",
-                       help="multi-host: call jax.distributed.initialize() first")
+    add_distributed_arguments(train)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -369,8 +368,9 @@ class _Console(Callback):
 
 
 def _train(args) -> int:
-    if args.distributed:
-        initialize_distributed()
+    # First, before any JAX computation: joining a multi-process run must precede backend initialisation.
+    initialize_distributed(coordinator=args.coordinator, num_processes=args.num_processes,
+                           process_id=args.process_id, auto=args.distributed)
     changes = _given(args)
     console = _Console(sys.stdout if _main_process() else open(os.devnull, "w"))  # noqa: SIM115
     _signals.phase("data")
@@ -470,26 +470,29 @@ def _sample(args) -> int:
     _signals.phase("sample")
     chunks = sample_stream(model, jax.random.key(args.seed), jax.numpy.asarray(ids), args.length,
                            temperature=args.temperature, top_k=top_k)
-    # Written as it is drawn: a long --length shows progress, and Ctrl-C stops within one chunk.
+    # Written as it is drawn (the prompt with the first tokens): a long --length shows progress, and Ctrl-C
+    # stops within one chunk.
+    pending = prompt
     if isinstance(tokenizer, WordTokenizer):
         line_start = not prompt or prompt.endswith("\n")
-        sys.stdout.write(prompt)
         for chunk in chunks:
             for i in chunk:
                 word = tokenizer.words[int(i)]
-                text = "\n" if word == EOS else (word if line_start else " " + word)
+                pending += "\n" if word == EOS else (word if line_start else " " + word)
                 line_start = word == EOS
-                sys.stdout.write(text)
+            sys.stdout.write(pending)
             sys.stdout.flush()
-        if not line_start:
-            sys.stdout.write("\n")
+            pending = ""
+        pending += "" if line_start else "\n"
     else:
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        sys.stdout.write(decoder.decode(prompt.encode("utf-8")))
+        pending = decoder.decode(prompt.encode("utf-8"))
         for chunk in chunks:
-            sys.stdout.write(decoder.decode(bytes(int(i) for i in chunk)))
+            sys.stdout.write(pending + decoder.decode(bytes(int(i) for i in chunk)))
             sys.stdout.flush()
-        sys.stdout.write(decoder.decode(b"", final=True) + "\n")
+            pending = ""
+        pending += decoder.decode(b"", final=True) + "\n"
+    sys.stdout.write(pending)
     sys.stdout.flush()
     return 0
 

@@ -37,8 +37,9 @@ from purelm._parallel import (
     shard_states,
     to_host,
 )
+from purelm._errors import check_fits
 from purelm._evaluate import Evaluation, evaluate
-from purelm._tokenizer import Tokenizer, TokenizerError, check_ids, tokenizer_from_json
+from purelm._tokenizer import ByteTokenizer, Tokenizer, TokenizerError, check_ids, tokenizer_from_json
 from purelm._train import make_train_steps
 from purelm.training._config import (
     ConfigError,
@@ -200,10 +201,13 @@ class Run:
         config = config.replace(model={"vocab_size": tokenizer.vocab_size})
         if config.schedule.kind == "cosine" and config.schedule.decay_steps is None:
             config = config.replace(schedule={"decay_steps": config.run.steps})
+        optimizer = make_optimizer(config.optim, config.schedule)
+        # From shapes alone: a model too large for the device is one line, not an allocation failure.
+        check_fits(config.model.template(), optimizer=optimizer, training=True)
         run = cls(config, tokenizer, corpus, out, callbacks=callbacks)
         init_key, run.key = jax.random.split(jax.random.key(config.run.seed))
         run.model = config.model.build(init_key)
-        run.opt_state = make_optimizer(config.optim, config.schedule).init(eqx.filter(run.model, eqx.is_array))
+        run.opt_state = optimizer.init(eqx.filter(run.model, eqx.is_array))
         run.states = batch_initial_state(run.model, config.data.batch_size)
         return run
 
@@ -552,8 +556,13 @@ def load_run_model(directory: str | Path) -> tuple[Any, Tokenizer, dict]:
     except TokenizerError as err:
         raise CheckpointError(f"{directory}: {err}") from None
     if tokenizer.vocab_size != model.vocab_size:
-        raise CheckpointError(f"{directory}: the tokenizer has {tokenizer.vocab_size} tokens but the model "
-                              f"{model.vocab_size}")
+        if isinstance(tokenizer, ByteTokenizer):
+            raise CheckpointError(
+                f"{directory} holds a model with a vocabulary of {model.vocab_size:,} but no word list, so its ids "
+                "cannot be read or written as text; convert it again with --vocab DATA_DIR"
+            )
+        raise CheckpointError(f"{directory}: the word list has {tokenizer.vocab_size:,} words but the model a "
+                              f"vocabulary of {model.vocab_size:,}")
     return model, tokenizer, meta
 
 

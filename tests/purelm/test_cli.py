@@ -391,3 +391,35 @@ def test_loaded_model_matches_checkpoint(capsys, short_file, tmp_path):
     model, meta = load_model(out)
     trees, _ = load_checkpoint(out, {"model": model})
     assert np.array_equal(trees["model"].embedding, model.embedding) and meta["step"] == 1
+
+
+def test_divergence_is_one_line_exit_1_and_saves_nothing(capsys, short_file, tmp_path):
+    out = tmp_path / "run"
+    code, _, err = run(capsys, "train", short_file, "--out", out, *TINY, "--optimizer", "sgd", "--lr", "1e12",
+                       "--grad-clip", 0, "--steps", 4, "--log-every", 2, "--checkpoint-every", 2, "--eval-every", 0)
+    assert code == 1 and err.count("\n") == 1 and "Traceback" not in err
+    assert "training diverged by step 2" in err and "nothing saved" in err and "try a smaller --lr" in err
+    assert not (out / CHECKPOINT_FILE).exists()
+
+
+def test_checkpoints_of_older_runs_are_read_but_not_resumed(capsys, short_file, tmp_path):
+    import jax
+
+    from purelm import LSTMLM, save_checkpoint
+
+    old = tmp_path / "old"
+    hparams = {"vocab_size": 256, "embed_dim": 8, "hidden_dim": 16, "num_layers": 1, "tie_embeddings": False,
+               "dtype": "float32"}
+    model = LSTMLM(256, 8, 16, key=jax.random.key(0))
+    save_checkpoint(old, {"model": model}, {"kind": "train", "model": hparams, "train": {"batch_size": 4}, "step": 3})
+    code, _, err = run(capsys, "train", "--resume", old)
+    assert_one_line_error(code, err, "older purelm (run format 1)", "cannot be resumed; start a new run")
+    code, stdout, _ = run(capsys, "eval", old, short_file)
+    assert code == 0 and "bits per byte:" in stdout
+    # A model whose ids are words, saved without its word list, cannot be read as bytes.
+    words = tmp_path / "words"
+    big = LSTMLM(300, 8, 16, key=jax.random.key(0))
+    save_checkpoint(words, {"model": big}, {"kind": "model", "model": hparams | {"vocab_size": 300}, "step": 0})
+    for argv in (["eval", words, short_file], ["sample", words]):
+        code, _, err = run(capsys, *argv)
+        assert_one_line_error(code, err, "vocabulary of 300 but no word list", "--vocab DATA_DIR")
