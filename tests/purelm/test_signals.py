@@ -8,6 +8,7 @@ its marker appears: the file's wall time is about that of a few short runs.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shlex
@@ -15,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -43,11 +45,20 @@ CASES = {
 STEPPED = {"train-compile", "train-step", "train-eval"}  # a step was taken: a checkpoint and a resume command
 
 
-def _default_dispositions() -> None:
-    # A test run started in the background (a CI script, `make test &`) passes SIGINT on as ignored, and
-    # the entry point rightly keeps an inherited SIG_IGN; the processes here stand for a terminal's command.
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, signal.SIG_DFL)
+@contextlib.contextmanager
+def _not_ignored() -> Iterator[None]:
+    """A test run started in the background (a CI script, `make test &`) ignores SIGINT, children inherit
+    that, and the entry point rightly keeps an inherited SIG_IGN. The processes here stand for a terminal's
+    command, so they are started with no signal ignored (a Python handler is reset to the default by exec)."""
+    saved = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    for signum, handler in saved.items():
+        if handler is signal.SIG_IGN:
+            signal.signal(signum, signal.SIG_DFL)
+    try:
+        yield
+    finally:
+        for signum, handler in saved.items():
+            signal.signal(signum, handler)
 
 
 class Proc:
@@ -58,8 +69,8 @@ class Proc:
         self.stdout_path, self.stderr_path = root / f"{name}.out", root / f"{name}.err"
         env = env | ({PAUSE_ENV: pause_at} if pause_at else {})
         with self.stdout_path.open("wb") as out, self.stderr_path.open("wb") as err:
-            self.popen = subprocess.Popen([sys.executable, "-c", ENTRY, *argv], stdout=out, stderr=err, env=env,
-                                          preexec_fn=_default_dispositions)
+            with _not_ignored():
+                self.popen = subprocess.Popen([sys.executable, "-c", ENTRY, *argv], stdout=out, stderr=err, env=env)
         self.signalled_at: float | None = None
         self.timed_out = False
 
