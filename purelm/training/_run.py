@@ -239,6 +239,7 @@ class Run:
         config = stored.replace(**(changes or {}))
         changed = stored.changes(config)
         corpus = load_corpus(config.data.spec(), tokenizer=tokenizer)
+        check_fits(config.model.template(), optimizer=make_optimizer(config.optim, config.schedule), training=True)
         run = cls(config, tokenizer, corpus, directory if out is None else Path(out), callbacks=callbacks)
         data = meta["data"]
         if data["fingerprint"] != run.data_meta["fingerprint"]:
@@ -515,14 +516,14 @@ class Run:
 
     def _interrupted(self) -> None:
         """A signal arrived: save what was trained since the last checkpoint, then end with the resume command."""
-        if self.step_count > self._saved_step:
-            self.save()  # still inside deferred(): a second Ctrl-C cannot break the save
-            message = (f"interrupted at step {self.step_count}: checkpoint saved; continue: "
-                       f"{_signals.resume_command(self.out)}")
-        elif self._saved_step < 0:
+        if self._saved_step < 0 and self.step_count == 0:
             message = "interrupted before the first step; nothing saved"
         else:
-            message = f"interrupted at step {self.step_count}: nothing new to save"
+            if self.step_count > self._saved_step:
+                self.save()  # still inside deferred(): a second Ctrl-C cannot break the save
+            # Saved now or already at this step: either way the checkpoint holds this step.
+            message = (f"interrupted at step {self.step_count}: checkpoint saved; continue: "
+                       f"{_signals.resume_command(self.out)}")
         self._emit("on_end", Result("stopped", self.step_count, message))
         _signals.stop(message)
 

@@ -172,6 +172,8 @@ def test_an_out_path_that_is_a_file_is_refused(capsys, short_file):
          ["training split has 57 bytes, shorter than one batch of windows", "--batch-size 4 x --seq-len 16"]),
         (lambda d: (d / "ok.txt").write_text("x" * 600) and d / "ok.txt", ["--embed-dim", "8", "--tied"],
          ["--tied needs --embed-dim equal to --hidden-dim, got 8 and 16"]),
+        (lambda d: (d / "ok.txt").write_text("x" * 600) and d / "ok.txt", ["--anneal", "0.5"],
+         ["--anneal must be above 1"]),
         (lambda d: (d / "latin1.txt").write_bytes(b"caf\xe9 " * 200) and d / "latin1.txt", ["--tokenizer", "word"],
          ["latin1.txt is not UTF-8 text (byte 3"]),
         (lambda d: (d / "ok.txt").write_text("x" * 600) and d / "ok.txt", ["--devices", "64"],
@@ -326,6 +328,13 @@ def test_word_model_from_torch_pickle_scores_words_and_samples_words(capsys, wor
     assert_one_line_error(code, err, "line 1 has the word 'hippopotamus'", "not in the run's vocabulary")
     code, _, err = run(capsys, "sample", out, "--prompt", "the hippopotamus")
     assert_one_line_error(code, err, "'hippopotamus'")
+    (word_dir / "test.txt").unlink()
+    code, _, err = run(capsys, "eval", out, word_dir)
+    assert_one_line_error(code, err, "has no test.txt to score")
+    (word_dir / "valid.txt").write_text("a whole new vocabulary here\n")
+    code, _, err = run(capsys, "convert-torch", pickled, "--allow-pickle", "--vocab", word_dir, "--out", tmp_path / "x")
+    assert_one_line_error(code, err, f"but {pickled} a vocabulary of {words.vocab_size}", "not the data it was trained on")
+    assert not (tmp_path / "x").exists()
 
 
 def test_word_training_run_on_a_data_directory(capsys, word_dir, tmp_path):
