@@ -2,10 +2,13 @@
 
     .venv/bin/python benchmarks/real_world.py CHECKOUT...                # precision tables
     .venv/bin/python benchmarks/real_world.py CHECKOUT... --fix-check    # and what --fix would do
+    .venv/bin/python benchmarks/real_world.py --extract CLONE CHECKOUT   # make a checkout from a clone
 
-Each CHECKOUT is a directory holding one project's files (how to fetch them at the pinned commits:
-docs/purelint-real-world.md); its name is the project's name in the labels file, and its commit is
-read from `.git` or from a `COMMIT` file. purelint runs over it twice, in the default configuration
+Each CHECKOUT is a directory holding one project's files; its name is the project's name in the
+labels file, and its commit is read from a `COMMIT` file or `.git`. `--extract` makes one from a git
+clone (bare or not) of a project in CORPORA: the pinned commit's .py and .ipynb files under the
+listed directories, jupytext .py twins of notebooks dropped, MyST markdown notebooks (`{code-cell}`)
+converted to .ipynb so their code is linted too (docs/purelint-real-world.md has the commands). purelint runs over it twice, in the default configuration
 and with `--select ALL --scope all`, through the library API. Every finding is matched to a row of
 benchmarks/real_world_labels.csv (project, commit, path, cell, line, code, verdict, text, reason):
 first by the stripped source line (`text`) at the nearest line, so labels survive line drift, then
@@ -26,6 +29,7 @@ import argparse
 import csv
 import difflib
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -34,11 +38,19 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from purelint import Config, Diagnostic, iter_files, lint_file, lint_paths
+from purelint import Config, Diagnostic, iter_files, lint_file
 
 LABELS = Path(__file__).with_name("real_world_labels.csv")
 FIELDS = ("project", "commit", "path", "cell", "line", "code", "verdict", "text", "reason")
 VERDICTS = ("true", "debatable", "false")
+# project -> (pinned commit, directories linted)
+CORPORA = {
+    "flax": ("18f8f311c275d57f46d95e41b15aa97b454754c0", ("examples", "docs_nnx")),
+    "equinox": ("9336d820b2ef66b360fc6cb3611b3da5cefbb14d", ("examples", "docs/examples")),
+    "optax": ("2edbcbe2390da13983b92cbef94ac0460ecde1c5", ("optax",)),
+    "haiku": ("f4d858a5cbb29140855d68f81f5fd625e078a5ae", ("examples",)),
+    "jax": ("cec06d116c05f0d52adfceee3d3b730fdbcb0ce5", ("docs",)),
+}
 MODES = {
     "default": ((), {}),
     "ALL/all": (("--select", "ALL", "--scope", "all"), {"select": ("ALL",), "scope": "all"}),
@@ -68,6 +80,7 @@ class Finding:
     text: str
     message: str
     scope: str = "traced"  # "untraced" findings appear only with `--scope all`
+    safe_fix: bool = False  # carries a fix that `purelint --fix` applies
 
 
 # --- inputs ---------------------------------------------------------------------------------------
@@ -95,13 +108,13 @@ def commit_of(checkout: Path) -> str:
     return result.stdout.strip() if result.returncode == 0 else "unknown"
 
 
-def cell_sources(path: Path) -> list[str]:
-    """Every cell's source (markdown included, so cell numbers match purelint's), '' when unreadable."""
+def notebook_cells(text: str) -> list[tuple[str, str]]:
+    """(cell type, source) of every cell, markdown included so numbers match purelint's cells."""
     try:
-        cells = json.loads(path.read_text(encoding="utf-8")).get("cells", [])
-    except (OSError, ValueError):
+        cells = json.loads(text).get("cells", [])
+    except ValueError:
         return []
-    return ["".join(c["source"]) if isinstance(c.get("source"), list) else c.get("source", "") for c in cells]
+    return [(c.get("cell_type", ""), "".join(c.get("source", ""))) for c in cells]
 
 
 class Sources:
@@ -116,28 +129,29 @@ class Sources:
             if cell is None:
                 text = path.read_text(encoding="utf-8", errors="replace")
             else:
-                cells = cell_sources(path)
-                text = cells[cell - 1] if 0 < cell <= len(cells) else ""
+                cells = notebook_cells(path.read_text(encoding="utf-8", errors="replace"))
+                text = cells[cell - 1][1] if 0 < cell <= len(cells) else ""
             self._lines[key] = text.splitlines()
         lines = self._lines[key]
         return lines[line - 1].strip() if 0 < line <= len(lines) else ""
 
 
-def lint_checkout(checkout: Path, overrides: dict, sources: Sources) -> list[Finding]:
-    """Every finding in the checkout; a file on which purelint crashes gives one CRASH finding, so
-    one bug does not hide the rest of the corpus."""
+def lint_checkout(checkout: Path, overrides: dict, sources: Sources, project: str | None = None) -> list[Finding]:
+    """Every finding in the checkout (reported as `project`, default its name); a file on which
+    purelint crashes gives one CRASH finding, so one bug does not hide the rest of the corpus."""
     config = Config(root=checkout, respect_gitignore=False, **overrides)
+    project = project or checkout.name
     findings = []
     for path in iter_files([checkout], config):
         relative = path.relative_to(checkout).as_posix()
         try:
             found = lint_file(path, config=config)
         except Exception as error:  # what a benchmark of a moving engine must survive and show
-            findings.append(Finding(checkout.name, relative, "", 1, "CRASH", "", f"{type(error).__name__}: {error}"))
+            findings.append(Finding(project, relative, "", 1, "CRASH", "", f"{type(error).__name__}: {error}"))
             continue
         findings += [
-            Finding(checkout.name, relative, "" if d.cell is None else str(d.cell), d.line, d.code,
-                    sources.line(path, d.cell, d.line), d.message, d.scope)
+            Finding(project, relative, "" if d.cell is None else str(d.cell), d.line, d.code,
+                    sources.line(path, d.cell, d.line), d.message, d.scope, _safe(d))
             for d in found
         ]
     return findings
@@ -225,12 +239,7 @@ def compiles(path: Path, text: str) -> list[bool]:
     lines (magics, shell escapes) are blanked first, as purelint itself treats them."""
     if path.suffix != ".ipynb":
         return [_compiles(text, str(path))]
-    try:
-        cells = json.loads(text).get("cells", [])
-    except ValueError:
-        return [False]
-    sources = ["".join(c["source"]) if isinstance(c["source"], list) else c["source"] for c in cells if c.get("cell_type") == "code"]
-    return [_compiles(_without_ipython(source), str(path)) for source in sources]
+    return [_compiles(_without_ipython(source), str(path)) for kind, source in notebook_cells(text) if kind == "code"]
 
 
 def _without_ipython(source: str) -> str:
@@ -245,24 +254,32 @@ def _compiles(text: str, filename: str) -> bool:
     return True
 
 
-def fix_check(checkout: Path, flags: tuple[str, ...], overrides: dict) -> None:
-    """Copy the checkout, run `purelint --fix` on the copy, report fixes per rule, compilation and diffs."""
+def fix_check(checkout: Path, flags: tuple[str, ...], overrides: dict, matcher: Matcher) -> None:
+    """Copy the checkout, run `purelint --fix` on the copy, report fixes per rule, the safe fixes on
+    findings labelled false or debatable (each one a fix no reviewer should accept), compilation,
+    and the diffs."""
     with tempfile.TemporaryDirectory(prefix="purelint-fix-") as tmp:
         copy = Path(tmp) / checkout.name
         shutil.copytree(checkout, copy, ignore=shutil.ignore_patterns(".git"))
-        before = _fixable(copy, overrides)
+        fixable = [f for f in lint_checkout(copy, overrides, Sources()) if f.safe_fix]
         originals = {p: p.read_text(encoding="utf-8", errors="replace") for p in _files(copy)}
         command = [sys.executable, "-m", "purelint", "--fix", "--no-cache", "--exit-zero", *flags, str(copy)]
         result = subprocess.run(command, capture_output=True, text=True, cwd=tmp)
         if result.returncode not in (0, 1):
             print(f"  purelint --fix failed ({result.returncode}): {result.stderr.strip().splitlines()[-1:]}")
             return
-        after = _fixable(copy, overrides)
+        left = Counter(f.code for f in lint_checkout(copy, overrides, Sources()) if f.safe_fix)
+        applied = Counter(f.code for f in fixable) - left
         changed = {p: p.read_text(encoding="utf-8", errors="replace") for p in originals}
         changed = {p: text for p, text in changed.items() if text != originals[p]}
-        applied = before - after
         print(f"  fixes applied: {sum(applied.values())} "
               f"({', '.join(f'{code} {n}' for code, n in sorted(applied.items())) or 'none'}); files changed: {len(changed)}")
+        wrong = [(f, label) for f in fixable if (label := matcher.match(f)) is None or label.verdict != "true"]
+        print(f"  safe fixes on findings not labelled true: {len(wrong)}")
+        for finding, label in wrong:
+            cell = f"cell {finding.cell}:" if finding.cell else ""
+            print(f"    [{label.verdict if label else 'unlabelled'}] {finding.code} {finding.path}:{cell}{finding.line}  "
+                  f"{finding.text[:70]}" + (f"  -- {label.reason}" if label else ""))
         broken = []
         for path, text in sorted(changed.items()):
             old, new = compiles(path, originals[path]), compiles(path, text)
@@ -280,11 +297,6 @@ def _files(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.suffix in (".py", ".pyi", ".ipynb") and p.is_file())
 
 
-def _fixable(root: Path, overrides: dict) -> Counter[str]:
-    config = Config(root=root, respect_gitignore=False, **overrides)
-    return Counter(d.code for d in lint_paths([root], config=config) if _safe(d))
-
-
 def _safe(diagnostic: Diagnostic) -> bool:
     return diagnostic.fix is not None and diagnostic.fix.applicability == "safe"
 
@@ -294,22 +306,73 @@ def _reviewable(path: Path, text: str) -> list[str]:
     if path.suffix != ".ipynb":
         return text.splitlines(keepends=True)
     lines = []
-    for number, source in enumerate(cell_sources_text(text), start=1):
-        if source is not None:
+    for number, (kind, source) in enumerate(notebook_cells(text), start=1):
+        if kind == "code":
             lines += [f"# cell {number}\n", *(line + "\n" for line in source.splitlines())]
     return lines
 
 
-def cell_sources_text(text: str) -> list[str | None]:
-    """Each cell's source, None for non-code cells."""
-    try:
-        cells = json.loads(text).get("cells", [])
-    except ValueError:
-        return []
-    return [
-        ("".join(c["source"]) if isinstance(c["source"], list) else c["source"]) if c.get("cell_type") == "code" else None
-        for c in cells
-    ]
+# --- --extract ------------------------------------------------------------------------------------
+
+
+def _git(clone: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(["git", "-C", str(clone), *args], capture_output=True)
+
+
+def extract(clone: Path, checkout: Path) -> None:
+    """Write the pinned commit's lintable files of `clone` into `checkout` (named after the project)."""
+    if checkout.name not in CORPORA:
+        sys.exit(f"error: unknown project {checkout.name!r}: name the checkout one of {', '.join(CORPORA)}")
+    commit, folders = CORPORA[checkout.name]
+    listing = _git(clone, "ls-tree", "-r", commit, "--", *folders)
+    if listing.returncode:
+        sys.exit(f"error: {clone} has no commit {commit} (fetch it first): {listing.stderr.decode().strip()}")
+    blobs = {}
+    for line in listing.stdout.decode().splitlines():
+        meta, name = line.split("\t", 1)
+        if meta.split()[1] == "blob" and name.endswith((".py", ".ipynb", ".md")):
+            blobs[name] = meta.split()[2]
+    written = missing = 0
+    for name, blob in sorted(blobs.items()):
+        if name.endswith(".py") and name[:-3] + ".ipynb" in blobs:
+            continue  # a jupytext twin: the notebook itself is linted
+        if name.endswith(".md") and name[:-3] + ".ipynb" in blobs:
+            continue
+        data = _git(clone, "cat-file", "blob", blob)
+        if data.returncode:  # a blob the (partial) clone lacks
+            missing += 1
+            continue
+        if name.endswith(".md"):
+            text = data.stdout.decode("utf-8", errors="replace")
+            if "{code-cell}" not in text:
+                continue
+            name, content = name + ".ipynb", myst_to_notebook(text).encode()
+        else:
+            content = data.stdout
+        target = checkout / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(content)
+        written += 1
+    (checkout / "COMMIT").write_text(commit + "\n", encoding="utf-8")
+    print(f"{checkout.name} {commit}: {written} files written, {missing} missing from the clone")
+
+
+def myst_to_notebook(text: str) -> str:
+    """A MyST markdown notebook as .ipynb JSON: each {code-cell} block a code cell (its option lines
+    dropped), the text between them markdown cells, so cell numbers follow the document."""
+    cells, position = [], 0
+    for block in re.finditer(r"(?ms)^```\{code-cell\}[^\n]*\n(.*?)^```[ \t]*$", text):
+        cells.append({"cell_type": "markdown", "metadata": {}, "source": text[position:block.start()]})
+        body = block.group(1).splitlines(keepends=True)
+        while body and body[0].startswith(":"):
+            body.pop(0)
+        if body and body[0].strip() == "---":  # a YAML options block
+            end = next((i for i, line in enumerate(body[1:], 1) if line.strip() == "---"), 0)
+            body = body[end + 1:]
+        cells.append({"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": "".join(body)})
+        position = block.end()
+    notebook = {"cells": cells, "metadata": {"language_info": {"name": "python"}}, "nbformat": 4, "nbformat_minor": 5}
+    return json.dumps(notebook, indent=1)
 
 
 # --- main -----------------------------------------------------------------------------------------
@@ -318,12 +381,19 @@ def cell_sources_text(text: str) -> list[str | None]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("checkouts", nargs="+", type=Path, metavar="CHECKOUT")
+    parser.add_argument("--extract", type=Path, metavar="CLONE",
+                        help="write CHECKOUT (one) from this git clone at the pinned commit, then stop")
     parser.add_argument("--labels", type=Path, default=LABELS, help="labels file (default: %(default)s)")
     parser.add_argument("--mode", choices=tuple(MODES), nargs="+", default=list(MODES))
     parser.add_argument("--fix-check", action="store_true", help="also run --fix on copies and review it")
     parser.add_argument("--show", nargs="+", choices=VERDICTS, default=(), metavar="VERDICT",
                         help="list the findings labelled with these verdicts, with the label's reason")
     args = parser.parse_args()
+    if args.extract:
+        if len(args.checkouts) != 1 or not args.extract.is_dir():
+            sys.exit("error: --extract CLONE takes an existing clone and exactly one CHECKOUT to write")
+        extract(args.extract, args.checkouts[0])
+        return
     for checkout in args.checkouts:
         if not checkout.is_dir():
             sys.exit(f"error: checkout {checkout} does not exist (see docs/purelint-real-world.md to fetch it)")
@@ -359,7 +429,7 @@ def main() -> None:
             flags, overrides = MODES[mode]
             for checkout in checkouts:
                 print(f"\n## --fix {' '.join(flags)} on a copy of {checkout.name}".rstrip())
-                fix_check(checkout, flags, overrides)
+                fix_check(checkout, flags, overrides, matcher)
 
 
 if __name__ == "__main__":
