@@ -6,7 +6,7 @@ import io
 import tokenize
 from functools import lru_cache
 from pathlib import Path
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from purelint._config import Config
 from purelint._diagnostic import Diagnostic
@@ -31,15 +31,18 @@ def _failure(path: str, message: str) -> Diagnostic:
     return Diagnostic("PUR999", message, path, 1, 1, 1, 1)
 
 
-def lint_source(source: str, path: str = "<string>", *, config: Config | None = None) -> list[Diagnostic]:
-    """Lint Python source text; returns findings sorted by position.
+def lint_source(
+    source: str, path: str = "<string>", *, config: Config | None = None, line_names: Callable[[int], str] | None = None
+) -> list[Diagnostic]:
+    """Lint Python source text; returns findings sorted by position. `line_names` names a line in
+    messages ("line 3"; notebooks name the line within its cell).
 
     >>> [d.code for d in lint_source("import jax\\n@jax.jit\\ndef f(x):\\n    print(x)\\n")]
     ['PUR001']
     """
     config = config or Config()
     rules = make_rules(config, path)
-    return check_source(source, path, config, rules) if rules else []
+    return check_source(source, path, config, rules, line_names) if rules else []
 
 
 def decode_source(data: bytes) -> str:

@@ -16,14 +16,14 @@ import sys
 import warnings
 from contextlib import contextmanager
 from typing import Any
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import libcst as cst
 from libcst.metadata import CodePosition, CodeRange, MetadataWrapper, PositionProvider
 from libcst.metadata.position_provider import PositionProvidingCodegenState
 
 from purelint._diagnostic import Diagnostic, Fix
-from purelint._frameworks import CLASS_FRAMEWORKS, RULE_DEFINERS, SETUP_METHODS, TRANSFORMS, Transform
+from purelint._frameworks import CLASS_FRAMEWORKS, FLAG_SOURCES, RULE_DEFINERS, SETUP_METHODS, TRANSFORMS, Transform
 from purelint._noqa import Suppressions
 from purelint._rule import Rule
 
@@ -453,16 +453,41 @@ class Analysis:
         return found
 
     def module_mutated(self) -> set[str]:
-        """Module-level names whose objects some function mutates in place (`G[k] = v`, `G.append(x)`)."""
+        """Module-level objects some function mutates in place: "G" for the whole object
+        (`G[k] = v`, `G.append(x)`), "G.attr" for one attribute (`G.attr = v`, `G.attr.append(x)`).
+        Objects set once at start-up (absl flags) are left out."""
         if self._mutated is None:
             self._mutated = set()
             for node, scope, parent, _top, _store in self.events:
                 if isinstance(scope, FunctionInfo):
                     for target in mutation_targets(node, parent):
                         root = mutation_root(target)
-                        if root is not None and self.binding_kind(root.value, scope) == "module":
-                            self._mutated.add(root.value)
+                        if root is None or self.binding_kind(root.value, scope) != "module" or self.is_flags(root.value):
+                            continue
+                        attribute = _first_attribute(target, root)
+                        self._mutated.add(f"{root.value}.{attribute}" if attribute else root.value)
         return self._mutated
+
+    def is_flags(self, name: str) -> bool:
+        """A module-level name bound to absl's `FLAGS` or a `flags.DEFINE_*` holder: set once at start-up."""
+        return any(q.startswith(FLAG_SOURCES) for q in self.value_qualnames(name, self.module_scope))
+
+    def module_reassigned(self) -> set[str]:
+        """Module-level names assigned by more than one top-level statement (`g = 10.` ... `g = 20.`):
+        a traced function reading them keeps the value it saw when it was traced."""
+        counts: dict[str, int] = {}
+        for statement in self.module.body:
+            if isinstance(statement, cst.SimpleStatementLine):
+                for small in statement.body:
+                    targets = []
+                    if isinstance(small, cst.Assign):
+                        targets = [t.target for t in small.targets]
+                    elif isinstance(small, (cst.AugAssign, cst.AnnAssign)) and getattr(small, "value", None) is not None:
+                        targets = [small.target]
+                    for target in targets:
+                        for name in _names_in(target):
+                            counts[name.value] = counts.get(name.value, 0) + 1
+        return {name for name, count in counts.items() if count > 1 and not self.is_flags(name)}
 
     # -- trace scope ----------------------------------------------------------------------------
 
@@ -673,6 +698,19 @@ def _partial_bound(target: cst.BaseExpression, fn: FunctionInfo) -> frozenset[st
     return frozenset(params[:positional]) | {a.keyword.value for a in target.args if a.keyword is not None}
 
 
+def _first_attribute(target: cst.BaseExpression, root: cst.Name) -> str | None:
+    """In `root.a.b[i]` (or `root.a.append(...)`), "a": the attribute of the root that changes;
+    None when the root itself is indexed or called on (`root[k] = v`, `root.append(x)`)."""
+    expr = target.func if isinstance(target, cst.Call) else target
+    if isinstance(target, cst.Call) and isinstance(expr, cst.Attribute):
+        expr = expr.value  # the receiver of the mutating method
+    last = None
+    while expr is not root and isinstance(expr, (cst.Attribute, cst.Subscript)):
+        last = expr
+        expr = expr.value
+    return last.attr.value if isinstance(last, cst.Attribute) else None
+
+
 def _names_in(target: cst.CSTNode) -> list[cst.Name]:
     if isinstance(target, cst.Name):
         return [target]
@@ -876,9 +914,14 @@ class Context:
         self.top = 0
         self.positions = _Positions(analysis.module, source)
         self._facts = None
+        self.line_names: Callable[[int], str] = lambda line: f"line {line}"
         # (rule, node, top-level statement index, message, fix, traced) per report, in order
         self.pending: list[tuple[Rule, cst.CSTNode, int, str, Fix | None, bool]] = []
-        self.pending_functions: list[FunctionInfo] = []  # the function around each pending report
+        self.pending_functions: list[Scope | None] = []  # the function around each pending report
+
+    def line_of(self, node: cst.CSTNode) -> str:
+        """How a message names the line of `node`: "line 7" (in notebooks, the line in its cell)."""
+        return self.line_names(self.position(node).start.line)
 
     @property
     def traced(self) -> bool:
@@ -965,11 +1008,16 @@ def _syntax_error(path: str, error: Exception, source: str) -> Diagnostic:
     return Diagnostic("PUR999", f"file does not parse: {text}", path, line, column, line, column)
 
 
-def check_source(source: str, path: str, config: Any, rules: list[Rule]) -> list[Diagnostic]:
-    """Lint one decoded source text with the given rule instances; never raises on bad code."""
+def check_source(
+    source: str, path: str, config: Any, rules: list[Rule], line_names: Callable[[int], str] | None = None
+) -> list[Diagnostic]:
+    """Lint one decoded source text with the given rule instances; never raises on bad code.
+    `line_names` names a line of the source in messages (notebooks: "line 3 of cell 2")."""
     scope_all = config.scope == "all"
+    # Rules that run everywhere report JAX code only, so a file that never mentions JAX is skipped.
     has_module_hooks = any(r.has_hook("check_module") for r in rules)
-    if not scope_all and not has_module_hooks and not _may_trace(source, config):
+    needs_parse = any(r.has_hook("check_module") and not r.everywhere for r in rules)
+    if not scope_all and not needs_parse and not _may_trace(source, config):
         try:
             _cpython_parse(source)
             return []  # nothing is traced in this file, and module-level code is never flagged
@@ -985,6 +1033,8 @@ def check_source(source: str, path: str, config: Any, rules: list[Rule]) -> list
             handlers.setdefault(node_type, []).append((rule, getattr(rule, method)))
     analysis = Analysis(module, handlers, getattr(config, "extra_transforms", ()))
     ctx = Context(analysis, source, path, config)
+    if line_names is not None:
+        ctx.line_names = line_names
     anywhere = any(r.everywhere for r in rules)
     node: cst.CSTNode = module
     try:

@@ -106,21 +106,57 @@ class _Loop:
     continues: list[_State] = dataclasses.field(default_factory=list)
 
 
-def find_key_reuse(function: cst.FunctionDef | cst.Lambda, resolve: Resolver) -> list[Reuse]:
-    """Every place in `function` (not its nested functions) that consumes an already consumed key."""
-    flow = _Flow(resolve)
+# A same-file helper that draws from some of its parameters: (label, positions, keywords) of the
+# arguments it consumes as keys, or None for anything else.
+Helper = Callable[[cst.BaseExpression], "tuple[str, frozenset[int], frozenset[str]] | None"]
+
+
+def find_key_reuse(function: cst.FunctionDef | cst.Lambda | cst.Module, resolve: Resolver, helper: Helper | None = None) -> list[Reuse]:
+    """Every place in `function` (not its nested functions), or in a module's top-level statements,
+    that consumes an already consumed key. `helper` says which same-file calls draw from a key
+    argument (`sample(key)` where `sample` calls `jax.random.normal(key, ...)`)."""
+    flow = _Flow(resolve, helper)
     state = _State({}, {})
-    params = function.params
-    for param in [*params.posonly_params, *params.params, *params.kwonly_params]:
-        flow.bind_name(param.name.value, state)
+    if not isinstance(function, cst.Module):
+        params = function.params
+        for param in [*params.posonly_params, *params.params, *params.kwonly_params]:
+            flow.bind_name(param.name.value, state)
     try:
         if isinstance(function, cst.Lambda):
             flow.expr(function.body, state)
+        elif isinstance(function, cst.Module):
+            flow.in_order(function.body, state, flow.statement)
         else:
             flow.suite(function.body, state)
     except RecursionError:
         pass  # absurdly deep nesting: report what was found before it
     return sorted(flow.found.values(), key=lambda r: flow.order[id(r.node)])
+
+
+def drawn_params(function: cst.FunctionDef, resolve: Resolver) -> frozenset[str]:
+    """Parameters a function passes straight to a `jax.random` draw (or `split`) without rebinding
+    them first: calling it with a key uses that key up."""
+    params = [p.name.value for p in (*function.params.posonly_params, *function.params.params, *function.params.kwonly_params)]
+    found: set[str] = set()
+    rebound: set[str] = set()
+    stack: list[cst.CSTNode] = [function.body]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (cst.FunctionDef, cst.Lambda, cst.ClassDef)):
+            continue
+        if isinstance(node, (cst.AssignTarget, cst.AugAssign, cst.For, cst.NamedExpr)):
+            target = node.target
+            rebound.update(bound_names(target))
+        if isinstance(node, cst.Call):
+            callee = resolve(node.func)
+            if callee is not None and callee.startswith(RANDOM) and callee[len(RANDOM):] not in NOT_CONSUMING:
+                key = next((a for a in node.args if a.keyword is not None and a.keyword.value == "key"), None)
+                if key is None and node.args and node.args[0].keyword is None:
+                    key = node.args[0]
+                if key is not None and isinstance(key.value, cst.Name) and key.value.value in params:
+                    found.add(key.value.value)
+        stack.extend(iter_children(node))
+    return frozenset(found - rebound)
 
 
 def resolver_for(module: cst.Module) -> Resolver:
@@ -161,8 +197,9 @@ def _entity(node: cst.BaseExpression) -> str | None:
 
 
 class _Flow:
-    def __init__(self, resolve: Resolver) -> None:
+    def __init__(self, resolve: Resolver, helper: Helper | None = None) -> None:
         self.resolve = resolve
+        self.helper = helper
         self.values = itertools.count()
         self.loops: list[_Loop] = []
         self.found: dict[int, Reuse] = {}
@@ -197,7 +234,7 @@ class _Flow:
 
     def consume(self, key: cst.BaseExpression, use: Use, state: _State) -> None:
         entity = _entity(key)
-        if entity is None:
+        if entity is None or entity in ("None", "True", "False"):
             return
         value = state.env.get(entity)
         if value is None:
@@ -383,10 +420,21 @@ class _Flow:
         for arg in node.args:
             if arg is not key_arg:
                 self.expr(arg.value, state)
+        drawn = self.helper(node.func) if key_arg is None and callee is None and self.helper is not None else None
         if key_arg is not None:
             self.expr(key_arg.value, state)
             kind = "split" if callee == RANDOM + "split" else "random"
             self.consume(key_arg.value, Use(key_arg.value, kind, callee, index if kind == "split" else None), state)
+        elif drawn is not None:
+            label, positions, keywords = drawn
+            positional = [a for a in node.args if a.keyword is None and not a.star]
+            for position, arg in enumerate(positional):
+                kind = "random" if position in positions else "call"
+                self.consume(arg.value, Use(arg.value, kind, label), state)
+            for arg in node.args:
+                if arg.keyword is not None:
+                    kind = "random" if arg.keyword.value in keywords else "call"
+                    self.consume(arg.value, Use(arg.value, kind, label), state)
         elif not self._inspects(callee, node.func):
             label = callee or _source(node.func)
             for arg in node.args:

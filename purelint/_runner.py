@@ -63,7 +63,11 @@ def lint_notebook(notebook: Notebook, path: str, config: Config) -> list[Diagnos
     """Findings in a notebook's code cells, addressed by cell."""
     if not notebook.python or not notebook.cells:
         return []
-    return [_in_cell(d, notebook) for d in lint_source(notebook.source, path, config=config)]
+    def line_names(line: int) -> str:
+        cell, within = notebook.locate(line)
+        return f"line {within} of cell {cell}"
+
+    return [_in_cell(d, notebook) for d in lint_source(notebook.source, path, config=config, line_names=line_names)]
 
 
 def lint_data(path: str, data: bytes | None, config: Config) -> list[Diagnostic]:

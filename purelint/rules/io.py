@@ -40,7 +40,9 @@ _IO_CALLS = frozenset(
         "torch.load",
     }
 )
-_IO_MODULES = ("subprocess.", "shutil.", "pathlib.", "glob.", "socket.", "urllib.request.", "requests.")
+# Whole modules whose functions do IO. Not `pathlib`: building a `Path` does none (its IO methods,
+# `read_text()` and friends, are caught by name).
+_IO_MODULES = ("subprocess.", "shutil.", "glob.", "socket.", "urllib.request.", "requests.")
 _PATH_METHODS = frozenset({"read_text", "write_text", "read_bytes", "write_bytes"})
 _LOG_METHODS = frozenset({"debug", "info", "warning", "warn", "error", "exception", "critical", "fatal", "log"})
 _LOG_FUNCTIONS = frozenset({"warnings.warn", *(f"logging.{m}" for m in _LOG_METHODS)})
@@ -51,6 +53,7 @@ class PrintInTraced(Rule):
     name = "print-in-traced-function"
     summary = "`print()` inside a traced function"
     message = "`print()` runs once, at trace time, and shows tracers; use `jax.debug.print`"
+    untraced_message = "`print()` in library code; use `logging` or return the value"
     what = "Checks for calls to the builtin `print` inside functions that JAX traces."
     why = """
         JAX runs the Python body of a jitted function once, to trace it. A `print` there fires
@@ -96,10 +99,12 @@ class IOInTraced(Rule):
     name = "io-in-traced-function"
     summary = "file, console or process IO inside a traced function"
     message = "`{call}` does IO at trace time only; do IO outside the traced function, or use `jax.debug.callback`"
+    untraced_message = "`{call}` does IO; keep IO out of functions meant to be pure"
     what = """
         Checks for `input()`, `open()`, path reads and writes (`Path.read_text()`...), `os.system`,
         `subprocess`, `shutil` and save/load calls (`json`, `pickle`, `numpy`, `torch`) inside
-        traced functions.
+        traced functions. Building a `pathlib.Path` (joining, `.stem`, `.parent`) does no IO and
+        is left alone.
     """
     why = """
         The traced body runs once per compilation, not once per call: the file is read once and
@@ -124,6 +129,7 @@ class IOInTraced(Rule):
         "import jax\ndef load(p):\n    return open(p).read()",
         "import jax\n@jax.jit\ndef f(x, path):\n    return x\n",
         "import jax\ndata = open('f').read()\n@jax.jit\ndef f(x):\n    return x",
+        "import jax, pathlib\n@jax.jit\ndef f(x, name):\n    p = pathlib.Path('/tmp') / name\n    return x",
     ]
     INVALID = [
         Invalid("import jax\n@jax.jit\ndef f(x):\n    s = input()\n    return x", line=4, column=9),
@@ -147,6 +153,7 @@ class LoggingInTraced(Rule):
     name = "logging-in-traced-function"
     summary = "`logging` or `warnings.warn` inside a traced function"
     message = "`{call}` logs once, at trace time, with tracers; use `jax.debug.callback`"
+    untraced_message = "`{call}` logs from a function meant to be pure; log outside it"
     what = """
         Checks for `logging` calls (module functions and loggers from `logging.getLogger`) and
         `warnings.warn` inside traced functions.

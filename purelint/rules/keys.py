@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from purelint._engine import Context, FunctionInfo
-from purelint._keys import find_key_reuse
+import libcst as cst
+
+from purelint._keys import drawn_params, find_key_reuse
 from purelint._rule import Invalid, Rule
 
 __all__ = ["PrngKeyReuse"]
@@ -15,13 +17,20 @@ class PrngKeyReuse(Rule):
     code = "PUR204"
     name = "prng-key-reuse"
     summary = "the same PRNG key is used by two random draws"
-    message = "PRNG key `{name}` is reused: `{callee}` on line {line} already used it; " + _SPLIT
+    message = "PRNG key `{name}` is reused: `{callee}` on {line} already used it; " + _SPLIT
     what = """
         Checks for a `jax.random` key variable that is consumed twice without being rebound in
         between: by two sampling calls (`normal`, `uniform`, `bernoulli`, ...), by `split` after a
         draw, or by a draw and a call it is passed on to (`model(x, key=key)`). In loops, it checks
         for a key drawn from in every iteration without being split or folded per iteration.
-        `fold_in(key, i)` derives a new key and does not consume `key`.
+        `fold_in(key, i)` derives a new key and does not consume `key`. A same-file helper that
+        passes its parameter straight to a `jax.random` draw counts as a draw (`sample(key)`
+        twice is reuse).
+
+        It runs on all code by default (functions JAX does not trace, tests, scripts and
+        module-level statements): reusing a key is a bug wherever it happens. It leaves alone a key
+        passed to two calls it knows nothing about (they may only inspect it), and keys in
+        different branches of an `if`.
     """
     why = """
         A JAX key is not a stateful generator: the same key always gives the same numbers. Two
@@ -49,23 +58,36 @@ class PrngKeyReuse(Rule):
         "import jax\n@jax.jit\ndef f(key):\n    keys = jax.random.split(key, 3)\n    return [jax.random.normal(keys[i]) for i in range(3)]",
         "import jax\n@jax.jit\ndef f(key):\n    return [jax.random.normal(jax.random.fold_in(key, i)) for i in range(3)]",
         "import jax\n@jax.jit\ndef f(key, c):\n    if c:\n        return jax.random.normal(key)\n    return jax.random.uniform(key)",
-        "import jax\ndef f(key):\n    return jax.random.normal(key) + jax.random.normal(key)",
     ]
     INVALID = [
         Invalid("import jax\n@jax.jit\ndef f(key):\n    a = jax.random.normal(key)\n    return a + jax.random.uniform(key)", line=5, column=35),
         Invalid("import jax\nfrom jax import random\n@jax.jit\ndef f(key, m, x):\n    x = x + random.normal(key)\n    return m(x, key=key)", line=6),
         Invalid("import jax\n@jax.jit\ndef f(key, xs):\n    for x in xs:\n        x = x + jax.random.normal(key)\n    return xs", line=5),
-        Invalid("import jax\ndef f(key):\n    return jax.random.normal(key) + jax.random.normal(key)", config={"scope": "all"}),
+        Invalid("import jax\ndef f(key):\n    return jax.random.normal(key) + jax.random.normal(key)", line=3, column=55),
+        Invalid("import jax\nkey = jax.random.PRNGKey(0)\na = jax.random.normal(key)\nb = jax.random.uniform(key)\n", line=4, column=24),
+        Invalid(
+            "import jax\ndef sample(key):\n    return jax.random.normal(key, (3,))\nkey = jax.random.key(0)\na = sample(key)\nb = sample(key)\n",
+            line=6, column=12,
+        ),
         Invalid(
             "import jax\n@jax.jit\ndef f(key):\n    x = jax.random.normal(key)\n    k1, k2 = jax.random.split(key)\n    return x, k1",
             line=5,
         ),
     ]
 
+    everywhere = True
+
     def check_function(self, fn: FunctionInfo, ctx: Context) -> None:
-        if "random" not in ctx.source:
-            return
-        for reuse in find_key_reuse(fn.node, ctx.qualname):  # type: ignore[arg-type]
+        if "random" in ctx.source:
+            self._report(find_key_reuse(fn.node, ctx.qualname, _helpers(ctx)), ctx)  # type: ignore[arg-type]
+
+    def check_module(self, ctx: Context) -> None:
+        if "random" in ctx.source:
+            self._report(find_key_reuse(ctx.module, ctx.qualname, _helpers(ctx)), ctx)
+
+    @staticmethod
+    def _report(found, ctx: Context) -> None:
+        for reuse in found:
             if reuse.loop:
                 ctx.report(
                     reuse.node,
@@ -73,5 +95,26 @@ class PrngKeyReuse(Rule):
                     f"derive one key per iteration (`jax.random.fold_in({reuse.name}, i)`, or split before the loop)",
                 )
             else:
-                line = ctx.position(reuse.first.node).start.line
-                ctx.report(reuse.node, name=reuse.name, callee=reuse.first.callee, line=line)
+                ctx.report(reuse.node, name=reuse.name, callee=reuse.first.callee, line=ctx.line_of(reuse.first.node))
+
+
+def _helpers(ctx: Context):
+    """Same-file functions that draw from a key parameter, as `find_key_reuse` wants them."""
+    analysis = ctx.analysis
+    summaries: dict[int, tuple[str, frozenset[int], frozenset[str]] | None] = {}
+
+    def helper(func):
+        scope = ctx.scope
+        if not isinstance(func, cst.Name):
+            return None
+        defs = analysis.function_refs(func, scope)
+        if len(defs) != 1 or defs[0].is_lambda:
+            return None
+        fn = defs[0]
+        if id(fn) not in summaries:
+            drawn = drawn_params(fn.node, lambda e: analysis.qualname(e, fn))  # type: ignore[arg-type]
+            positions = frozenset(i for i, p in enumerate(fn.positional) if p in drawn)
+            summaries[id(fn)] = (fn.name, positions, drawn) if drawn else None
+        return summaries[id(fn)]
+
+    return helper

@@ -271,7 +271,12 @@ class TorchInPlace(Rule):
     name = "torch-in-place"
     summary = "torch-style in-place calls (`x.add_(y)`) and `out=` arguments"
     message = "`{call}` is a torch-style in-place operation; JAX arrays are immutable, write the out-of-place expression (`x = x + y`)"
-    what = "Checks for trailing-underscore in-place methods (`x.add_(y)`, `x.zero_()`, `w.copy_(v)`) and `out=` arguments."
+    what = """
+        Checks for trailing-underscore in-place methods (`x.add_(y)`, `x.zero_()`, `w.copy_(v)`)
+        and `out=` arguments of NumPy/torch/`jnp` functions. It leaves alone `out=` keywords of
+        other functions (a user function's parameter named `out`), `out=None`, and `out=out`
+        passing the function's own parameter on.
+    """
     why = """
         JAX has no in-place operations: arrays are immutable, so these methods do not exist on
         JAX arrays and `out=` is not supported. Code ported from PyTorch has to rebind instead.
@@ -314,5 +319,14 @@ class TorchInPlace(Rule):
                 ctx.report(node, call=f".{func.attr.value}()", fix=in_place_arithmetic(ctx, node, ctx.parent))
 
     def visit_Arg(self, node: cst.Arg, ctx: Context) -> None:
-        if node.keyword is not None and node.keyword.value == "out" and isinstance(ctx.parent, cst.Call):
-            ctx.report(node, call="out=")
+        if node.keyword is None or node.keyword.value != "out" or not isinstance(ctx.parent, cst.Call):
+            return
+        # Only the array libraries' `out=` writes in place; `f(x, out=out)` passing a parameter on,
+        # `out=None`, or a keyword of some other function named `out` are not in-place operations.
+        qualname = ctx.qualname(ctx.parent.func)
+        if qualname is None or not qualname.startswith(("numpy.", "torch.", "jax.numpy.")):
+            return
+        value = node.value
+        if isinstance(value, cst.Name) and (value.value == "None" or (value.value == "out" and ctx.binding_kind("out") == "param")):
+            return
+        ctx.report(node, call="out=")

@@ -14,6 +14,7 @@ __all__ = ["ClockInTraced", "GlobalNumpyTorchRandom", "PythonRandom"]
 _SEEDED_CONSTRUCTORS = frozenset(
     f"numpy.random.{n}" for n in ("default_rng", "Generator", "RandomState", "SeedSequence", "PCG64", "Philox", "MT19937", "SFC64")
 )
+_GENERATORS = frozenset(f"numpy.random.{n}" for n in ("default_rng", "Generator", "RandomState"))
 _TORCH_RNG = frozenset(
     f"torch.{n}"
     for n in (
@@ -44,6 +45,7 @@ class PythonRandom(Rule):
     name = "python-random"
     summary = "Python's `random` module inside a traced function"
     message = f"`{{call}}` draws once, at trace time, and the number is frozen into the compiled function; {_KEY_ADVICE}"
+    untraced_message = f"`{{call}}` draws from Python's hidden global RNG; {_KEY_ADVICE}"
     what = "Checks for calls into Python's `random` module inside traced functions."
     why = """
         `random.random()` runs while JAX traces: the number it returns becomes a constant of the
@@ -82,11 +84,13 @@ class GlobalNumpyTorchRandom(Rule):
     code = "PUR202"
     name = "global-rng"
     summary = "numpy's or torch's global random state inside a traced function"
-    message = f"`{{call}}` uses a hidden global RNG that JAX freezes at trace time; {_KEY_ADVICE}"
+    message = f"`{{call}}` uses a hidden RNG that JAX freezes at trace time; {_KEY_ADVICE}"
+    untraced_message = f"`{{call}}` uses a hidden RNG; {_KEY_ADVICE}"
     what = """
         Checks for `numpy.random` functions that use or reseed the global state
-        (`np.random.rand`, `np.random.seed`, ...) and torch's global RNG (`torch.manual_seed`,
-        `torch.rand*`, `torch.randn*`, ...) inside traced functions.
+        (`np.random.rand`, `np.random.seed`, ...), draws from NumPy `Generator`s
+        (`rng = np.random.default_rng(0)`; `rng.normal(...)`), and torch's global RNG
+        (`torch.manual_seed`, `torch.rand*`, `torch.randn*`, ...) inside traced functions.
     """
     why = """
         The draw happens once, during tracing; its result is a constant in the compiled program.
@@ -111,11 +115,18 @@ class GlobalNumpyTorchRandom(Rule):
         Invalid("import jax\nfrom numpy import random as npr\n@jax.jit\ndef f(x):\n    npr.seed(0)\n    return x", line=5),
         Invalid("import jax, torch\n@jax.jit\ndef f(x):\n    torch.manual_seed(0)\n    return x", line=4),
         Invalid("import torch\ndef f(n):\n    return torch.randn(n)", line=3, config={"scope": "all"}),
+        Invalid("import jax\nimport numpy as np\nrng = np.random.default_rng(0)\n@jax.jit\ndef f(x):\n    return x + rng.normal()", line=6, column=16),
     ]
 
     def visit_Call(self, node: cst.Call, ctx: Context) -> None:
-        qualname = ctx.qualname(node.func)
+        func = node.func
+        qualname = ctx.qualname(func)
         if qualname is None:
+            # `rng.normal(...)` where `rng = np.random.default_rng(...)`: seeded, but still a Python-side
+            # generator whose draw is frozen at trace time.
+            if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name):
+                if ctx.value_qualnames(func.value.value) & _GENERATORS:
+                    ctx.report(node, call=f"{func.value.value}.{func.attr.value}")
             return
         if qualname.startswith("numpy.random.") and not (qualname in _SEEDED_CONSTRUCTORS and node.args) or qualname in _TORCH_RNG:
             ctx.report(node, call=qualname)
@@ -126,6 +137,7 @@ class ClockInTraced(Rule):
     name = "clock-or-entropy"
     summary = "clocks and entropy sources inside a traced function"
     message = "`{call}` is read once, at trace time, and frozen into the compiled function; pass the value in as an argument"
+    untraced_message = "`{call}` makes the function's result depend on when it runs; pass the value in as an argument"
     what = """
         Checks for `time.time()`, `time.perf_counter()`, `datetime.now()`, `uuid.uuid4()`,
         `os.urandom()` and similar calls inside traced functions.

@@ -15,6 +15,7 @@ class GlobalStatement(Rule):
     name = "global-rebinding"
     summary = "`global`/`nonlocal` rebinding an outer name"
     message = "`{keyword} {names}` rebinds state outside the function, once per trace; return the value instead"
+    untraced_message = "`{keyword} {names}` rebinds state outside the function; return the value instead"
     what = "Checks for `global` and `nonlocal` declarations whose names the function assigns."
     why = """
         A traced function runs once per compilation: the outer variable is updated while JAX
@@ -61,9 +62,11 @@ class MutateModuleState(Rule):
     name = "module-state-mutation"
     summary = "mutating a module-level object"
     message = "mutates module-level `{name}`, once per trace; thread state through arguments and return values"
+    untraced_message = "mutates module-level `{name}`; thread state through arguments and return values"
     what = """
         Checks for in-place changes to module-level objects: item and attribute assignment
-        (`CACHE[k] = v`, `cfg.step += 1`), `del G[k]`, and mutating methods (`LOG.append(x)`).
+        (`CACHE[k] = v`, `cfg.step += 1`), `del G[k]`, mutating methods (`LOG.append(x)`), and
+        `next(it)` on a module-level iterator.
     """
     why = """
         The mutation happens while JAX traces the function, once per compilation, and stores
@@ -106,6 +109,10 @@ class MutateModuleState(Rule):
             # Methods called on imported modules (`np.append`) are functions, not mutations.
             if kind == "module" or (kind == "import" and not isinstance(target, cst.Call)):
                 ctx.report(target, name=root.value)
+        if type(node) is cst.Call and node.args and ctx.qualname(node.func) == "builtins.next":  # type: ignore[attr-defined]
+            it = node.args[0].value  # type: ignore[attr-defined]
+            if isinstance(it, cst.Name) and ctx.binding_kind(it.value) == "module":
+                ctx.report(node, f"`next({it.value})` advances the module-level iterator once per trace, not once per call; pass the values in as arguments")
 
     visit_AssignTarget = visit_AugAssign = visit_Del = visit_Call = _visit
 
@@ -115,9 +122,15 @@ class MutableGlobalRead(Rule):
     name = "mutable-global-read"
     summary = "reading a module-level name that is rebound or mutated"
     message = "reads module-level `{name}`, which changes at runtime; JAX freezes its value at trace time, pass it as an argument"
+    untraced_message = "reads module-level `{name}`, which changes at runtime; pass it as an argument"
     what = """
         Checks for reads of module-level names that some function rebinds (through `global`) or
-        mutates in place. Constants that never change, imported modules and functions are fine.
+        mutates in place, or that the module itself assigns more than once (`g = 10.` ... `g =
+        20.`, notebook style). Mutation is tracked per attribute: reading `cfg.lr` is fine when
+        only `cfg.step` is ever set.
+
+        It leaves alone constants that never change, imported modules, functions, and absl
+        flags (`flags.FLAGS`, `flags.DEFINE_*` holders), which are set once at start-up.
     """
     why = """
         JAX bakes the value it sees while tracing into the compiled program. When the global
@@ -154,12 +167,18 @@ class MutableGlobalRead(Rule):
             column=16,
         ),
         Invalid("import jax\nSEEN = []\ndef add(x):\n    SEEN.append(x)\n@jax.jit\ndef g(x):\n    return len(SEEN) + x", line=7),
+        Invalid("import jax\ng = 10.0\n@jax.jit\ndef f(x):\n    return x + g\ng = 20.0\n", line=5, column=16),
     ]
 
     def visit_Name(self, node: cst.Name, ctx: Context) -> None:
-        if ctx.is_store or node.value in ctx.function.globals:
+        name = node.value
+        if ctx.is_store or name in ctx.function.globals:
             return
         analysis = ctx.analysis
-        if node.value in analysis.module_rebound or node.value in analysis.module_mutated():
-            if ctx.binding_kind(node.value) == "module":
-                ctx.report(node, name=node.value)
+        mutated = analysis.module_mutated()
+        changes = name in analysis.module_rebound or name in mutated or name in analysis.module_reassigned()
+        parent = ctx.parent
+        if not changes and isinstance(parent, cst.Attribute) and parent.value is node:
+            changes = f"{name}.{parent.attr.value}" in mutated  # `cfg.step` read, `cfg.step += 1` elsewhere
+        if changes and ctx.binding_kind(name) == "module" and not analysis.is_flags(name):
+            ctx.report(node, name=name)

@@ -96,8 +96,14 @@ class _Facts:
             if kind in _SCOPE_TYPES:
                 continue
             if kind is cst.Attribute:
-                if node.attr.value not in _STATIC_ATTRIBUTES and not (self.nnx and node.attr.value != "value"):
+                if self.nnx and node.attr.value == "value":
+                    stack.append(_chain_root(node))  # `model.count.value`: a Variable's value
+                elif node.attr.value not in _STATIC_ATTRIBUTES and not self.nnx:
                     stack.append(node.value)
+                continue
+            if kind is cst.Subscript and self.nnx and type(node.value) is cst.Attribute:
+                stack.append(_chain_root(node.value))  # `model.count[...]`: a Variable's value
+                stack.extend(node.slice)
                 continue
             if kind is cst.Call and self.nnx and type(node.func) is cst.Attribute and node.func.attr.value in ARRAY_METHODS:
                 stack.append(node.func.value)  # `x.sum()`: a method of an array
@@ -143,6 +149,12 @@ def _loop_bindings(target: cst.BaseExpression, iterable: cst.BaseExpression):
             yield list(bound_names(elements[1])), args[0]
             return
     yield list(bound_names(target)), iterable
+
+
+def _chain_root(node: cst.BaseExpression) -> cst.BaseExpression:
+    while type(node) is cst.Attribute:
+        node = node.value  # type: ignore[attr-defined]
+    return node
 
 
 def _optional_field(test: cst.BaseExpression) -> bool:
@@ -357,7 +369,10 @@ _SHAPE_ARGUMENTS = {
     "jax.numpy.broadcast_to": (1, "shape"),
     "jax.numpy.tile": (1, "reps"),
     "jax.numpy.linspace": (2, "num"),
-    **{f"jax.random.{n}": (1, "shape") for n in ("normal", "uniform", "bernoulli", "randint", "categorical", "gumbel", "truncated_normal", "permutation")},
+    **{f"jax.random.{n}": (1, "shape") for n in ("normal", "uniform", "randint", "gumbel", "exponential", "laplace", "logistic", "cauchy")},
+    "jax.random.bernoulli": (2, "shape"),
+    "jax.random.categorical": (3, "shape"),
+    "jax.random.truncated_normal": (3, "shape"),
 }
 
 
