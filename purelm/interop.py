@@ -36,8 +36,10 @@ def to_torch(model: LSTMLM):
 
     from purelm.reference import TorchLSTMLM
 
-    if not model.tie_embeddings or model.num_layers != 1:
-        raise ValueError("to_torch needs the tutorial's shape: one layer and tie_embeddings=True")
+    if not model.tie_embeddings or model.num_layers != 1 or model.cell != "lstm" or model.head_bias is not None:
+        raise ValueError(
+            "to_torch needs the tutorial's shape: one LSTM layer and tie_embeddings=True without an output bias"
+        )
     (cell,) = model.cells
     arrays = {
         "embeddings": model.embedding,

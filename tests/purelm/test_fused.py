@@ -81,7 +81,7 @@ LAYER_SHAPE = {"seq": 5, "batch": 3, "inp": 4, "hidden": 3}
 
 
 @pytest.mark.parametrize("dtype", [jnp.float64, jnp.float32])
-@settings(max_examples=8, deadline=None, derandomize=True)
+@settings(max_examples=6, deadline=None, derandomize=True)
 @given(scale=st.floats(0.05, 4.0), seed=st.integers(0, 2**16))
 def test_layer_matches_autodiff(dtype, scale, seed):
     with jax.enable_x64(dtype == jnp.float64):
@@ -207,7 +207,7 @@ def per_sequence_window(model, tokens, h0, c0, masks):
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn_relu"])
 def test_dropout_masks_sit_where_word_language_model_puts_them(cell):
     """With a key, the batched loss equals the per-sequence cells with the masks on the embeddings, between
-    the layers and on the top output (values and every gradient); 36 tokens >= 11 words, so an LSTM without
+    the layers and on the top output (values and every gradient); 12 tokens >= 11 words, so an LSTM without
     dropout would take the gathered-table path: dropout must turn it off."""
     with jax.enable_x64(True):
         key, k_bias, k_state, k_tok, k_drop, k_w = jax.random.split(jax.random.key(6), 6)
@@ -216,14 +216,14 @@ def test_dropout_masks_sit_where_word_language_model_puts_them(cell):
             dtype=jnp.float64,
         )
         model = eqx.tree_at(lambda m: m.head_bias, model, jax.random.normal(k_bias, (11,), jnp.float64))
-        tokens = jax.random.randint(k_tok, (3, 12), 0, 11)
-        h0, c0 = (x + jax.random.normal(k_state, x.shape, jnp.float64) for x in batch_initial_state(model, 3))
+        tokens = jax.random.randint(k_tok, (2, 6), 0, 11)
+        h0, c0 = (x + jax.random.normal(k_state, x.shape, jnp.float64) for x in batch_initial_state(model, 2))
         masks = dropout_masks(model, k_drop, tokens.shape)
-        assert [m.shape for m in masks] == [(12, 3, 5)] * 3
+        assert [m.shape for m in masks] == [(6, 2, 5)] * 3
         for mask in masks:
             assert set(np.unique(np.asarray(mask))) == {0.0, 1 / 0.6}
         kept = np.mean([np.mean(np.asarray(m) > 0) for m in masks])
-        assert 0.45 < kept < 0.75
+        assert 0.4 < kept < 0.8
 
         def fused(model, h0, c0):
             return batch_token_log_probs(model, tokens, (h0, c0), key=k_drop)
@@ -235,15 +235,16 @@ def test_dropout_masks_sit_where_word_language_model_puts_them(cell):
 
 
 def test_no_key_means_no_dropout():
-    model = LSTMLM(11, 5, 5, num_layers=2, dropout=0.5, key=jax.random.key(7))
-    undropped = LSTMLM(11, 5, 5, num_layers=2, key=jax.random.key(7))  # the same weights: dropout draws none
+    model = LSTMLM(11, 5, 5, dropout=0.5, key=jax.random.key(7))
+    undropped = LSTMLM(11, 5, 5, key=jax.random.key(7))  # the same weights: dropout draws none
     tokens = jax.random.randint(jax.random.key(8), (2, 6), 0, 11)
     states = batch_initial_state(model, 2)
-    plain = float(eqx.filter_jit(batch_loss)(model, tokens, states)[0])
-    assert plain == float(eqx.filter_jit(batch_loss)(undropped, tokens, states)[0])
-    assert plain == float(eqx.filter_jit(batch_loss)(undropped, tokens, states, key=jax.random.key(9))[0])
     assert dropout_masks(model, None, tokens.shape) is None
-    assert plain != float(eqx.filter_jit(batch_loss)(model, tokens, states, key=jax.random.key(9))[0])
+    assert dropout_masks(undropped, jax.random.key(9), tokens.shape) is None
+    loss = eqx.filter_jit(batch_loss)
+    plain = float(loss(model, tokens, states)[0])
+    assert plain == float(loss(undropped, tokens, states)[0])
+    assert plain != float(loss(model, tokens, states, key=jax.random.key(9))[0])
 
 
 @pytest.mark.parametrize("cell", ["gru", "rnn_tanh"])
@@ -251,7 +252,7 @@ def test_other_cells_batched_path_matches_per_sequence_model(cell):
     """GRU and RNN models take `scan_lm_window`: equal to `jax.vmap` of the per-sequence model."""
     with jax.enable_x64(True):
         key, k_tok, k_state, k_w = jax.random.split(jax.random.key(10), 4)
-        model = LSTMLM(9, 4, 5, num_layers=2, cell=cell, key=key, dtype=jnp.float64)
+        model = LSTMLM(9, 4, 5, cell=cell, key=key, dtype=jnp.float64)
         tokens = jax.random.randint(k_tok, (3, 6), 0, 9)
         h0, c0 = (x + jax.random.normal(k_state, x.shape, jnp.float64) for x in batch_initial_state(model, 3))
 

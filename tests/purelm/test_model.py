@@ -17,10 +17,15 @@ def random_state(key, layers, hidden):
     return jax.random.normal(k_h, (layers, hidden)), jax.random.normal(k_c, (layers, hidden))
 
 
-@pytest.fixture(scope="module", params=["tied-1", "untied-2"])
+@pytest.fixture(scope="module", params=["tied-1", "untied-2", "gru-tied-bias-2"])
 def model(request):
     if request.param == "tied-1":
         return purelm.LSTMLM(VOCAB, 6, 6, tie_embeddings=True, key=jax.random.key(0))
+    if request.param == "gru-tied-bias-2":
+        model = purelm.LSTMLM(
+            VOCAB, 6, 6, num_layers=2, cell="gru", tie_embeddings=True, output_bias=True, key=jax.random.key(2)
+        )
+        return eqx.tree_at(lambda m: m.head_bias, model, jax.random.normal(jax.random.key(3), (VOCAB,)))
     return purelm.LSTMLM(VOCAB, 5, 7, num_layers=2, key=jax.random.key(1))
 
 
@@ -41,8 +46,9 @@ def step_by_step(model, tokens, state):
 def test_model_is_a_pytree_of_arrays(model):
     leaves = jax.tree.leaves(model)
     assert all(isinstance(leaf, jax.Array) for leaf in leaves)
-    head_leaves = 0 if model.tie_embeddings else 2
-    assert len(leaves) == 1 + 3 * model.num_layers + 1 + head_leaves
+    head_leaves = 2 if not model.tie_embeddings else int(model.output_bias)
+    cell_leaves = {"lstm": 3, "gru": 4}[model.cell]
+    assert len(leaves) == 1 + cell_leaves * model.num_layers + 1 + head_leaves
 
 
 def test_cell_layout_matches_torch_convention():
@@ -59,6 +65,48 @@ def test_cell_layout_matches_torch_convention():
     new_h, new_c = cell(x, (h[0], c[0]))
     np.testing.assert_allclose(new_c, expected_c, rtol=1e-6)
     np.testing.assert_allclose(new_h, expected_h, rtol=1e-6)
+
+
+def test_gru_cell_follows_torch_equations():
+    cell = purelm.GRUCell(3, 5, key=jax.random.key(0))
+    shapes = (cell.weight_ih.shape, cell.weight_hh.shape, cell.bias.shape, cell.bias_hn.shape)
+    assert shapes == ((15, 3), (15, 5), (15,), (5,))
+    x = jax.random.normal(jax.random.key(1), (3,))
+    h, c = random_state(jax.random.key(2), 1, 5)
+    gi, gh = cell.weight_ih @ x + cell.bias, cell.weight_hh @ h[0]
+    r = jax.nn.sigmoid(gi[:5] + gh[:5])
+    z = jax.nn.sigmoid(gi[5:10] + gh[5:10])
+    n = jnp.tanh(gi[10:] + r * (gh[10:] + cell.bias_hn))
+    new_h, new_c = cell(x, (h[0], c[0]))
+    np.testing.assert_allclose(new_h, (1 - z) * n + z * h[0], rtol=1e-6)
+    np.testing.assert_array_equal(new_c, c[0])  # no cell state: c is carried unchanged
+
+
+@pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
+def test_rnn_cell_follows_torch_equations(nonlinearity):
+    cell = purelm.RNNCell(3, 5, nonlinearity=nonlinearity, key=jax.random.key(0))
+    x = jax.random.normal(jax.random.key(1), (3,))
+    h, c = random_state(jax.random.key(2), 1, 5)
+    pre = cell.weight_ih @ x + cell.weight_hh @ h[0] + cell.bias
+    new_h, new_c = cell(x, (h[0], c[0]))
+    np.testing.assert_allclose(new_h, jnp.tanh(pre) if nonlinearity == "tanh" else jnp.maximum(pre, 0), rtol=1e-6)
+    np.testing.assert_array_equal(new_c, c[0])
+
+
+def test_head_params_cover_every_head():
+    untied = purelm.LSTMLM(VOCAB, 4, 6, key=jax.random.key(0))
+    tied = purelm.LSTMLM(VOCAB, 6, 6, tie_embeddings=True, key=jax.random.key(0))
+    biased = purelm.LSTMLM(VOCAB, 6, 6, tie_embeddings=True, output_bias=True, key=jax.random.key(0))
+    assert untied.head_params() == (untied.head.weight, untied.head.bias) and untied.output_bias
+    assert tied.head_params() == (tied.embedding, None) and not tied.output_bias
+    weight, bias = biased.head_params()
+    assert weight is biased.embedding and biased.output_bias
+    np.testing.assert_array_equal(bias, np.zeros(VOCAB))  # word_language_model starts its decoder bias at 0
+    # The bias adds to the logits; the random weights are those of the model without it.
+    np.testing.assert_array_equal(biased.embedding, tied.embedding)
+    biased = eqx.tree_at(lambda m: m.head_bias, biased, jnp.arange(VOCAB, dtype=jnp.float32))
+    h = jnp.ones(6)
+    np.testing.assert_allclose(biased.project(h), tied.project(h) + jnp.arange(VOCAB), rtol=1e-6)
 
 
 def test_initial_state_is_tanh_of_learnable_c0(model):
@@ -106,6 +154,9 @@ def test_batch_initial_state_repeats_the_initial_state(model):
     [
         ({"tie_embeddings": True}, "embed_dim == hidden_dim"),
         ({"num_layers": 0}, "num_layers"),
+        ({"cell": "transformer"}, "cell must be one of lstm, gru, rnn_tanh, rnn_relu"),
+        ({"output_bias": False}, "untied head always has a bias"),
+        ({"dropout": 1.0}, "dropout"),
     ],
 )
 def test_bad_hyperparameters_are_refused(kwargs, message):

@@ -111,3 +111,19 @@ def test_sample_is_usable_inside_jit(model, prompt):
     np.testing.assert_array_equal(
         sample(model, jax.random.key(9)), purelm.sample(model, jax.random.key(9), prompt, LENGTH, temperature=0.9)
     )
+
+
+@pytest.mark.parametrize("cell", ["gru", "rnn_relu"])
+def test_every_cell_samples_and_decodes_greedily(cell):
+    model = purelm.LSTMLM(VOCAB, 4, 5, cell=cell, dropout=0.5, key=jax.random.key(2))
+    prompt = jnp.array([1, 7, 3])
+    state = prompt_state(model, prompt)
+    tokens = purelm.greedy(model, state, LENGTH)
+    step, next_logits = eqx.filter_jit(model.step), eqx.filter_jit(model.next_logits)
+    expected = []
+    for _ in range(LENGTH):
+        expected.append(int(jnp.argmax(next_logits(state))))
+        state = step(jnp.array(expected[-1]), state)
+    assert tokens.tolist() == expected
+    # Sampling never drops anything: top-1 is greedy.
+    np.testing.assert_array_equal(purelm.sample(model, jax.random.key(3), prompt, LENGTH, top_k=1), tokens)

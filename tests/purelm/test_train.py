@@ -144,3 +144,42 @@ def test_train_steps_equal_that_many_single_steps_bit_for_bit(start, layers, tie
     for a, b in zip(jax.tree.leaves(many), jax.tree.leaves(one), strict=True):
         np.testing.assert_array_equal(a, b)
 
+
+
+def test_dropout_steps_with_a_key_equal_single_steps_with_its_split_keys():
+    """`make_train_steps(...)(..., key=key)` gives window k the key `split(key, windows)[k]`: the same as
+    single steps with those keys, bit for bit (dropout on, a tied head with its bias)."""
+    model = purelm.LSTMLM(VOCAB, 6, 6, tie_embeddings=True, output_bias=True, dropout=0.3, key=jax.random.key(5))
+    batches = jax.random.randint(jax.random.key(6), (3, 3, 5), 0, VOCAB)
+    optimizer = optax.sgd(0.5)
+    opt_state = optimizer.init(eqx.filter(model, eqx.is_array))
+    key = jax.random.key(7)
+    step = purelm.make_train_step(optimizer)
+    one, single_losses = (model, opt_state, None), []
+    for batch, window_key in zip(batches, jax.random.split(key, 3)):
+        *one, loss = step(one[0], one[1], batch, one[2], key=window_key)
+        single_losses.append(loss)
+    *many, losses = purelm.make_train_steps(optimizer)(model, opt_state, batches, None, key=key)
+    np.testing.assert_array_equal(losses, jnp.stack(single_losses))
+    for a, b in zip(jax.tree.leaves(many), jax.tree.leaves(one), strict=True):
+        np.testing.assert_array_equal(a, b)
+    # The head bias of a tied model trains.
+    assert float(jnp.abs(many[0].head_bias).sum()) > 0
+
+
+def test_bfloat16_model_trains_with_a_float32_loss():
+    model = purelm.LSTMLM(
+        VOCAB, 8, 8, tie_embeddings=True, output_bias=True, dropout=0.1, key=jax.random.key(8), dtype=jnp.bfloat16
+    )
+    assert {leaf.dtype for leaf in jax.tree.leaves(model)} == {jnp.dtype(jnp.bfloat16)}
+    batch = jax.random.randint(jax.random.key(9), (4, 6), 0, VOCAB)
+    optimizer = optax.sgd(1.0)
+    opt_state = optimizer.init(eqx.filter(model, eqx.is_array))
+    step = purelm.make_train_step(optimizer)
+    losses = []
+    for k in range(5):
+        model, opt_state, states, loss = step(model, opt_state, batch, None, key=jax.random.key(k))
+        losses.append(float(loss))
+    assert loss.dtype == jnp.float32 and states[0].dtype == jnp.bfloat16
+    assert {leaf.dtype for leaf in jax.tree.leaves(model)} == {jnp.dtype(jnp.bfloat16)}
+    assert all(np.isfinite(losses)) and losses[-1] < losses[0]
