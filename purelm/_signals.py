@@ -219,6 +219,12 @@ def console_main(argv: Sequence[str] | None = None) -> NoReturn:
         check()
     except KeyboardInterrupt as err:
         _exit_interrupted(command, err)
+    except BrokenPipeError:
+        # `purelm sample ... | head`: the reader left. End quietly, as a tool killed by SIGPIPE would (141);
+        # stdout goes to /dev/null first so that flushing it at exit cannot raise again.
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        os._exit(128 + signal.SIGPIPE)
     except SystemExit:
         if _State.pending is not None:
             _exit_interrupted(command, None)
