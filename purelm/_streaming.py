@@ -50,15 +50,21 @@ def sample_stream(
     keys = jax.random.split(key, length)
     state = _read_prompt(model, model.initial_state(), jnp.asarray(prompt_tokens, jnp.int32))
     temperature = jnp.asarray(temperature)
+    previous = None
     for start in range(0, length, chunk):
         _signals.check()
         part = keys[start : start + chunk]
         count = part.shape[0]
         if count < chunk:  # pad the last chunk so its shape (and compiled program) is the usual one
             part = jnp.concatenate([part, jnp.repeat(part[-1:], chunk - count, axis=0)])
+        # Dispatch the next chunk before handing out the previous one: the device draws while the caller
+        # decodes and prints.
         state, tokens = _draw(model, state, part, temperature, top_k)
-        yield np.asarray(jax.device_get(tokens))[:count]
+        if previous is not None:
+            yield np.asarray(jax.device_get(previous[0]))[: previous[1]]
+        previous = (tokens, count)
     _signals.check()
+    yield np.asarray(jax.device_get(previous[0]))[: previous[1]]
 
 
 @eqx.filter_jit
