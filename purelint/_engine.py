@@ -23,7 +23,7 @@ from libcst.metadata import CodePosition, CodeRange, MetadataWrapper, PositionPr
 from libcst.metadata.position_provider import PositionProvidingCodegenState
 
 from purelint._diagnostic import Diagnostic, Fix
-from purelint._frameworks import CLASS_FRAMEWORKS, FLAG_SOURCES, RULE_DEFINERS, SETUP_METHODS, TRANSFORMS, Transform
+from purelint._frameworks import CLASS_FRAMEWORKS, FLAG_SOURCES, HOST_CALLBACKS, REF_CONSTRUCTORS, RULE_DEFINERS, SETUP_METHODS, TRANSFORMS, Transform
 from purelint._noqa import Suppressions
 from purelint._rule import Rule
 
@@ -464,9 +464,15 @@ class Analysis:
                         root = mutation_root(target)
                         if root is None or self.binding_kind(root.value, scope) != "module" or self.is_flags(root.value):
                             continue
+                        if self.is_ref(root.value, self.module_scope):
+                            continue
                         attribute = _first_attribute(target, root)
                         self._mutated.add(f"{root.value}.{attribute}" if attribute else root.value)
         return self._mutated
+
+    def is_ref(self, name: str, scope: Scope) -> bool:
+        """A name bound to a mutable `jax.new_ref(...)` Ref (reads and writes happen at run time)."""
+        return bool(self.value_qualnames(name, scope) & REF_CONSTRUCTORS)
 
     def is_flags(self, name: str) -> bool:
         """A module-level name bound to absl's `FLAGS` or a `flags.DEFINE_*` holder: set once at start-up."""
@@ -592,8 +598,11 @@ class Analysis:
 
     def _trace(self) -> None:
         queue: list[FunctionInfo] = []
+        host: set[int] = set()  # functions handed to host callbacks: they run on concrete values
 
         def mark(fn: FunctionInfo, route: str, detail: str, args: Iterable[cst.Arg] = (), application: Application | None = None) -> None:
+            if id(fn) in host:
+                return
             static = self._static(args, fn)
             if not fn.traced:
                 fn.traced, fn.static_params = True, static
@@ -604,6 +613,9 @@ class Analysis:
             if application is not None:
                 fn.applications.append(application)
 
+        for node, scope, _parent, top, _store in self.events:
+            if type(node) is cst.Call and node.args and self.qualname(node.func, scope) in HOST_CALLBACKS:  # type: ignore[attr-defined]
+                host.update(id(fn) for fn in self.function_refs(node.args[0].value, scope, top))  # type: ignore[attr-defined]
         for fn in self.functions:
             if fn.is_lambda:
                 continue

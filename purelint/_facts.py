@@ -12,9 +12,10 @@ import libcst as cst
 
 from purelint._engine import Analysis, Application, FunctionInfo, Scope, literal
 from purelint._fix import code_of
+from purelint._frameworks import NNX_VARIABLES
 from purelint._values import ValueKinds, annotation_kind
 
-__all__ = ["Facts", "nnx_traced", "params_with_annotations", "traced_params"]
+__all__ = ["Facts", "nnx_params", "nnx_traced", "nnx_value", "params_with_annotations", "traced_params"]
 
 _ARRAY_ANNOTATION = re.compile(r"\b(?:Array|ArrayLike|ndarray|Float|Int|Bool|Complex|Num|Shaped|Real|Inexact|Integer|UInt|Key|PRNGKeyArray)\b")
 
@@ -113,6 +114,56 @@ def nnx_traced(fn: FunctionInfo) -> bool:
     other than Variables are static, and updates to their Variables are kept."""
     return any(a.transform.nnx for a in fn.applications)
 
+
+
+def nnx_value(name: str, scope: Scope, analysis: Analysis) -> str | None:
+    """"optimizer"/"module" when every value bound to `name` is built by an NNX constructor."""
+    where = analysis.lookup(name, scope)
+    values = where.values.get(name, []) if where is not None else []
+    found = None
+    for value in values:
+        if not isinstance(value, cst.Call):
+            return None
+        qualname = analysis.qualname(value.func, where)
+        info = analysis.class_named(value.func, where)
+        if qualname in ("flax.nnx.Optimizer", "flax.nnx.ModelAndOptimizer"):
+            found = "optimizer"
+        elif (info is not None and info.framework == "nnx") or (
+            qualname is not None and qualname.startswith("flax.nnx.") and qualname.rsplit(".", 1)[1][:1].isupper()
+            and qualname not in NNX_VARIABLES and qualname != "flax.nnx.Rngs"
+        ):
+            found = found or "module"
+        else:
+            return None
+    return found
+
+
+def nnx_params(fn: FunctionInfo, analysis: Analysis) -> dict[str, str]:
+    """Parameters known to hold NNX objects: by annotation, or by what the jitted function is called with."""
+    found: dict[str, str] = {}
+    for param in params_with_annotations(fn.node):  # type: ignore[arg-type]
+        if param.annotation is None:
+            continue
+        annotation = param.annotation.annotation
+        qualname = analysis.qualname(annotation, fn.parent)  # type: ignore[arg-type]
+        info = analysis.class_named(annotation, fn.parent)  # type: ignore[arg-type]
+        if qualname in ("flax.nnx.Optimizer", "flax.nnx.ModelAndOptimizer"):
+            found[param.name.value] = "optimizer"
+        elif qualname == "flax.nnx.Module" or (info is not None and info.framework == "nnx"):
+            found[param.name.value] = "module"
+    names = {fn.name} | {
+        a.holder.targets[0].target.value
+        for a in fn.applications
+        if isinstance(a.holder, cst.Assign) and isinstance(a.holder.targets[0].target, cst.Name)
+    }
+    for name in names:
+        for call, scope in analysis.calls_named(name):
+            for index, arg in enumerate(a for a in call.args if a.keyword is None):
+                if index < len(fn.positional) and isinstance(arg.value, cst.Name):
+                    what = nnx_value(arg.value.value, scope, analysis)
+                    if what is not None:
+                        found.setdefault(fn.positional[index], what)
+    return found
 
 
 class Facts:

@@ -27,6 +27,7 @@ __all__ = [
     "ARRAY_METHODS",
     "CLASS_FRAMEWORKS",
     "FLAG_SOURCES",
+    "HOST_CALLBACKS",
     "NNX_OBJECTS",
     "NNX_VARIABLES",
     "RULE_DEFINERS",
@@ -52,9 +53,8 @@ TRANSFORMS: dict[str, Transform] = {
     **_table(
         "abstract",
         "jax.jit jax.pmap jax.make_jaxpr jax.eval_shape jax.checkpoint jax.remat jax.ad_checkpoint.checkpoint "
-        "jax.ad_checkpoint.remat jax.custom_jvp jax.custom_vjp jax.custom_batching.custom_vmap jax.shard_map "
-        "jax.experimental.shard_map.shard_map jax.experimental.pjit.pjit jax.experimental.checkify.checkify "
-        "equinox.filter_checkpoint",
+        "jax.ad_checkpoint.remat jax.custom_jvp jax.custom_vjp jax.custom_batching.custom_vmap "
+        "jax.experimental.pjit.pjit jax.experimental.checkify.checkify equinox.filter_checkpoint",
     ),
     **_table("differentiate", "jax.grad jax.value_and_grad jax.jacfwd jax.jacrev jax.hessian"),
     **_table("map", "jax.vmap"),
@@ -65,7 +65,7 @@ TRANSFORMS: dict[str, Transform] = {
         "equinox.filter_pmap equinox.filter_eval_shape equinox.filter_make_jaxpr equinox.filter_jvp "
         "equinox.filter_vjp equinox.filter_custom_jvp equinox.filter_custom_vjp",
     ),
-    **_table("abstract", "flax.nnx.jit flax.nnx.remat flax.nnx.eval_shape flax.nnx.shard_map flax.nnx.custom_vjp flax.nnx.pmap", nnx=True),
+    **_table("abstract", "flax.nnx.jit flax.nnx.remat flax.nnx.eval_shape flax.nnx.custom_vjp flax.nnx.pmap", nnx=True),
     **_table("differentiate", "flax.nnx.grad flax.nnx.value_and_grad", nnx=True),
     **_table("map", "flax.nnx.vmap", nnx=True),
     **_table("body", "flax.nnx.scan flax.nnx.cond flax.nnx.switch flax.nnx.fori_loop flax.nnx.while_loop", nnx=True),
@@ -74,9 +74,19 @@ TRANSFORMS: dict[str, Transform] = {
         "jax.lax.scan jax.lax.fori_loop jax.lax.while_loop jax.lax.cond jax.lax.switch jax.lax.map "
         "jax.lax.associative_scan jax.lax.custom_root jax.lax.custom_linear_solve "
         "haiku.scan haiku.fori_loop haiku.while_loop haiku.cond haiku.switch haiku.map "
-        "optax.GradientTransformation optax.GradientTransformationExtraArgs",
+        "optax.GradientTransformation optax.GradientTransformationExtraArgs jax.experimental.pallas.pallas_call",
     ),
 }
+# Not in the table on purpose: `shard_map` (called outside `jit` it runs the body eagerly on concrete
+# per-device values; under `@jax.jit` the stacked decorator already makes it traced) and
+# `jax.named_call` (a wrapper that traces nothing by itself).
+
+# Functions handed to these run on the host, at run time, with concrete values: not traced, even
+# when written inside a traced function (`io_callback(lambda: print(x), None)` is the fix, not the bug).
+HOST_CALLBACKS = frozenset(
+    {"jax.pure_callback", "jax.experimental.io_callback", "jax.debug.callback", "jax.experimental.host_callback.call",
+     "jax.experimental.host_callback.id_tap", "jax.io_callback"}
+)  # fmt: skip
 # `f.defjvp(rule)`, `f.defvjp(fwd, bwd)`: the rules are traced like the function they belong to.
 RULE_DEFINERS = frozenset({"defjvp", "defvjp", "defjvps"})
 
@@ -110,6 +120,11 @@ NNX_VARIABLES = frozenset(
 )
 # ... and of graph objects whose state lives in such Variables (the optimizer, the RNG streams, layers).
 NNX_OBJECTS = frozenset(f"flax.nnx.{n}" for n in "Optimizer ModelAndOptimizer Rngs Module Sequential".split())
+# Calls that make NNX Variables "hijax" (mutable inside plain `jax.jit`): then NNX state updates under
+# `jax.jit` are kept, and PUR104 stays quiet.
+HIJAX = ("flax.nnx.var_defaults", "hijax=True")
+# Mutable JAX references: `ref[...] = v` is their API, inside `jit` too.
+REF_CONSTRUCTORS = frozenset({"jax.new_ref", "jax.array_ref", "jax.experimental.mutable_array", "jax.ref.new_ref"})
 
 # absl flags and ml_collections config flags: set once when the program starts, read-only afterwards.
 FLAG_SOURCES = ("absl.flags.", "ml_collections.config_flags.")

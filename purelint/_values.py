@@ -34,7 +34,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import libcst as cst
 
-from purelint._frameworks import ARRAY_METHODS, NNX_OBJECTS, NNX_VARIABLES, returns_array
+from purelint._frameworks import ARRAY_METHODS, NNX_OBJECTS, NNX_VARIABLES, REF_CONSTRUCTORS, returns_array
 
 __all__ = ["ARRAY_KINDS", "ValueKinds", "annotation_kind"]
 
@@ -50,7 +50,7 @@ _BUILTIN_KINDS = {
     "collections.OrderedDict": "dict", "collections.defaultdict": "dict", "collections.Counter": "dict",
 }  # fmt: skip
 _TREE_MAPS = frozenset({"jax.tree.map", "jax.tree_util.tree_map", "jax.tree_map", "jax.tree.map_with_path", "jax.tree_util.tree_map_with_path"})
-_REFS = frozenset({"jax.new_ref", "jax.array_ref", "jax.experimental.mutable_array", "jax.ref.new_ref"})
+_REFS = REF_CONSTRUCTORS
 _GENERATORS = frozenset(f"numpy.random.{n}" for n in ("default_rng", "Generator", "RandomState"))
 _CONTAINERS = frozenset({"dict", "list", "tuple", "kwargs"})
 _ARRAY_ATTRIBUTES = frozenset({"T", "mT", "real", "imag"})

@@ -54,7 +54,12 @@ class PrintInTraced(Rule):
     summary = "`print()` inside a traced function"
     message = "`print()` runs once, at trace time, and shows tracers; use `jax.debug.print`"
     untraced_message = "`print()` in library code; use `logging` or return the value"
-    what = "Checks for calls to the builtin `print` inside functions that JAX traces."
+    what = """
+        Checks for calls to the builtin `print` inside functions that JAX traces. It leaves alone
+        prints of what is known at trace time and meant to be seen then: string literals,
+        `.shape`, `.dtype`, `.ndim`, `.sharding`, `jax.typeof(x)`, `len(x)`. Functions handed to
+        `jax.debug.callback`, `io_callback` or `pure_callback` run on the host and are not traced.
+    """
     why = """
         JAX runs the Python body of a jitted function once, to trace it. A `print` there fires
         during tracing only, prints abstract tracers instead of values, and is silent on every
@@ -80,6 +85,7 @@ class PrintInTraced(Rule):
         "import jax\ndef f(x):\n    print(x)\n    return x",
         "import jax\nprint('module level is fine')\n",
         "import jax\ndef print(*a): pass\n@jax.jit\ndef f(x):\n    print(x)\n    return x",
+        "import jax\n@jax.jit\ndef f(x):\n    print('tracing', x.shape, jax.typeof(x))\n    return x",
     ]
     INVALID = [
         Invalid(
@@ -90,8 +96,27 @@ class PrintInTraced(Rule):
     ]
 
     def visit_Call(self, node: cst.Call, ctx: Context) -> None:
-        if ctx.qualname(node.func) == "builtins.print":
+        metadata = [a for a in node.args if isinstance(a.value, (cst.Attribute, cst.Call))]
+        if ctx.qualname(node.func) == "builtins.print" and not (metadata and all(_static(a.value, ctx) for a in node.args)):
             ctx.report(node, fix=debug_print(ctx, node))
+
+
+_STATIC_ATTRIBUTES = frozenset({"shape", "dtype", "ndim", "size", "sharding", "aval", "weak_type"})
+_STATIC_CALLS = frozenset({"jax.typeof", "jax.numpy.shape", "jax.numpy.ndim", "jax.sharding.get_abstract_mesh", "builtins.type", "builtins.len"})
+
+
+def _static(expr: cst.BaseExpression, ctx: Context) -> bool:
+    """Known at trace time: strings, numbers, `.shape`/`.dtype`/`.sharding`, `jax.typeof(x)`, `len(x)`:
+    printing them at trace time is the documented way to see them."""
+    if isinstance(expr, (cst.SimpleString, cst.ConcatenatedString, cst.Integer, cst.Float)):
+        return True
+    if isinstance(expr, cst.FormattedString):
+        return all(_static(p.expression, ctx) for p in expr.parts if isinstance(p, cst.FormattedStringExpression))
+    if isinstance(expr, cst.Attribute):
+        return expr.attr.value in _STATIC_ATTRIBUTES
+    if isinstance(expr, cst.Call):
+        return ctx.qualname(expr.func) in _STATIC_CALLS
+    return False
 
 
 class IOInTraced(Rule):

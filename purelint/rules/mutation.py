@@ -8,7 +8,7 @@ import re
 import libcst as cst
 
 from purelint._engine import Context
-from purelint._facts import nnx_traced
+from purelint._facts import nnx_params, nnx_traced
 from purelint._fix import code_of
 from purelint._fixes import AT_METHODS, in_place_arithmetic, item_assignment
 from purelint._rule import Invalid, Rule, Valid
@@ -134,7 +134,8 @@ class MutateArgument(Rule):
         It leaves alone: the function's own `**kwargs` (a fresh dict per call, `kwargs.pop(...)`
         is fine); parameters of `lax` loop bodies and branches (JAX rebuilds the carry for
         every call, and the body returns it); Flax NNX Variables and objects under NNX
-        transforms (`nnx.jit` keeps their updates; that is NNX's API) and `jax.new_ref` Refs;
+        transforms (`nnx.jit` keeps their updates; that is NNX's API), `jax.new_ref` Refs and
+        parameters named like Refs (`x_ref`, JAX's and Pallas' convention for mutable refs);
         NNX objects under plain `jax.jit`, which PUR104 reports.
     """
     why = """
@@ -192,11 +193,16 @@ class MutateArgument(Rule):
             return  # a lax body: the carry is rebuilt for every call and returned
         star_kwarg = fn.node.params.star_kwarg if not fn.is_lambda else None  # type: ignore[union-attr]
         nnx = nnx_traced(fn)
+        nnx_objects = nnx_params(fn, ctx.analysis) if fn.applications else {}
         for target, root, kind in mutations:
             if kind != "param" or (fn.is_init and root.value == fn.self_name):
                 continue
             if star_kwarg is not None and root.value == star_kwarg.name.value:
                 continue
+            if root.value in nnx_objects:
+                continue  # PUR104 under plain `jax.jit`; NNX's API under `nnx.jit` or with hijax Variables
+            if root.value == "ref" or root.value.endswith("_ref"):
+                continue  # JAX's naming for mutable Refs (`x_ref[...] = v` in Pallas kernels and with `jax.new_ref`)
             value = ctx.kind(root, _statement_of(node, ctx))
             if value in ("nnx-variable", "ref") or (value == "nnx-object" or nnx) and value not in ("list", "dict"):
                 continue

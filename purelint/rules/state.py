@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import libcst as cst
 
-from purelint._engine import Context
+from purelint._engine import Context, FunctionInfo, mutation_root, mutation_targets
+from purelint._facts import nnx_params, nnx_traced, nnx_value
+from purelint._fix import code_of
+from purelint._frameworks import HIJAX
 from purelint._rule import Invalid, Rule
 
-__all__ = ["GlobalStatement", "MutableGlobalRead", "MutateModuleState"]
+__all__ = ["GlobalStatement", "MutableGlobalRead", "MutateModuleState", "NnxStateUnderJaxJit"]
 
 
 class GlobalStatement(Rule):
@@ -107,6 +110,10 @@ class MutateModuleState(Rule):
     def _visit(self, node: cst.CSTNode, ctx: Context) -> None:
         for target, root, kind in ctx.mutations(node):
             # Methods called on imported modules (`np.append`) are functions, not mutations.
+            if kind == "module" and ctx.analysis.is_ref(root.value, ctx.scope):
+                continue  # a `jax.new_ref` Ref: writing it is its API, on every call
+            if kind == "module" and nnx_value(root.value, ctx.scope, ctx.analysis):
+                continue  # NNX objects: PUR104 under plain `jax.jit`, NNX's API under `nnx.jit` or hijax
             if kind == "module" or (kind == "import" and not isinstance(target, cst.Call)):
                 ctx.report(target, name=root.value)
         if type(node) is cst.Call and node.args and ctx.qualname(node.func) == "builtins.next":  # type: ignore[attr-defined]
@@ -180,5 +187,118 @@ class MutableGlobalRead(Rule):
         parent = ctx.parent
         if not changes and isinstance(parent, cst.Attribute) and parent.value is node:
             changes = f"{name}.{parent.attr.value}" in mutated  # `cfg.step` read, `cfg.step += 1` elsewhere
-        if changes and ctx.binding_kind(name) == "module" and not analysis.is_flags(name):
-            ctx.report(node, name=name)
+        if changes and ctx.binding_kind(name) == "module" and not analysis.is_flags(name) and not analysis.is_ref(name, ctx.scope):
+            if not nnx_value(name, ctx.scope, analysis):  # NNX objects carry their state in Variables
+                ctx.report(node, name=name)
+
+
+class NnxStateUnderJaxJit(Rule):
+    code = "PUR104"
+    name = "nnx-state-under-jax-jit"
+    summary = "a Flax NNX object (optimizer, module) mutated inside plain `jax.jit`"
+    message = (
+        "`{call}` changes the NNX {what} `{name}` inside plain `jax.jit`: the update is made on tracers "
+        "and lost after the call; use `nnx.jit` (or `nnx.split` the state, pass it in and return it)"
+    )
+    what = """
+        Checks for state updates of Flax NNX objects inside a function traced by plain `jax.jit`
+        (or another `jax` transform, not an `nnx` one): `optimizer.update(...)` on an
+        `nnx.Optimizer`, and attribute or item assignment on an NNX module (`model.count.value
+        += 1`, `model.w[...] = ...`). It knows an object is NNX from an annotation
+        (`optimizer: nnx.Optimizer`, a subclass of `nnx.Module`), from a closed-over or
+        module-level name built by `nnx.Optimizer(...)`/`nnx.Linear(...)`/a same-file
+        `nnx.Module` subclass, or from the arguments the jitted function is called with.
+
+        It leaves alone the same code under `nnx.jit` (which carries NNX state in and out),
+        files that make Variables "hijax" (`nnx.var_defaults(hijax=True)`, `hijax=True`), with
+        which plain `jax.jit` keeps the updates, and updates of bare `nnx.Variable` arguments.
+    """
+    why = """
+        `jax.jit` sees NNX objects only as pytrees (or as constants it closes over): the
+        Variables are updated on tracers while JAX traces, and nothing carries the new values back
+        out. The training loop runs without an error and the optimizer state (or the module's
+        counters, batch statistics, RNG counts) never changes: the step count stays 0, Adam's
+        moments stay zero.
+    """
+    example = """
+        model = MLP(rngs=nnx.Rngs(0))
+        optimizer = nnx.Optimizer(model, optax.adam(1e-3), wrt=nnx.Param)
+
+
+        @jax.jit
+        def train_step(model, optimizer, x, y):
+            grads = nnx.grad(loss_fn)(model, x, y)
+            optimizer.update(model, grads)
+
+
+        train_step(model, optimizer, x, y)
+    """
+    use_instead = """
+        @nnx.jit
+        def train_step(model, optimizer, x, y):
+            grads = nnx.grad(loss_fn)(model, x, y)
+            optimizer.update(model, grads)
+    """
+    priority = 4  # more specific than PUR302/PUR102 at the same place
+    VALID = [
+        "import jax\nfrom flax import nnx\n@nnx.jit\ndef step(opt: nnx.Optimizer, model, g):\n    opt.update(model, g)",
+        "import jax\nfrom flax import nnx\nnnx.var_defaults(hijax=True)\n@jax.jit\ndef step(opt: nnx.Optimizer, model, g):\n    opt.update(model, g)",
+        "import jax\nimport optax\nopt = optax.adam(1e-3)\n@jax.jit\ndef f(g, s):\n    u, s = opt.update(g, s)\n    return u, s",
+        "import jax\nfrom flax import nnx\n@jax.jit\ndef f(v: nnx.Variable):\n    v[...] += 1",
+    ]
+    INVALID = [
+        Invalid(
+            "import jax\nfrom flax import nnx\n@jax.jit\ndef step(model, opt: nnx.Optimizer, g):\n    opt.update(model, g)",
+            line=5, column=5,
+        ),
+        Invalid(
+            "import jax\nimport optax\nfrom flax import nnx\nmodel = nnx.Linear(2, 3, rngs=nnx.Rngs(0))\n"
+            "optimizer = nnx.Optimizer(model, optax.sgd(0.1), wrt=nnx.Param)\n"
+            "@jax.jit\ndef train_step(model, optimizer, grads):\n    optimizer.update(model, grads)\n"
+            "train_step(model, optimizer, None)\n",
+            line=8, column=5,
+        ),
+        Invalid(
+            "import jax\nfrom flax import nnx\nclass Counter(nnx.Module):\n    def __init__(self):\n        self.n = nnx.Variable(0)\n"
+            "counter = Counter()\n@jax.jit\ndef bump(x):\n    counter.n.value += 1\n    return x\n",
+            line=9, column=5,
+        ),
+    ]
+
+    def check_function(self, fn: FunctionInfo, ctx: Context) -> None:
+        plain = [a for a in fn.applications if not a.transform.nnx and a.transform.mode != "filter"]
+        if not plain or nnx_traced(fn) or any(marker in ctx.source for marker in HIJAX[1:]) or "var_defaults" in ctx.source:
+            return
+        objects = nnx_params(fn, ctx.analysis)
+        analysis = ctx.analysis
+        for node in fn.calls:
+            func = node.func
+            if isinstance(func, cst.Attribute) and func.attr.value == "update" and isinstance(func.value, cst.Name):
+                what = self._object(func.value.value, fn, objects, ctx)
+                if what is not None:
+                    ctx.report(node, call=f"{func.value.value}.update(...)", what=what, name=func.value.value)
+        for node, scope, parent, _top, _store in _assignments(fn, analysis):
+            for target in mutation_targets(node, parent):
+                root = mutation_root(target)
+                if root is None or isinstance(target, cst.Call) or (target.value is root if isinstance(target, cst.Subscript) else False):
+                    continue
+                what = self._object(root.value, fn, objects, ctx)
+                if what is not None:
+                    ctx.report(target, call=f"{code_of(target).strip()} = ...", what=what, name=root.value)
+
+    @staticmethod
+    def _object(name: str, fn: FunctionInfo, objects: dict[str, str], ctx: Context) -> str | None:
+        if name in objects:
+            return objects[name]
+        kind = ctx.binding_kind(name)
+        if kind in ("module", "enclosing"):
+            return nnx_value(name, fn, ctx.analysis)
+        return None
+
+
+def _assignments(fn: FunctionInfo, analysis):
+    """Assignment events directly in `fn` (not its nested functions)."""
+    for event in analysis.events:
+        node, scope = event[0], event[1]
+        if scope is fn and type(node) in (cst.AssignTarget, cst.AugAssign):
+            yield event

@@ -346,13 +346,80 @@ def test_out_keyword_pass_through():
         "nnx.value_and_grad(f)",
         "nnx.scan(f)",
         "hk.transform(f)",
-        "jax.experimental.shard_map.shard_map(f, mesh=None, in_specs=None, out_specs=None)",
+        "jax.experimental.pallas.pallas_call(f, out_shape=None)",
         "optax.GradientTransformation(f, f)",
     ],
 )
 def test_tracing_apis(apply):
     code = f"import jax\nimport jax.experimental.shard_map\nimport optax\nimport haiku as hk\nfrom flax import nnx\nseen = []\ndef f(x):\n    seen.append(x)\n    return x\n{apply}\n"
     assert found(code) == [("PUR102", 8)]
+
+
+def test_eager_shard_map_and_host_callbacks_are_not_traced():
+    code = """
+        import jax
+        from jax.experimental import io_callback
+        @jax.shard_map(in_specs=jax.P("i"), out_specs=jax.P("i"))
+        def f(x):
+            print(x)
+            return 2 * x
+        @jax.jit
+        def g(x):
+            io_callback(lambda: print("hello"), None)
+            jax.debug.callback(lambda v: print(v), x)
+            return x
+    """
+    assert found(code) == []
+
+
+def test_nnx_state_under_plain_jax_jit():
+    code = """
+        import jax
+        import optax
+        from flax import nnx
+        model = nnx.Linear(2, 3, rngs=nnx.Rngs(0))
+        optimizer = nnx.Optimizer(model, optax.sgd(0.1), wrt=nnx.Param)
+        @jax.jit
+        def train_step(model, optimizer, grads):
+            optimizer.update(model, grads)
+        @jax.jit
+        def train_step_global(grads):
+            optimizer.update(model, grads)
+        @nnx.jit
+        def fine(model, optimizer, grads):
+            optimizer.update(model, grads)
+        train_step(model, optimizer, None)
+    """
+    assert found(code) == [("PUR104", 9), ("PUR104", 12)]
+    assert found("nnx.var_defaults(hijax=True)\n" + textwrap.dedent(code).replace("from flax import nnx\n", "from flax import nnx\nnnx.var_defaults(hijax=True)\n")) == []
+
+
+def test_refs_are_mutable():
+    code = """
+        import jax
+        import jax.numpy as jnp
+        x_ref = jax.new_ref(jnp.zeros(3))
+        @jax.jit
+        def f():
+            x_ref[1] += 1.0
+        @jax.jit
+        def h(out_ref):
+            out_ref[...] = x_ref[...]
+    """
+    assert found(code) == []
+
+
+def test_prints_of_static_metadata():
+    code = """
+        import jax
+        @jax.jit
+        def f(x):
+            print(jax.typeof(x))
+            print("shape", x.shape, x.dtype)
+            print(x)
+            return x
+    """
+    assert found(code) == [("PUR001", 7)]
 
 
 def test_custom_jvp_rules_are_traced():
