@@ -136,11 +136,11 @@ class Sources:
         return lines[line - 1].strip() if 0 < line <= len(lines) else ""
 
 
-def lint_checkout(checkout: Path, overrides: dict, sources: Sources, project: str | None = None) -> list[Finding]:
-    """Every finding in the checkout (reported as `project`, default its name); a file on which
-    purelint crashes gives one CRASH finding, so one bug does not hide the rest of the corpus."""
+def lint_checkout(checkout: Path, overrides: dict, sources: Sources) -> list[Finding]:
+    """Every finding in the checkout, in the project named after it; a file on which purelint
+    crashes gives one CRASH finding, so one bug does not hide the rest of the corpus."""
     config = Config(root=checkout, respect_gitignore=False, **overrides)
-    project = project or checkout.name
+    project = checkout.name
     findings = []
     for path in iter_files([checkout], config):
         relative = path.relative_to(checkout).as_posix()
@@ -254,14 +254,14 @@ def _compiles(text: str, filename: str) -> bool:
     return True
 
 
-def fix_check(checkout: Path, flags: tuple[str, ...], overrides: dict, matcher: Matcher) -> None:
+def fix_check(checkout: Path, flags: tuple[str, ...], overrides: dict, matcher: Matcher, found: list[Finding]) -> None:
     """Copy the checkout, run `purelint --fix` on the copy, report fixes per rule, the safe fixes on
     findings labelled false or debatable (each one a fix no reviewer should accept), compilation,
-    and the diffs."""
+    and the diffs. `found` are the checkout's findings in this configuration (the copy has the same)."""
     with tempfile.TemporaryDirectory(prefix="purelint-fix-") as tmp:
         copy = Path(tmp) / checkout.name
         shutil.copytree(checkout, copy, ignore=shutil.ignore_patterns(".git"))
-        fixable = [f for f in lint_checkout(copy, overrides, Sources()) if f.safe_fix]
+        fixable = [f for f in found if f.safe_fix]
         originals = {p: p.read_text(encoding="utf-8", errors="replace") for p in _files(copy)}
         command = [sys.executable, "-m", "purelint", "--fix", "--no-cache", "--exit-zero", *flags, str(copy)]
         result = subprocess.run(command, capture_output=True, text=True, cwd=tmp)
@@ -406,9 +406,12 @@ def main() -> None:
         if pinned and commit not in pinned:
             print(f"warning: {project} is at {commit}, labels are for {', '.join(sorted(pinned))}")
     sources = Sources()
+    found: dict[tuple[str, str], list[Finding]] = {}  # (mode, project) -> findings, reused by --fix-check
     for mode in args.mode:
         flags, overrides = MODES[mode]
-        findings = [f for c in checkouts for f in lint_checkout(c, overrides, sources)]
+        for checkout in checkouts:
+            found[mode, checkout.name] = lint_checkout(checkout, overrides, sources)
+        findings = [f for c in checkouts for f in found[mode, c.name]]
         print(f"\n## {mode} ({', '.join(sorted(commits))}): precision = true / labelled")
         rows, unlabelled = precision_table(findings, matcher, tuple(args.show))
         print("\n".join(rows))
@@ -429,7 +432,7 @@ def main() -> None:
             flags, overrides = MODES[mode]
             for checkout in checkouts:
                 print(f"\n## --fix {' '.join(flags)} on a copy of {checkout.name}".rstrip())
-                fix_check(checkout, flags, overrides, matcher)
+                fix_check(checkout, flags, overrides, matcher, found[mode, checkout.name])
 
 
 if __name__ == "__main__":
