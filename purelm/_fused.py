@@ -5,7 +5,8 @@ this module computes exactly the same numbers for a whole batch at once, laid ou
 (`[seq, batch, ...]`) so that every step of the recurrence is one matmul for the whole batch. Its
 backward pass is the one cuDNN uses: the reverse scan only carries `(dh, dc)` and emits the gate
 gradients of every step; the weight gradients are then a few large matmuls outside the loop, instead
-of one small outer product per step as plain autodiff of the scan produces.
+of one small outer product per step as plain autodiff of the scan produces. GRU and Elman RNN layers
+(`gru_recurrence`, `rnn_recurrence`) are built the same way.
 
 Usage:
 
@@ -23,6 +24,7 @@ Usage:
 """
 
 from collections.abc import Sequence
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -33,10 +35,12 @@ from purelm._xent import head_log_probs
 __all__ = [
     "batch_token_log_probs",
     "dropout_masks",
+    "gru_recurrence",
     "lstm_layer",
     "lstm_layers",
     "lstm_lm_window",
     "lstm_recurrence",
+    "rnn_recurrence",
     "scan_lm_window",
 ]
 
@@ -249,17 +253,21 @@ def scan_lm_window(
     c0: Float[Array, "batch layers hidden"],
     masks: Sequence[Array] | None = None,
 ) -> tuple[Float[Array, "seq batch hidden"], tuple[Float[Array, "batch layers hidden"], Float[Array, "batch layers hidden"]]]:
-    """`lstm_lm_window` for any cell (GRU, RNN): the model's own `cell.scan` under `jax.vmap` over the
-    batch, differentiated by plain autodiff. Same arguments and layout as `lstm_lm_window`."""
+    """`lstm_lm_window` for GRU and RNN models: each layer's input projection is one matmul, then
+    `gru_recurrence` or `rnn_recurrence` (hand-written backward passes, like the LSTM's). Same arguments
+    and layout as `lstm_lm_window`; `c` is carried through unchanged, as the cells do."""
     xs = model.embedding[tokens.T]
-    finals_h, finals_c = [], []
+    finals = []
     for k, cell in enumerate(model.cells):
         if masks is not None:
             xs = xs * masks[k]
-        xs, (h, c) = jax.vmap(cell.scan, in_axes=(1, 0), out_axes=(1, 0))(xs, (h0[:, k], c0[:, k]))
-        finals_h.append(h)
-        finals_c.append(c)
-    return xs, (jnp.stack(finals_h, axis=1), jnp.stack(finals_c, axis=1))
+        xproj = xs @ cell.weight_ih.T + cell.bias
+        if model.cell == "gru":
+            xs, h = gru_recurrence(cell.weight_hh, cell.bias_hn, xproj, h0[:, k])
+        else:
+            xs, h = rnn_recurrence(cell.nonlinearity, cell.weight_hh, xproj, h0[:, k])
+        finals.append(h)
+    return xs, (jnp.stack(finals, axis=1), c0)
 
 
 def dropout_masks(model, key, shape: tuple[int, int]) -> tuple[Float[Array, "seq batch features"], ...] | None:
@@ -282,6 +290,136 @@ def dropout_masks(model, key, shape: tuple[int, int]) -> tuple[Float[Array, "seq
     )
 
 
+# GRU and Elman RNN layers, the same way: the reverse scan carries only `dh` and emits each step's gradient
+# with respect to `weight_hh @ h` as rows; `weight_hh`'s gradient is one matmul after the loop.
+
+
+def _gru_forward(weight_hh, bias_hn, xproj, h0_t):
+    def step(h, x):
+        pre_r, pre_z, pre_n = jnp.split(x.T, 3)
+        rec_r, rec_z, rec_n = jnp.split(weight_hh @ h, 3)
+        r = _sigmoid(pre_r + rec_r)
+        z = _sigmoid(pre_z + rec_z)
+        m = rec_n + bias_hn[:, None]
+        n = jnp.tanh(pre_n + r * m)
+        h_out = n + z * (h - n)
+        return h_out, (h_out.T, jnp.concatenate([r, z, n, m]))
+
+    h, (hs, acts) = jax.lax.scan(step, h0_t, xproj)
+    return hs, h, acts
+
+
+def _gru_backward(weight_hh, h0_t, hs, acts, dhs, dh_last):
+    weight_hh_t = weight_hh.T
+    h_prev = jnp.concatenate([h0_t.T[None], hs[:-1]])
+
+    def step(dh_next, inputs):
+        dh_out, act, h_in = inputs
+        r, z, n, m = jnp.split(act, 4)
+        dh = dh_out.T + dh_next
+        dpn = dh * (1 - z) * (1 - n * n)
+        dm = dpn * r
+        dpr = dpn * m * r * (1 - r)
+        dpz = dh * (h_in.T - n) * z * (1 - z)
+        drec = jnp.concatenate([dpr, dpz, dm])
+        return weight_hh_t @ drec + dh * z, (drec.T, jnp.concatenate([dpr, dpz, dpn]).T)
+
+    dh0_t, (drec, dxproj) = jax.lax.scan(step, dh_last.T, (dhs, acts, h_prev), reverse=True)
+    rows = drec.shape[0] * drec.shape[1]
+    drec_rows = drec.reshape(rows, -1)
+    dweight_hh = jax.lax.dot_general(
+        drec_rows, h_prev.reshape(rows, -1), dimension_numbers=(((0,), (0,)), ((), ()))
+    )
+    hidden = h0_t.shape[0]
+    return dweight_hh, jnp.sum(drec_rows[:, 2 * hidden :], axis=0), dxproj, dh0_t.T
+
+
+@jax.custom_vjp
+def gru_recurrence(
+    weight_hh: Float[Array, "3*hidden hidden"],
+    bias_hn: Float[Array, "hidden"],
+    xproj: Float[Array, "seq batch 3*hidden"],
+    h0: Float[Array, "batch hidden"],
+) -> tuple[Float[Array, "seq batch hidden"], Float[Array, "batch hidden"]]:
+    """The GRU recurrence (nn.GRU's gates r, z, n) given the input projections `xproj[t] = weight_ih @ x[t] +
+    bias`: the hidden state after every step and the final one."""
+    hs, h, _ = _gru_forward(weight_hh, bias_hn, xproj, h0.T)
+    return hs, h.T
+
+
+def _gru_fwd(weight_hh, bias_hn, xproj, h0):
+    hs, h, acts = _gru_forward(weight_hh, bias_hn, xproj, h0.T)
+    return (hs, h.T), (weight_hh, h0.T, hs, acts)
+
+
+def _gru_bwd(saved, cotangents):
+    weight_hh, h0_t, hs, acts = saved
+    dhs, dh_last = cotangents
+    return _gru_backward(weight_hh, h0_t, hs, acts, dhs, dh_last)
+
+
+gru_recurrence.defvjp(_gru_fwd, _gru_bwd)
+
+
+def _activation(nonlinearity: str):
+    if nonlinearity == "tanh":
+        return jnp.tanh, lambda h: 1 - h * h
+    # relu's derivative from its output: 1 where the output is positive.
+    return jax.nn.relu, lambda h: (h > 0).astype(h.dtype)
+
+
+@partial(jax.custom_vjp, nondiff_argnums=(0,))
+def rnn_recurrence(
+    nonlinearity: str,
+    weight_hh: Float[Array, "hidden hidden"],
+    xproj: Float[Array, "seq batch hidden"],
+    h0: Float[Array, "batch hidden"],
+) -> tuple[Float[Array, "seq batch hidden"], Float[Array, "batch hidden"]]:
+    """The Elman recurrence `h' = act(xproj[t] + weight_hh @ h)` (nn.RNN, `nonlinearity` "tanh" or "relu"):
+    the hidden state after every step and the final one."""
+    hs, h = _rnn_forward(nonlinearity, weight_hh, xproj, h0.T)
+    return hs, h.T
+
+
+def _rnn_forward(nonlinearity, weight_hh, xproj, h0_t):
+    act, _ = _activation(nonlinearity)
+
+    def step(h, x):
+        h_out = act(x.T + weight_hh @ h)
+        return h_out, h_out.T
+
+    h, hs = jax.lax.scan(step, h0_t, xproj)
+    return hs, h
+
+
+def _rnn_fwd(nonlinearity, weight_hh, xproj, h0):
+    hs, h = _rnn_forward(nonlinearity, weight_hh, xproj, h0.T)
+    return (hs, h.T), (weight_hh, h0.T, hs)
+
+
+def _rnn_bwd(nonlinearity, saved, cotangents):
+    weight_hh, h0_t, hs = saved
+    dhs, dh_last = cotangents
+    _, derivative = _activation(nonlinearity)
+    weight_hh_t = weight_hh.T
+
+    def step(dh_next, inputs):
+        dh_out, h_out = inputs
+        dpre = (dh_out.T + dh_next) * derivative(h_out.T)
+        return weight_hh_t @ dpre, dpre.T
+
+    dh0_t, dxproj = jax.lax.scan(step, dh_last.T, (dhs, hs), reverse=True)
+    h_prev = jnp.concatenate([h0_t.T[None], hs[:-1]])
+    rows = dxproj.shape[0] * dxproj.shape[1]
+    dweight_hh = jax.lax.dot_general(
+        dxproj.reshape(rows, -1), h_prev.reshape(rows, -1), dimension_numbers=(((0,), (0,)), ((), ()))
+    )
+    return dweight_hh, dxproj, dh0_t.T
+
+
+rnn_recurrence.defvjp(_rnn_fwd, _rnn_bwd)
+
+
 def batch_token_log_probs(
     model, tokens: Int[Array, "batch seq"], states: tuple[Array, Array], *, key=None
 ) -> tuple[Float[Array, "batch seq"], tuple[Float[Array, "batch layers hidden"], Float[Array, "batch layers hidden"]]]:
@@ -289,7 +427,7 @@ def batch_token_log_probs(
 
     `states` are batched (`[batch, layers, hidden]` each). As in the per-sequence model, `tokens[:, t]`
     is scored from the top layer's state *before* reading it; the returned states have read every token.
-    LSTMs take the fused layers, other cells `scan_lm_window`. With a `key` (and `model.dropout > 0`)
+    LSTMs take `lstm_lm_window`, GRU and RNN models `scan_lm_window`. With a `key` (and `model.dropout > 0`)
     dropout is applied where word_language_model applies it (`dropout_masks`).
 
     Example:

@@ -10,7 +10,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from purelm._fused import batch_token_log_probs, dropout_masks, lstm_layer, lstm_layers, lstm_lm_window
+from purelm._fused import (
+    batch_token_log_probs,
+    dropout_masks,
+    gru_recurrence,
+    lstm_layer,
+    lstm_layers,
+    lstm_lm_window,
+    rnn_recurrence,
+)
 from purelm._model import LSTMLM, batch_initial_state
 from purelm._train import batch_loss, sequence_loss, token_log_probs
 
@@ -88,6 +96,50 @@ def test_layer_matches_autodiff(dtype, scale, seed):
         key, sub = jax.random.split(jax.random.key(seed))
         args = [scale * a for a in random_layer(key, *LAYER_SHAPE.values(), dtype)]
         check_against_reference(lstm_layer, reference_layer, args, dtype, sub)
+
+
+def reference_gru(weight_hh, bias_hn, xproj, h0):
+    """nn.GRU's step written out, differentiated by jax itself."""
+
+    def step(h, x):
+        x_r, x_z, x_n = jnp.split(x, 3, axis=-1)
+        h_r, h_z, h_n = jnp.split(h @ weight_hh.T, 3, axis=-1)
+        r, z = jax.nn.sigmoid(x_r + h_r), jax.nn.sigmoid(x_z + h_z)
+        n = jnp.tanh(x_n + r * (h_n + bias_hn))
+        h = (1 - z) * n + z * h
+        return h, h
+
+    h, hs = jax.lax.scan(step, h0, xproj)
+    return hs, h
+
+
+def reference_rnn(nonlinearity, weight_hh, xproj, h0):
+    act = jnp.tanh if nonlinearity == "tanh" else jax.nn.relu
+
+    def step(h, x):
+        h = act(x + h @ weight_hh.T)
+        return h, h
+
+    h, hs = jax.lax.scan(step, h0, xproj)
+    return hs, h
+
+
+@pytest.mark.parametrize("kind", ["gru", "tanh", "relu"])
+def test_gru_and_rnn_recurrences_match_autodiff(kind):
+    seq, batch, hidden = 5, 3, 4
+    gates = 3 * hidden if kind == "gru" else hidden
+    with jax.enable_x64(True):
+        k = jax.random.split(jax.random.key(11), 5)
+        weight_hh = jax.random.normal(k[0], (gates, hidden), jnp.float64)
+        bias_hn = jax.random.normal(k[1], (hidden,), jnp.float64)
+        xproj = jax.random.normal(k[2], (seq, batch, gates), jnp.float64)
+        h0 = jax.random.normal(k[3], (batch, hidden), jnp.float64)
+        if kind == "gru":
+            check_against_reference(gru_recurrence, reference_gru, (weight_hh, bias_hn, xproj, h0), jnp.float64, k[4])
+        else:
+            fused = partial(rnn_recurrence, kind)
+            reference = partial(reference_rnn, kind)
+            check_against_reference(fused, reference, (weight_hh, xproj, h0), jnp.float64, k[4])
 
 
 @pytest.mark.parametrize("dtype", [jnp.float64, jnp.float32])
