@@ -132,7 +132,8 @@ def _load_leaf(archive: Any, path: Path, member: str, info: dict, name: str, tem
         raise CheckpointError(f"{path} is corrupt or truncated ({type(err).__name__}: {err})") from None
     if _describe(array.shape, str(array.dtype)) != got:
         raise CheckpointError(f"{path} is corrupt: leaf {name} is {_describe(array.shape, str(array.dtype))}")
-    value = jax.numpy.asarray(array)
+    # device_put, not jnp.asarray: the latter compiles a program per distinct leaf shape.
+    value = jax.device_put(array)
     return jax.random.wrap_key_data(value, impl=info["key"]) if _is_key(template) else value
 
 

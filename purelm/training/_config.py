@@ -17,7 +17,6 @@ from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
-import optax
 
 CONFIG_VERSION = 1
 CELLS = ("lstm", "gru", "rnn_tanh", "rnn_relu")
@@ -115,7 +114,8 @@ class ModelConfig(_Section):
         """The model's structure, shapes and dtypes, without computing any weights."""
         import equinox as eqx
 
-        return eqx.filter_eval_shape(self.build, jax.random.key(0))
+        # The key is made inside the abstract trace too: an eager key would compile programs for nothing.
+        return eqx.filter_eval_shape(lambda: self.build(jax.random.key(0)))
 
     @classmethod
     def of(cls, model) -> ModelConfig:
@@ -363,7 +363,7 @@ def _show(value: Any) -> str:
     return str(value)
 
 
-def make_optimizer(optim: OptimConfig, schedule: ScheduleConfig) -> optax.GradientTransformation:
+def make_optimizer(optim: OptimConfig, schedule: ScheduleConfig):
     """The optax transformation for these settings, with the learning rate as injected (saved) state.
 
     >>> opt = make_optimizer(OptimConfig(optimizer="sgd", lr=20.0), ScheduleConfig())
@@ -371,10 +371,14 @@ def make_optimizer(optim: OptimConfig, schedule: ScheduleConfig) -> optax.Gradie
     >>> float(state.hyperparams["learning_rate"])
     20.0
     """
+    import optax  # here, not at the top: sample and eval never need it, and it costs 0.4 s of every command
+
     return optax.inject_hyperparams(_transformation(optim, schedule))(learning_rate=optim.lr)
 
 
 def _transformation(optim: OptimConfig, schedule: ScheduleConfig):
+    import optax
+
     decay = optim.decay()
 
     def transformation(learning_rate):

@@ -40,7 +40,6 @@ from purelm._parallel import (
 from purelm._errors import check_fits
 from purelm._evaluate import Evaluation, evaluate
 from purelm._tokenizer import ByteTokenizer, Tokenizer, TokenizerError, check_ids, tokenizer_from_json
-from purelm._train import make_train_steps
 from purelm.training._config import (
     ConfigError,
     ModelConfig,
@@ -109,6 +108,8 @@ def _train_steps(optim, schedule):
 
 @functools.lru_cache(maxsize=8)
 def _cached_train_steps(optim, schedule):
+    from purelm._train import make_train_steps  # training only: sample and eval need not import it
+
     return make_train_steps(make_optimizer(optim, schedule))
 
 

@@ -41,6 +41,12 @@ def short_file(tmp_path):
     return path
 
 
+@pytest.fixture(autouse=True)
+def _no_compile_cache(monkeypatch):
+    # main() turns on JAX's persistent cache; tests must not write into the user's ~/.cache.
+    monkeypatch.setenv("PURELM_CACHE_DIR", "off")
+
+
 def run(capsys, *argv):
     code = cli.main([str(a) for a in argv])
     captured = capsys.readouterr()
