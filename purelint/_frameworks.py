@@ -26,6 +26,7 @@ import dataclasses
 __all__ = [
     "ARRAY_METHODS",
     "CLASS_FRAMEWORKS",
+    "CACHING",
     "FLAG_SOURCES",
     "HOST_CALLBACKS",
     "NNX_OBJECTS",
@@ -53,12 +54,17 @@ TRANSFORMS: dict[str, Transform] = {
     **_table(
         "abstract",
         "jax.jit jax.pmap jax.make_jaxpr jax.eval_shape jax.checkpoint jax.remat jax.ad_checkpoint.checkpoint "
-        "jax.ad_checkpoint.remat jax.custom_jvp jax.custom_vjp jax.custom_batching.custom_vmap "
+        "jax.ad_checkpoint.remat jax.custom_batching.custom_vmap "
         "jax.experimental.pjit.pjit jax.experimental.checkify.checkify equinox.filter_checkpoint",
     ),
     **_table("differentiate", "jax.grad jax.value_and_grad jax.jacfwd jax.jacrev jax.hessian"),
     **_table("map", "jax.vmap"),
-    **_table("concrete", "jax.jvp jax.vjp jax.linearize haiku.transform haiku.transform_with_state haiku.multi_transform"),
+    # `custom_jvp`/`custom_vjp` functions run on concrete values when called outside traced code
+    # (JAX's custom-derivatives docs use Python `if` in them).
+    **_table(
+        "concrete",
+        "jax.jvp jax.vjp jax.linearize jax.custom_jvp jax.custom_vjp haiku.transform haiku.transform_with_state haiku.multi_transform",
+    ),
     **_table(
         "filter",
         "equinox.filter_jit equinox.filter_grad equinox.filter_value_and_grad equinox.filter_vmap "
@@ -77,6 +83,10 @@ TRANSFORMS: dict[str, Transform] = {
         "optax.GradientTransformation optax.GradientTransformationExtraArgs jax.experimental.pallas.pallas_call",
     ),
 }
+# Transforms that cache the traced program: a global read inside goes stale when it is rebound later.
+CACHING = frozenset(
+    {"jax.jit", "jax.pmap", "jax.experimental.pjit.pjit", "flax.nnx.jit", "flax.nnx.pmap", "equinox.filter_jit", "equinox.filter_pmap"}
+)
 # Not in the table on purpose: `shard_map` (called outside `jit` it runs the body eagerly on concrete
 # per-device values; under `@jax.jit` the stacked decorator already makes it traced) and
 # `jax.named_call` (a wrapper that traces nothing by itself).

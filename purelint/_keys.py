@@ -60,6 +60,8 @@ INSPECTING_PREFIXES = (
     "jax.block_until_ready",
     "jax.lax.stop_gradient",
     "jax.random.key_data",
+    "jax.typeof",
+    "jax.ShapeDtypeStruct",
     "equinox.is_array",
     "typing.",
 )

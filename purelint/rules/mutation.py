@@ -199,6 +199,8 @@ class MutateArgument(Rule):
                 continue
             if star_kwarg is not None and root.value == star_kwarg.name.value:
                 continue
+            if "hijax" in ctx.source and (isinstance(target, cst.Call) or isinstance(target, cst.Subscript)):
+                continue  # hijax NNX Variables (`v[...] += 1`) and objects (`optimizer.update(...)`) update under `jax.jit`
             if root.value in nnx_objects:
                 continue  # PUR104 under plain `jax.jit`; NNX's API under `nnx.jit` or with hijax Variables
             if root.value == "ref" or root.value.endswith("_ref"):

@@ -7,7 +7,7 @@ import libcst as cst
 from purelint._engine import Context, FunctionInfo, mutation_root, mutation_targets
 from purelint._facts import nnx_params, nnx_traced, nnx_value
 from purelint._fix import code_of
-from purelint._frameworks import HIJAX
+from purelint._frameworks import CACHING, HIJAX
 from purelint._rule import Invalid, Rule
 
 __all__ = ["GlobalStatement", "MutableGlobalRead", "MutateModuleState", "NnxStateUnderJaxJit"]
@@ -112,6 +112,8 @@ class MutateModuleState(Rule):
             # Methods called on imported modules (`np.append`) are functions, not mutations.
             if kind == "module" and ctx.analysis.is_ref(root.value, ctx.scope):
                 continue  # a `jax.new_ref` Ref: writing it is its API, on every call
+            if kind == "module" and "hijax" in ctx.source and (isinstance(target, cst.Call) or isinstance(target, cst.Subscript)):
+                continue  # hijax NNX Variables and objects: updating them under `jax.jit` is their API
             if kind == "module" and nnx_value(root.value, ctx.scope, ctx.analysis):
                 continue  # NNX objects: PUR104 under plain `jax.jit`, NNX's API under `nnx.jit` or hijax
             if kind == "module" or (kind == "import" and not isinstance(target, cst.Call)):
@@ -183,13 +185,23 @@ class MutableGlobalRead(Rule):
             return
         analysis = ctx.analysis
         mutated = analysis.module_mutated()
-        changes = name in analysis.module_rebound or name in mutated or name in analysis.module_reassigned()
+        changes = name in analysis.module_rebound or name in mutated or (name in analysis.module_reassigned() and _cached(ctx.function))
         parent = ctx.parent
         if not changes and isinstance(parent, cst.Attribute) and parent.value is node:
             changes = f"{name}.{parent.attr.value}" in mutated  # `cfg.step` read, `cfg.step += 1` elsewhere
         if changes and ctx.binding_kind(name) == "module" and not analysis.is_flags(name) and not analysis.is_ref(name, ctx.scope):
             if not nnx_value(name, ctx.scope, analysis):  # NNX objects carry their state in Variables
                 ctx.report(node, name=name)
+
+
+def _cached(fn: FunctionInfo | None) -> bool:
+    """Whether `fn` (or a function around it) is traced by a transform that caches the program
+    (`jit`), so a later module-level rebinding leaves it stale; `grad`/`vmap`/`vjp` re-trace."""
+    while fn is not None:
+        if any(a.transform.name in CACHING for a in fn.applications):
+            return True
+        fn = fn.parent.function() if fn.parent is not None else None  # type: ignore[assignment]
+    return False
 
 
 class NnxStateUnderJaxJit(Rule):

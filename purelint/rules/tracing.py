@@ -29,7 +29,7 @@ from purelint._rule import Invalid, Rule, Valid
 
 __all__ = ["ConcretizeTraced", "JitOverModules", "PythonBranchOnTraced", "UnrolledLoop"]
 
-_STATIC_ATTRIBUTES = frozenset({"shape", "ndim", "dtype", "size", "weak_type", "sharding"})
+_STATIC_ATTRIBUTES = frozenset({"shape", "ndim", "dtype", "size", "weak_type", "sharding", "metadata", "aval", "spec"})
 _STATIC_CALLS = frozenset(
     {
         *(f"builtins.{n}" for n in ("len", "isinstance", "type", "callable", "hasattr", "id")),
@@ -68,8 +68,9 @@ class _Facts:
         self.ctx = ctx
         self.nodes = nodes if nodes is not None else list(_walk(fn.node.body))  # type: ignore[union-attr]
         self.names = traced_params(fn, ctx, branching)
-        # Under Flax NNX transforms, attributes of NNX objects are static except Variables' `.value`.
-        self.nnx = nnx_traced(fn)
+        # Under Flax NNX transforms (or for parameters annotated as NNX modules), attributes of NNX
+        # objects are static pytree metadata except Variables' `.value` and `[...]`.
+        self.nnx = nnx_traced(fn) or _takes_nnx_module(fn, ctx)
         if not self.names:
             return
         assignments = [pair for node in self.nodes if type(node) in _BINDERS for pair in _BINDERS[type(node)](node)]
@@ -149,6 +150,16 @@ def _loop_bindings(target: cst.BaseExpression, iterable: cst.BaseExpression):
             yield list(bound_names(elements[1])), args[0]
             return
     yield list(bound_names(target)), iterable
+
+
+def _takes_nnx_module(fn: FunctionInfo, ctx: Context) -> bool:
+    for param in _params_with_annotations(fn.node):  # type: ignore[arg-type]
+        if param.annotation is not None:
+            annotation = param.annotation.annotation
+            info = ctx.analysis.class_named(annotation, fn.parent)  # type: ignore[arg-type]
+            if (info is not None and info.framework == "nnx") or ctx.analysis.qualname(annotation, fn.parent) == "flax.nnx.Module":  # type: ignore[arg-type]
+                return True
+    return False
 
 
 def _chain_root(node: cst.BaseExpression) -> cst.BaseExpression:
@@ -330,10 +341,10 @@ class ConcretizeTraced(Rule):
                 if name is not None:
                     ctx.report(node, call=f".{func.attr.value}()", name=name)
                 continue
-            if isinstance(func, cst.Attribute) and func.attr.value == "reshape":  # x.reshape(n) / x.reshape((n, m))
+            qualname = ctx.qualname(func)
+            if qualname is None and isinstance(func, cst.Attribute) and func.attr.value == "reshape":  # x.reshape(n)
                 self._shape(node, [a for a in node.args if a.keyword is None], f"{code_of(func).strip()}()", taint, ctx)
                 continue
-            qualname = ctx.qualname(func)
             where = _SHAPE_ARGUMENTS.get(qualname)  # type: ignore[arg-type]
             if where is not None:
                 position, keyword = where
