@@ -32,6 +32,8 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from purelm import _signals
+
 BATCH_AXIS = "batch"
 
 
@@ -99,6 +101,26 @@ def to_host(tree: Any) -> Any:
     from jax.experimental import multihost_utils
 
     return multihost_utils.process_allgather(tree, tiled=True)
+
+
+def agreed_stop_signal() -> int | None:
+    """The signal (SIGINT/SIGTERM number) any process of the run received, or None; every process must call
+    it at the same point of the loop, in place of `purelm._signals.requested()`.
+
+    Processes see a signal at different moments (a scheduler signals them one by one; a Ctrl-C reaches only
+    one terminal). Deciding alone, one process would save (a collective gather) while another runs the next
+    step (another collective), and both would hang. Here they exchange their flags, so all stop after the
+    same step, save together, and exit with the same status. One process: no communication.
+    """
+    local = _signals.requested() or 0
+    if jax.process_count() == 1:
+        return local or None
+    from jax.experimental import multihost_utils
+
+    signum = int(np.max(multihost_utils.process_allgather(np.int32(local))))
+    if signum:
+        _signals.record(signum)
+    return signum or None
 
 
 def is_main_process() -> bool:
@@ -201,4 +223,5 @@ def initialize_distributed(coordinator: str | None = None, num_processes: int | 
     except (ValueError, RuntimeError) as err:
         message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise DeviceError(f"jax.distributed.initialize() failed: {message}") from None
+    _signals.reclaim()  # JAX's preemption notifier has just taken SIGTERM over
     return True

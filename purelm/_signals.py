@@ -65,6 +65,7 @@ class _State:
     deferring = 0  # depth of nested deferred() blocks
     exiting = False  # in the exit path: signals are only recorded
     phase = "start"
+    owned: set[int] = set()  # the signals install() took over
     paused: set[str] = set()
 
 
@@ -103,13 +104,28 @@ def install() -> None:
         # not die of the terminal's Ctrl-C (Python itself keeps SIGINT ignored in that case).
         if signal.getsignal(signum) is not signal.SIG_IGN:
             signal.signal(signum, _handler)
+            _State.owned.add(signum)
     sys.unraisablehook = _unraisable(sys.unraisablehook)
     _State.installed = True
+
+
+def reclaim() -> None:
+    """Point the signals `install()` took over back at this module's handler, after a library replaced it:
+    `jax.distributed.initialize` installs a SIGTERM handler of its own (its preemption notifier), which would
+    otherwise swallow the scheduler's SIGTERM. No-op without `install()`."""
+    for signum in _State.owned:
+        signal.signal(signum, _handler)
 
 
 def requested() -> int | None:
     """The signal number received and not yet acted on, or None."""
     return _State.pending
+
+
+def record(signum: int) -> None:
+    """Act as if `signum` had arrived (a multi-process run adopts a signal another process received)."""
+    if _State.pending is None:
+        _State.pending = int(signum)
 
 
 def check() -> None:

@@ -1,23 +1,28 @@
 """Two real processes on localhost (CPU, gloo collectives) train exactly like one process with two devices.
 
 Process 0 and 1 each own one CPU device; the reference is one process with two (forced host devices). The
-first half of the multi-process run is started with `--coordinator/--num-processes/--process-id`, the second
-half resumes it with the same settings from `JAX_COORDINATOR_ADDRESS/JAX_NUM_PROCESSES/JAX_PROCESS_ID`.
+multi-process run is started with `--coordinator/--num-processes/--process-id` and stopped by a SIGTERM that
+only process 0 receives (both must stop after the same step and save together); it is then resumed with
+the same settings from `JAX_COORDINATOR_ADDRESS/JAX_NUM_PROCESSES/JAX_PROCESS_ID`.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from purelm._parallel import DeviceError, distributed_settings
+from purelm._signals import PAUSE_ENV, PAUSE_MARKER
 
 ENTRY = "from purelm._signals import console_main; console_main()"
 TINY = ["--batch-size", "4", "--seq-len", "16", "--embed-dim", "8", "--hidden-dim", "16",
@@ -36,10 +41,10 @@ def _launch(argv: list[str], env: dict, log: Path) -> subprocess.Popen:
         return subprocess.Popen([sys.executable, "-c", ENTRY, *argv], stdout=f, stderr=subprocess.STDOUT, env=env)
 
 
-def _finish(procs: dict[Path, subprocess.Popen]) -> None:
+def _finish(procs: dict[Path, subprocess.Popen], status: int = 0) -> None:
     try:
         for log, proc in procs.items():
-            assert proc.wait(timeout=WAIT_S) == 0, log.read_text()[-3000:]
+            assert proc.wait(timeout=WAIT_S) == status, log.read_text()[-3000:]
     finally:
         for proc in procs.values():
             if proc.poll() is None:
@@ -80,21 +85,33 @@ def test_two_processes_match_two_devices_bit_for_bit_and_resume(tmp_path, env):
         (corpus / f"f{i}.txt").write_bytes(bytes(rng.integers(32, 127, 1500, dtype=np.uint8)))
     one, two = tmp_path / "one-process", tmp_path / "two-processes"
 
-    # Reference (4 steps in one go, two devices in one process) side by side with the first 2 steps of the
-    # two-process run, configured by options.
+    # The reference (4 steps in one go, two devices in one process) side by side with the two-process run,
+    # configured by options, which process 0 pauses before its second step until it gets a SIGTERM.
+    reference = _launch(["train", str(corpus), "--out", str(one), *TINY, "--steps", "4", "--devices", "2"],
+                        env | {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}, tmp_path / "one.log")
     port = _free_port()
-    procs = {tmp_path / "one.log": _launch(
-        ["train", str(corpus), "--out", str(one), *TINY, "--steps", "4", "--devices", "2"],
-        env | {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}, tmp_path / "one.log")}
+    first = {}
     for i in range(2):
         log = tmp_path / f"first{i}.log"
-        procs[log] = _launch(["train", str(corpus), "--out", str(two), *TINY, "--steps", "2",
+        first[log] = _launch(["train", str(corpus), "--out", str(two), *TINY, "--steps", "4",
                               "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2", "--process-id", str(i)],
-                             env, log)
-    _finish(procs)
-    first = (tmp_path / "first0.log").read_text()
-    assert "on 2 cpu devices" in first and "Traceback" not in first
-    assert (tmp_path / "first1.log").read_text().count("step ") == 0  # only process 0 prints and writes
+                             env | ({PAUSE_ENV: "step"} if i == 0 else {}), log)
+    process0 = next(iter(first.values()))
+    try:
+        while PAUSE_MARKER not in (tmp_path / "first0.log").read_text():
+            assert process0.poll() is None, (tmp_path / "first0.log").read_text()[-3000:]
+            time.sleep(0.05)
+        process0.send_signal(signal.SIGTERM)
+    finally:
+        _finish(first, 128 + signal.SIGTERM)
+    _finish({tmp_path / "one.log": reference})
+    for i in range(2):
+        log = (tmp_path / f"first{i}.log").read_text()
+        assert "Traceback" not in log
+        last = log.strip().splitlines()[-1]
+        assert re.fullmatch(r"purelm train: interrupted at step 2: checkpoint saved; continue: .*", last), log[-2000:]
+    assert "on 2 cpu devices" in (tmp_path / "first0.log").read_text()
+    assert "step 1/4" not in (tmp_path / "first1.log").read_text()  # only process 0 prints and writes
 
     # Resume across processes, configured by the environment.
     port = _free_port()
