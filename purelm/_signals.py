@@ -216,9 +216,20 @@ def _exit_interrupted(command: str, err: BaseException | None) -> NoReturn:
     with contextlib.suppress(Exception):
         print(f"purelm {command}: {message}".replace("purelm : ", "purelm: "), file=sys.stderr)
     _flush()
+    _leave_distributed()
     # Not sys.exit: a normal interpreter teardown can crash while XLA threads (a compilation, a transfer)
     # are still running. Everything worth keeping is written and flushed by now.
     os._exit(128 + signum)
+
+
+def _leave_distributed() -> None:
+    # os._exit skips JAX's atexit shutdown of a multi-process run; without it the other processes see this
+    # one vanish and abort ("the JAX distributed service detected fatal errors") instead of exiting alike.
+    jax = sys.modules.get("jax")
+    if jax is not None:
+        with contextlib.suppress(Exception):
+            if jax.distributed.is_initialized():
+                jax.distributed.shutdown()
 
 
 def console_main(argv: Sequence[str] | None = None) -> NoReturn:
