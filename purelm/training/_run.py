@@ -29,6 +29,7 @@ from purelm._data import DataError, build_tokenizer, load_corpus, num_windows, t
 from purelm._files import atomic_write_bytes
 from purelm._model import batch_initial_state
 from purelm._parallel import (
+    agreed_stop_signal,
     choose_devices,
     is_main_process,
     make_mesh,
@@ -453,10 +454,11 @@ class Run:
         result: Result | None = None
         first = True
         # Inside deferred() a signal only sets a flag: the loop ends between two compiled calls, never with
-        # the arrays, the step count or the metrics file half-updated.
+        # the arrays, the step count or the metrics file half-updated. Processes of a multi-process run
+        # agree on the flag (agreed_stop_signal), so all stop after the same step and save together.
         with _signals.deferred():
             while self.step_count < total and result is None:
-                if _signals.requested() is not None:
+                if agreed_stop_signal() is not None:
                     self._interrupted()
                 if self._stop:
                     result = self._stopped("stop requested")
@@ -499,7 +501,7 @@ class Run:
                         break
                 if save:
                     self.save()
-            if _signals.requested() is not None:
+            if agreed_stop_signal() is not None:
                 self._interrupted()
         if result is None:
             result = Result("done", self.step_count, f"done: step {self.step_count}", last.get("train"),
