@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import tokenize
 from functools import lru_cache
@@ -9,12 +10,16 @@ from pathlib import Path
 from collections.abc import Callable, Iterable
 
 from purelint._config import Config
-from purelint._diagnostic import Diagnostic
+from purelint._diagnostic import Diagnostic, Edit, Fix
 from purelint._engine import check_source
+from purelint._fix import SourceError
 from purelint._files import iter_files
+from purelint._notebook import Notebook, parse_notebook
 from purelint._rule import Rule, all_rules
 
-__all__ = ["decode_source", "lint_bytes", "lint_file", "lint_paths", "lint_source", "make_rules"]
+__all__ = ["decode_source", "lint_bytes", "lint_data", "lint_file", "lint_notebook", "lint_paths", "lint_source", "make_rules"]
+
+NOTEBOOK_SUFFIX = ".ipynb"
 
 
 @lru_cache(maxsize=64)
@@ -69,11 +74,52 @@ def lint_file(path: str | Path, *, config: Config | None = None) -> list[Diagnos
         data = Path(path).read_bytes()
     except OSError as error:
         return [_failure(str(path), f"cannot read file: {error.strerror or error}")]
-    if str(path).endswith(".ipynb"):
-        from purelint._runner import lint_data  # notebooks: the code cells, findings by cell
-
+    if str(path).endswith(NOTEBOOK_SUFFIX):
         return lint_data(str(path), data, config or Config())
     return lint_bytes(data, str(path), config=config)
+
+
+# --- notebooks ------------------------------------------------------------------------------------
+
+def _in_cell(diagnostic: Diagnostic, notebook: Notebook) -> Diagnostic:
+    """A finding on the joined notebook source, re-addressed to (cell, line within the cell)."""
+    cell, line = notebook.locate(diagnostic.line)
+    end_cell, end_line = notebook.locate(diagnostic.end_line)
+    if end_cell != cell:  # never span cells in a report: stop at the end of the first one
+        end_line, end_column = line, diagnostic.column
+    else:
+        end_column = diagnostic.end_column
+    fix = diagnostic.fix
+    if fix is not None:
+        fix = Fix(fix.applicability, fix.message, tuple(
+            Edit(notebook.locate(e.line)[1], e.column, notebook.locate(e.end_line)[1], e.end_column, e.content) for e in fix.edits
+        ))
+    return dataclasses.replace(diagnostic, line=line, end_line=end_line, end_column=end_column, cell=cell, fix=fix)
+
+
+def lint_notebook(notebook: Notebook, path: str, config: Config) -> list[Diagnostic]:
+    """Findings in a notebook's code cells, addressed by cell."""
+    if not notebook.python or not notebook.cells:
+        return []
+    def line_names(line: int) -> str:
+        cell, within = notebook.locate(line)
+        return f"line {within} of cell {cell}"
+
+    return [_in_cell(d, notebook) for d in lint_source(notebook.source, path, config=config, line_names=line_names)]
+
+
+def lint_data(path: str, data: bytes | None, config: Config) -> list[Diagnostic]:
+    """Lint one file from its bytes (None: read it here, reporting why it cannot be read)."""
+    if data is None:
+        return lint_file(path, config=config)
+    if not path.endswith(NOTEBOOK_SUFFIX):
+        return lint_bytes(data, path, config=config)
+    try:
+        return lint_notebook(parse_notebook(data.decode("utf-8-sig"), path), path, config)
+    except UnicodeDecodeError as error:
+        return [_failure(path, f"cannot decode notebook as UTF-8: {error.reason}")]
+    except SourceError as error:
+        return [_failure(path, str(error).removeprefix(f"{path}: "))]
 
 
 def lint_paths(paths: Iterable[str | Path], *, config: Config | None = None) -> list[Diagnostic]:

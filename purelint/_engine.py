@@ -23,6 +23,7 @@ from libcst.metadata import CodePosition, CodeRange, MetadataWrapper, PositionPr
 from libcst.metadata.position_provider import PositionProvidingCodegenState
 
 from purelint._diagnostic import Diagnostic, Fix
+from purelint._fix import code_of
 from purelint._frameworks import CLASS_FRAMEWORKS, FLAG_SOURCES, HOST_CALLBACKS, REF_CONSTRUCTORS, RULE_DEFINERS, SETUP_METHODS, TRANSFORMS, Transform
 from purelint._noqa import Suppressions
 from purelint._rule import Rule
@@ -92,6 +93,19 @@ def _fields(cls: type) -> tuple[str, ...]:
     return names
 
 
+def iter_children(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+    """The children of a node that carry code, in source order (whitespace, commas, brackets and
+    comments left out): much cheaper than libcst's `node.children`, which rebuilds the node."""
+    for name in reversed(_fields(type(node))):
+        value = getattr(node, name)
+        if isinstance(value, cst.CSTNode):
+            yield value
+        elif type(value) is tuple or type(value) is list:
+            for item in value:
+                if isinstance(item, cst.CSTNode):
+                    yield item
+
+
 def _chain(expr: cst.BaseExpression) -> tuple[cst.BaseExpression, list[str]]:
     """`a.b.c` -> (the innermost value `a`, ["b", "c"]); iterative, chains can be long."""
     attrs = []
@@ -111,7 +125,7 @@ def dotted(expr: cst.BaseExpression) -> str | None:
 def literal(expr: cst.BaseExpression) -> Any:
     """The Python value of a literal expression (numbers, strings, tuples...), or None."""
     try:
-        return ast.literal_eval(cst.Module([]).code_for_node(expr).strip())
+        return ast.literal_eval(code_of(expr).strip())
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
         return None
 
@@ -991,7 +1005,8 @@ class Context:
         """Report the current rule at `node` (in the current function, or at `at`, see `position`).
         The message defaults to the rule's (its `untraced_message` in code JAX does not trace),
         formatted with `fmt`."""
-        traced = self.function.traced if self.function is not None else False
+        where = at[1].function() if at is not None and at[1] is not None else self.function
+        traced = where is not None and where.traced
         text = message
         if text is None:
             text = self.rule.message if traced or not self.rule.untraced_message else self.rule.untraced_message

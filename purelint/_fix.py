@@ -250,55 +250,6 @@ def dotted_name(node: cst.BaseExpression) -> str | None:
     return ".".join(reversed(parts))
 
 
-def import_bindings(module: cst.Module) -> dict[str, str]:
-    """Top-level names bound by imports, mapped to what they refer to.
-
-    `import jax` -> {"jax": "jax"}; `import jax.numpy as jnp` -> {"jnp": "jax.numpy"};
-    `import jax.numpy` -> {"jax": "jax"}; `from jax import random as jr` -> {"jr": "jax.random"}.
-    Relative and star imports bind nothing we can name.
-    """
-    bindings: dict[str, str] = {}
-    for statement in module.body:
-        if not isinstance(statement, cst.SimpleStatementLine):
-            continue
-        for small in statement.body:
-            if isinstance(small, cst.Import):
-                for alias in small.names:
-                    full = dotted_name(alias.name)
-                    if full is None:
-                        continue
-                    if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
-                        bindings[alias.asname.name.value] = full
-                    else:
-                        top = full.split(".")[0]
-                        bindings[top] = top
-            elif isinstance(small, cst.ImportFrom) and not small.relative and small.module is not None:
-                base = dotted_name(small.module)
-                if base is None or isinstance(small.names, cst.ImportStar):
-                    continue
-                for alias in small.names:
-                    name = dotted_name(alias.name)
-                    if name is None:
-                        continue
-                    local = name
-                    if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
-                        local = alias.asname.name.value
-                    bindings[local] = f"{base}.{name}"
-    return bindings
-
-
-def qualified_name(node: cst.BaseExpression, bindings: dict[str, str]) -> str | None:
-    """The qualified name a dotted expression refers to through the module's imports, else None."""
-    dotted = dotted_name(node)
-    if dotted is None:
-        return None
-    head, _, rest = dotted.partition(".")
-    target = bindings.get(head)
-    if target is None:
-        return None
-    return f"{target}.{rest}" if rest else target
-
-
 # Modules a fix may need and how we import them when missing: module -> (import line, local name).
 _CANONICAL_IMPORTS = {
     "jax": ("import jax", "jax"),
@@ -307,14 +258,17 @@ _CANONICAL_IMPORTS = {
 }
 
 
-def reference(module: cst.Module, qualname: str) -> tuple[str, Edit | None]:
-    """How to spell `qualname` in `module`, plus the import edit to add when nothing binds it yet.
+def reference(analysis, qualname: str) -> tuple[str, Edit | None]:
+    """How to spell `qualname` in the module of `analysis` (a `purelint._engine.Analysis`), plus the
+    import edit to add when nothing binds it yet. What the module's names refer to comes from the
+    engine's scopes (its module-level imports), the same resolution rules use.
 
     Existing aliases win: with `import jax.numpy as np_`, `jax.numpy.zeros_like` is `np_.zeros_like`.
     With nothing suitable imported, adds `import jax.numpy as jnp` for `jax.numpy.*`, `import
     equinox as eqx` for `equinox.*`, else `import jax`, once, after the module's leading imports.
     """
-    bindings = import_bindings(module)
+    module = analysis.module
+    bindings = {local: target for local, target in analysis.module_scope.imports.items() if not target.startswith(".")}
     best: tuple[int, str] | None = None
     for local, target in bindings.items():
         if (qualname == target or qualname.startswith(target + ".")) and (best is None or len(target) > best[0]):

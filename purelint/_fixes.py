@@ -72,7 +72,7 @@ def stop_gradient(ctx, call: cst.Call) -> Fix | None:
     """PUR305: `y.detach()` -> `jax.lax.stop_gradient(y)`."""
     if not isinstance(call.func, cst.Attribute) or call.args:
         return None
-    spelled, imported = reference(ctx.module, "jax.lax.stop_gradient")
+    spelled, imported = reference(ctx.analysis, "jax.lax.stop_gradient")
     receiver = call.func.value
     if isinstance(receiver, cst.BaseExpression) and receiver.lpar:
         receiver = receiver.with_changes(lpar=[], rpar=[])  # `(a * b).detach()`: the call's parentheses suffice
@@ -95,7 +95,7 @@ def debug_print(ctx, call: cst.Call) -> Fix | None:
         else:
             pieces.append(converted[0])
             values.extend(converted[1])
-    spelled, imported = reference(ctx.module, "jax.debug.print")
+    spelled, imported = reference(ctx.analysis, "jax.debug.print")
     text = f"{spelled}({' '.join(pieces)!r}" + "".join(f", {v}" for v in values) + ")"
     return build_fix("unsafe", f"Use `{spelled}`", [node_edit(ctx, call, text), imported])
 
@@ -135,7 +135,7 @@ def in_place_arithmetic(ctx, call: cst.Call, parent: cst.CSTNode | None) -> Fix 
         return None
     name, method = func.value.value, func.attr.value
     if method == "zero_" and not call.args:
-        spelled, imported = reference(ctx.module, "jax.numpy.zeros_like")
+        spelled, imported = reference(ctx.analysis, "jax.numpy.zeros_like")
         text = f"{name} = {spelled}({name})"
         return build_fix("unsafe", f"Use `{text}`", [node_edit(ctx, call, text), imported])
     operator = _IN_PLACE_OPERATORS.get(method)

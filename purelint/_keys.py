@@ -37,8 +37,8 @@ from collections.abc import Callable, Iterable, Sequence
 
 import libcst as cst
 
-from purelint._engine import _fields
-from purelint._fix import import_bindings, qualified_name
+from purelint._engine import Analysis, iter_children
+from purelint._fix import code_of
 
 Resolver = Callable[[cst.BaseExpression], "str | None"]
 
@@ -162,16 +162,9 @@ def drawn_params(function: cst.FunctionDef, resolve: Resolver) -> frozenset[str]
 
 
 def resolver_for(module: cst.Module) -> Resolver:
-    """Resolve through the module's top-level imports; unshadowed builtins become `builtins.<name>`."""
-    bindings = import_bindings(module)
-
-    def resolve(expr: cst.BaseExpression) -> str | None:
-        name = qualified_name(expr, bindings)
-        if name is None and isinstance(expr, cst.Name) and expr.value in _BUILTINS:
-            return f"builtins.{expr.value}"
-        return name
-
-    return resolve
+    """The engine's resolver, from the module's top level (unshadowed builtins are `builtins.<name>`)."""
+    analysis = Analysis(module)
+    return lambda expr: analysis.qualname(expr, analysis.module_scope)
 
 
 def _literal_index(node: cst.Subscript) -> object:
@@ -438,7 +431,7 @@ class _Flow:
                     kind = "random" if arg.keyword.value in keywords else "call"
                     self.consume(arg.value, Use(arg.value, kind, label), state)
         elif not self._inspects(callee, node.func):
-            label = callee or _source(node.func)
+            label = callee or code_of(node.func)
             for arg in node.args:
                 if not arg.star:
                     self.consume(arg.value, Use(arg.value, "call", label), state)
@@ -485,19 +478,6 @@ class _Flow:
         state.env, state.used = head.env, head.used
 
 
-def iter_children(node: cst.CSTNode) -> Iterable[cst.CSTNode]:
-    """The children of a node that carry code, in source order (whitespace, commas, brackets and
-    comments left out): much cheaper than libcst's `node.children`, which rebuilds the node."""
-    for name in reversed(_fields(type(node))):
-        value = getattr(node, name)
-        if isinstance(value, cst.CSTNode):
-            yield value
-        elif type(value) is tuple or type(value) is list:
-            for item in value:
-                if isinstance(item, cst.CSTNode):
-                    yield item
-
-
 def bound_names(target: cst.CSTNode) -> Iterable[str]:
     """Names an assignment target binds: `a`, `a, (b, *c)`; not `x[i]` or `x.attr`."""
     if isinstance(target, cst.Name):
@@ -507,10 +487,6 @@ def bound_names(target: cst.CSTNode) -> Iterable[str]:
             yield from bound_names(element.value)
     elif isinstance(target, cst.StarredElement):
         yield from bound_names(target.value)
-
-
-def _source(node: cst.CSTNode) -> str:
-    return cst.Module([]).code_for_node(node)
 
 
 def _merge(states: Iterable[_State | None], values: itertools.count) -> _State | None:

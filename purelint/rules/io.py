@@ -5,6 +5,7 @@ from __future__ import annotations
 import libcst as cst
 
 from purelint._engine import Context
+from purelint._fix import code_of
 from purelint._fixes import debug_print
 from purelint._rule import Invalid, Rule
 
@@ -230,7 +231,7 @@ class LoggingInTraced(Rule):
             else:
                 is_logger = isinstance(receiver, cst.Name) and "logging.getLogger" in ctx.value_qualnames(receiver.value)
             if is_logger:
-                ctx.report(node, call=f"{cst.Module([]).code_for_node(receiver)}.{func.attr.value}")
+                ctx.report(node, call=f"{code_of(receiver)}.{func.attr.value}")
 
 
 __all__ = ["IOInTraced", "LoggingInTraced", "PrintInTraced"]

@@ -76,31 +76,19 @@ class UnusedNoqa(Rule):
             used.update({(where.start.line, rule.code), (where.end.line, rule.code)})
         lines = ctx.source.splitlines()
         functions = {id(fn.node): fn for fn in ctx.analysis.functions}
-        saved = ctx.top, ctx.function
         for top, statement in enumerate(ctx.module.body):
             for comment, owner in _comments(statement):
                 match = _LINE.search(comment.value)
                 if match is None or not match.group("codes"):
                     continue
-                ctx.top = top
                 # The finding's scope is that of the function around the comment.
-                ctx.function = functions.get(id(owner), _MODULE_LEVEL)  # type: ignore[assignment]
-                where = ctx.position(comment)
+                at = (top, functions.get(id(owner), ctx.analysis.module_scope))
+                where = ctx.position(comment, at)
                 codes = sorted(_codes(match))
                 unused = [c for c in codes if c.startswith("PUR") and c in enabled and (where.start.line, c) not in used]
                 if unused:
                     fix = _removal(lines[where.start.line - 1], where.start.line, where.start.column, comment.value, match, unused)
-                    ctx.report(comment, codes=" / ".join(unused), fix=fix)
-        ctx.top, ctx.function = saved
-
-
-class _ModuleLevel:
-    """Stands in for the enclosing function of a comment outside every function."""
-
-    traced = False
-
-
-_MODULE_LEVEL = _ModuleLevel()
+                    ctx.report(comment, codes=" / ".join(unused), fix=fix, at=at)
 
 
 def _comments(node: cst.CSTNode):

@@ -14,7 +14,6 @@ traced value are traced, except what is static about every array: `.shape`, `.nd
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import weakref
 
@@ -24,7 +23,8 @@ from purelint._engine import Context, FunctionInfo, literal
 from purelint._facts import nnx_traced, params_with_annotations as _params_with_annotations, traced_params
 from purelint._fix import build_fix, code_of, node_edit, reference
 from purelint._frameworks import ARRAY_METHODS
-from purelint._keys import bound_names, iter_children
+from purelint._engine import iter_children
+from purelint._keys import bound_names
 from purelint._rule import Invalid, Rule, Valid
 
 __all__ = ["ConcretizeTraced", "JitOverModules", "PythonBranchOnTraced", "UnrolledLoop"]
@@ -519,7 +519,7 @@ class JitOverModules(Rule):
         return None
 
     def _fix(self, expr: cst.BaseExpression, ctx: Context, at=None):
-        spelled, imported = reference(ctx.module, "equinox.filter_jit")
+        spelled, imported = reference(ctx.analysis, "equinox.filter_jit")
         return build_fix("unsafe", f"Replace `jax.jit` with `{spelled}`", [node_edit(ctx, expr, spelled, at), imported])
 
 

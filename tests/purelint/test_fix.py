@@ -3,6 +3,8 @@
 import os
 
 import libcst as cst
+
+from purelint._engine import Analysis
 import pytest
 
 from purelint._diagnostic import Edit, Fix
@@ -168,7 +170,7 @@ def test_failed_write_leaves_the_file_and_no_debris(tmp_path, monkeypatch):
 )
 def test_reference_respects_aliases_and_adds_imports_once(source, qualname, spelled, fixed):
     module = cst.parse_module(source)
-    name, edit = reference(module, qualname)
+    name, edit = reference(Analysis(module), qualname)
     assert name == spelled
     if fixed is None:
         assert edit is None
@@ -176,4 +178,4 @@ def test_reference_respects_aliases_and_adds_imports_once(source, qualname, spel
         new = apply_edits(source, [edit])
         assert new == fixed
         # Once added, the import is found: a second request adds nothing.
-        assert reference(cst.parse_module(new), qualname) == (spelled, None)
+        assert reference(Analysis(cst.parse_module(new)), qualname) == (spelled, None)

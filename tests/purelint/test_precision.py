@@ -596,7 +596,7 @@ def test_untraced_findings_do_not_say_under_jit():
 
 
 def test_key_reuse_message_line_is_the_cell_line_in_notebooks():
-    from purelint._runner import lint_notebook
+    from purelint._api import lint_notebook
     from purelint._notebook import parse_notebook
     import json
 
