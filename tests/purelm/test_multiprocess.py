@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import signal
 import socket
 import subprocess
@@ -109,18 +110,20 @@ def test_two_processes_match_two_devices_bit_for_bit_and_resume(tmp_path, env):
         log = (tmp_path / f"first{i}.log").read_text()
         assert "Traceback" not in log
         last = log.strip().splitlines()[-1]
-        assert re.fullmatch(r"purelm train: interrupted at step 2: checkpoint saved; continue: .*", last), log[-2000:]
+        match = re.fullmatch(r"purelm train: interrupted at step 2: checkpoint saved; continue: (.*)", last)
+        assert match, log[-2000:]
+    resume = shlex.split(match.group(1))
+    assert resume[:3] == ["purelm", "train", "--resume"]
     assert "on 2 cpu devices" in (tmp_path / "first0.log").read_text()
     assert "step 1/4" not in (tmp_path / "first1.log").read_text()  # only process 0 prints and writes
 
-    # Resume across processes, configured by the environment.
+    # Resume across processes with the printed command, configured by the environment.
     port = _free_port()
     procs = {}
     for i in range(2):
         log = tmp_path / f"resume{i}.log"
         settings = {"JAX_COORDINATOR_ADDRESS": f"127.0.0.1:{port}", "JAX_NUM_PROCESSES": "2", "JAX_PROCESS_ID": str(i)}
-        procs[log] = _launch(["train", "--resume", str(two), "--steps", "4", "--log-every", "1", "--eval-every", "2"],
-                             env | settings, log)
+        procs[log] = _launch(resume[1:], env | settings, log)
     _finish(procs)
     assert "resuming" in (tmp_path / "resume0.log").read_text()
 
