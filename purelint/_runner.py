@@ -33,7 +33,7 @@ from purelint._config import Config
 from purelint._diagnostic import Diagnostic, Fix
 from purelint._engine import RuleCrash
 from purelint._fix import SourceError, apply_fixes, decode_source, read_source, unified_diff, write_source
-from purelint._notebook import Notebook, parse_notebook, read_notebook, write_notebook
+from purelint._notebook import parse_notebook, read_notebook, write_notebook
 from purelint._parallel import Failure, TaskError, run_files
 
 MAX_ROUNDS = 10  # fix rounds per file; each round re-lints the fixed text
