@@ -239,6 +239,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, DataError, CheckpointError, DeviceError, ConfigError, TokenizerError, StateDictError) as err:
         print(f"purelm {args.command}: error: {_one_line(err)}", file=sys.stderr)
         return 2
+    except TrainingError as err:  # training could not go on (diverged); the last checkpoint is intact
+        print(f"purelm {args.command}: error: {_one_line(err)}", file=sys.stderr)
+        return 1
     except BrokenPipeError:
         raise  # `purelm sample ... | head`: the console entry ends quietly, as a tool killed by SIGPIPE
     except OSError as err:  # an unwritable --out, a full disk: still one line, not a traceback

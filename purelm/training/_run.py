@@ -500,7 +500,10 @@ class Run:
                                         last.get("train"), last.get("eval"))
                         break
                 if save:
-                    self.save()
+                    try:
+                        self.save()
+                    except TrainingError as err:  # finite losses, non-finite weights: diverged all the same
+                        result = self._divergence(str(err))
             if agreed_stop_signal() is not None:
                 self._interrupted()
         if result is None:
