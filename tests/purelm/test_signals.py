@@ -253,8 +253,6 @@ def test_a_signal_ignored_from_the_start_stays_ignored(monkeypatch):
         sys.unraisablehook = hook
 
 
-@pytest.mark.xfail(strict=True, reason="purelm/__init__.py imports jax eagerly (lead: make it lazy, PEP 562), "
-                   "so a signal during `import purelm` comes before the entry point can install its handlers")
 def test_the_entry_point_installs_its_handlers_before_importing_jax(lab):
     probe = "import sys, purelm._signals; print(sorted(m for m in ('jax', 'numpy') if m in sys.modules))"
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=lab["env"],
