@@ -38,7 +38,7 @@ def to_torch(model: LSTMLM):
 
     if not model.tie_embeddings or model.num_layers != 1 or model.cell != "lstm" or model.head_bias is not None:
         raise ValueError(
-            "to_torch needs the tutorial's shape: one LSTM layer and tie_embeddings=True without an output bias"
+            "to_torch needs the tutorial's shape: one layer, an LSTM, tie_embeddings=True and no output bias"
         )
     (cell,) = model.cells
     arrays = {

@@ -256,7 +256,8 @@ def per_sequence_window(model, tokens, h0, c0, masks):
     return picked.T, (jnp.stack([h for h, _ in finals], 1), jnp.stack([c for _, c in finals], 1))
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn_relu"])
+# LSTM (lstm_lm_window) and GRU (scan_lm_window, which RNN models share) place the masks in separate code.
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_dropout_masks_sit_where_word_language_model_puts_them(cell):
     """With a key, the batched loss equals the per-sequence cells with the masks on the embeddings, between
     the layers and on the top output (values and every gradient); 12 tokens >= 11 words, so an LSTM without
@@ -299,9 +300,10 @@ def test_no_key_means_no_dropout():
     assert plain != float(loss(model, tokens, states, key=jax.random.key(9))[0])
 
 
-@pytest.mark.parametrize("cell", ["gru", "rnn_tanh"])
+@pytest.mark.parametrize("cell", ["gru"])
 def test_other_cells_batched_path_matches_per_sequence_model(cell):
-    """GRU and RNN models take `scan_lm_window`: equal to `jax.vmap` of the per-sequence model."""
+    """GRU and RNN models take `scan_lm_window`: equal to `jax.vmap` of the per-sequence model (RNN models
+    through the same function are compared with torch in test_interop)."""
     with jax.enable_x64(True):
         key, k_tok, k_state, k_w = jax.random.split(jax.random.key(10), 4)
         model = LSTMLM(9, 4, 5, cell=cell, key=key, dtype=jnp.float64)

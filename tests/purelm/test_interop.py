@@ -159,9 +159,12 @@ def test_round_trip_is_exact():
     jax.tree.map(np.testing.assert_array_equal, model, again)
 
 
-def test_to_torch_refuses_models_the_tutorial_cannot_hold():
-    model = purelm.LSTMLM(VOCAB, 4, 6, num_layers=2, key=jax.random.key(0))
-    with pytest.raises(ValueError, match="one layer"):
+@pytest.mark.parametrize(
+    "kwargs", [{"num_layers": 2}, {"cell": "gru", "tie_embeddings": True}, {"tie_embeddings": True, "output_bias": True}]
+)
+def test_to_torch_refuses_models_the_tutorial_cannot_hold(kwargs):
+    model = purelm.LSTMLM(VOCAB, 6, 6, key=jax.random.key(0), **kwargs)
+    with pytest.raises(ValueError, match="one layer, an LSTM, tie_embeddings=True and no output bias"):
         purelm.to_torch(model)
 
 
