@@ -80,7 +80,8 @@ TRANSFORMS: dict[str, Transform] = {
         "jax.lax.scan jax.lax.fori_loop jax.lax.while_loop jax.lax.cond jax.lax.switch jax.lax.map "
         "jax.lax.associative_scan jax.lax.custom_root jax.lax.custom_linear_solve "
         "haiku.scan haiku.fori_loop haiku.while_loop haiku.cond haiku.switch haiku.map "
-        "optax.GradientTransformation optax.GradientTransformationExtraArgs jax.experimental.pallas.pallas_call",
+        "optax.GradientTransformation optax.GradientTransformationExtraArgs jax.experimental.pallas.pallas_call "
+        "jax.experimental.pallas.tpu.emit_pipeline",
     ),
 }
 # Transforms that cache the traced program: a global read inside goes stale when it is rebound later.

@@ -335,6 +335,7 @@ class _Flow:
             self.expr(node.iter, state)
         head = state
         exits: list[_State | None] = []
+        back: _State | None = None
         for second in (False, True):
             self.in_second_pass += second
             self.loops.append(_Loop())
@@ -351,7 +352,8 @@ class _Flow:
             head = _merge([head, back], self.values) or head
         if isinstance(node, cst.While):
             self.expr(node.test, head)
-        after = head
+        # `for i in range(3)` runs its body at least once: no path skips it.
+        after = back if back is not None and _runs_at_least_once(node, self.resolve) and not exits else head
         if node.orelse is not None:
             after = self.suite(node.orelse.body, head.copy())
         return _merge([after, *exits], self.values)
@@ -487,6 +489,21 @@ def bound_names(target: cst.CSTNode) -> Iterable[str]:
             yield from bound_names(element.value)
     elif isinstance(target, cst.StarredElement):
         yield from bound_names(target.value)
+
+
+def _runs_at_least_once(node: cst.For | cst.While, resolve: Resolver) -> bool:
+    if not isinstance(node, cst.For) or not isinstance(node.iter, cst.Call) or resolve(node.iter.func) != "builtins.range":
+        return False
+    bounds = []
+    for arg in node.iter.args:
+        value = arg.value
+        negative = isinstance(value, cst.UnaryOperation) and isinstance(value.operator, cst.Minus)
+        if negative:
+            value = value.expression
+        if arg.keyword is not None or not isinstance(value, cst.Integer):
+            return False
+        bounds.append(-int(value.value, 0) if negative else int(value.value, 0))
+    return 1 <= len(bounds) <= 3 and (len(bounds) < 3 or bounds[2] != 0) and len(range(*bounds)) > 0
 
 
 def _merge(states: Iterable[_State | None], values: itertools.count) -> _State | None:

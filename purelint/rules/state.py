@@ -209,7 +209,7 @@ class NnxStateUnderJaxJit(Rule):
     name = "nnx-state-under-jax-jit"
     summary = "a Flax NNX object (optimizer, module) mutated inside plain `jax.jit`"
     message = (
-        "`{call}` changes the NNX {what} `{name}` inside plain `jax.jit`: the update is made on tracers "
+        "`{call}` changes the NNX {what} `{name}` inside plain `{transform}`: the update is made on tracers "
         "and lost after the call; use `nnx.jit` (or `nnx.split` the state, pass it in and return it)"
     )
     what = """
@@ -288,7 +288,7 @@ class NnxStateUnderJaxJit(Rule):
             if isinstance(func, cst.Attribute) and func.attr.value == "update" and isinstance(func.value, cst.Name):
                 what = self._object(func.value.value, fn, objects, ctx)
                 if what is not None:
-                    ctx.report(node, call=f"{func.value.value}.update(...)", what=what, name=func.value.value)
+                    ctx.report(node, call=f"{func.value.value}.update(...)", what=what, name=func.value.value, transform=plain[0].transform.name)
         for node, scope, parent, _top, _store in _assignments(fn, analysis):
             for target in mutation_targets(node, parent):
                 root = mutation_root(target)
@@ -296,7 +296,7 @@ class NnxStateUnderJaxJit(Rule):
                     continue
                 what = self._object(root.value, fn, objects, ctx)
                 if what is not None:
-                    ctx.report(target, call=f"{code_of(target).strip()} = ...", what=what, name=root.value)
+                    ctx.report(target, call=f"{code_of(target).strip()} = ...", what=what, name=root.value, transform=plain[0].transform.name)
 
     @staticmethod
     def _object(name: str, fn: FunctionInfo, objects: dict[str, str], ctx: Context) -> str | None:

@@ -74,6 +74,10 @@ class _Facts:
         if not self.names:
             return
         assignments = [pair for node in self.nodes if type(node) in _BINDERS for pair in _BINDERS[type(node)](node)]
+        self.bindings: dict[str, list[cst.BaseExpression | None]] = {}
+        for targets, value in assignments:
+            for target in targets:
+                self.bindings.setdefault(target, []).append(value)
         changed = True
         while changed:  # flow-insensitive: a name bound from a traced value anywhere is traced
             changed = False
@@ -102,7 +106,7 @@ class _Facts:
                 elif node.attr.value not in _STATIC_ATTRIBUTES and not self.nnx:
                     stack.append(node.value)
                 continue
-            if kind is cst.Subscript and self.nnx and type(node.value) is cst.Attribute:
+            if kind is cst.Subscript and self.nnx and type(node.value) is cst.Attribute and node.value.attr.value not in _STATIC_ATTRIBUTES:
                 stack.append(_chain_root(node.value))  # `model.count[...]`: a Variable's value
                 stack.extend(node.slice)
                 continue
@@ -168,11 +172,15 @@ def _chain_root(node: cst.BaseExpression) -> cst.BaseExpression:
     return node
 
 
-def _optional_field(test: cst.BaseExpression) -> bool:
-    """`if state.mask:` / `not cfg.flag`: truth of a pytree field, which is usually an optional
-    sub-tree (None or not: static structure) or a static flag, rarely an array."""
+def _optional_field(test: cst.BaseExpression, taint: _Facts) -> bool:
+    """`if state.mask:` / `not cfg.flag` (or a local bound only from such a field): truth of a
+    pytree field, which is usually an optional sub-tree (None or not: static structure) or a static
+    flag, rarely an array."""
     while isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
         test = test.expression
+    if isinstance(test, cst.Name):
+        values = taint.bindings.get(test.value)
+        return bool(values) and all(isinstance(v, cst.Attribute) for v in values)
     return isinstance(test, cst.Attribute)
 
 
@@ -269,7 +277,7 @@ class PythonBranchOnTraced(Rule):
                 kind, test = "not", node.expression
             elif isinstance(node, cst.Assert):
                 kind, test = "assert", node.test
-            if test is None or _optional_field(test):
+            if test is None or _optional_field(test, taint):
                 continue
             name = taint.source(test)
             if name is not None:

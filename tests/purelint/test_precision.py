@@ -608,3 +608,44 @@ def test_key_reuse_message_line_is_the_cell_line_in_notebooks():
     (finding,) = lint_notebook(parse_notebook(json.dumps(notebook), "n.ipynb"), "n.ipynb", Config())
     assert (finding.cell, finding.line) == (2, 3)
     assert "on line 2" in finding.message
+
+
+def test_shapes_stay_static_next_to_nnx_parameters():
+    code = """
+        import jax
+        from flax import nnx
+        @jax.jit
+        def detect(model: nnx.Module, img: jax.Array):
+            h, w = img.shape[0], img.shape[1]
+            new_h, new_w = (800, w / h * 800) if h > w else (h / w * 800, 800)
+            shape = (int(new_h), int(new_w), img.shape[2])
+            return model(jax.image.resize(img, shape, method="bilinear"))
+    """
+    assert found(code) == []
+
+
+def test_local_bound_from_an_optional_field():
+    code = """
+        import jax
+        @jax.jit
+        def step(state, x):
+            dynamic_scale = state.dynamic_scale
+            if dynamic_scale:
+                return x
+            return x
+    """
+    assert found(code) == []
+
+
+def test_key_rebound_in_a_loop_that_always_runs():
+    code = """
+        import jax
+        key = jax.random.key(0)
+        for i in range(3):
+            new_key, subkey = jax.random.split(key)
+            del key
+            x = jax.random.normal(subkey)
+            key = new_key
+        key, subkey = jax.random.split(key)
+    """
+    assert found(code) == []
