@@ -155,11 +155,13 @@ def test_dropout_steps_with_a_key_equal_single_steps_with_its_split_keys():
     opt_state = optimizer.init(eqx.filter(model, eqx.is_array))
     key = jax.random.key(7)
     step = purelm.make_train_step(optimizer)
-    one, single_losses = (model, opt_state, None), []
+    # Explicit states from the start: one compilation of the single step (None would be a second).
+    states = purelm.batch_initial_state(model, 3)
+    one, single_losses = (model, opt_state, states), []
     for batch, window_key in zip(batches, jax.random.split(key, 3)):
         *one, loss = step(one[0], one[1], batch, one[2], key=window_key)
         single_losses.append(loss)
-    *many, losses = purelm.make_train_steps(optimizer)(model, opt_state, batches, None, key=key)
+    *many, losses = purelm.make_train_steps(optimizer)(model, opt_state, batches, states, key=key)
     np.testing.assert_array_equal(losses, jnp.stack(single_losses))
     for a, b in zip(jax.tree.leaves(many), jax.tree.leaves(one), strict=True):
         np.testing.assert_array_equal(a, b)
@@ -178,6 +180,7 @@ def test_bfloat16_model_trains_with_a_float32_loss():
     step = purelm.make_train_step(optimizer)
     losses = []
     for k in range(5):
+        # Every step from the initial state (None): one compilation.
         model, opt_state, states, loss = step(model, opt_state, batch, None, key=jax.random.key(k))
         losses.append(float(loss))
     assert loss.dtype == jnp.float32 and states[0].dtype == jnp.bfloat16
