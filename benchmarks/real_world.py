@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import csv
 import difflib
+import io
 import json
 import re
 import shutil
@@ -92,7 +93,10 @@ def read_labels(path: Path) -> list[Label]:
         return []
     labels = []
     with path.open(newline="", encoding="utf-8") as handle:
-        for number, row in enumerate(csv.DictReader(handle), start=2):
+        reader = csv.DictReader(handle)
+        if tuple(reader.fieldnames or ()) != FIELDS:
+            sys.exit(f"error: {path.name}: the header must be {','.join(FIELDS)}")
+        for number, row in enumerate(reader, start=2):
             if row.get("verdict") not in VERDICTS or not (row.get("line") or "").isdigit():
                 sys.exit(f"error: {path.name}:{number}: needs a verdict in {VERDICTS} and a line number")
             labels.append(Label(**{**row, "line": int(row["line"])}))
@@ -219,16 +223,9 @@ def label_row(finding: Finding, commits: dict[str, str]) -> str:
     """A CSV row to paste into the labels file once verdict and reason are filled in."""
     row = [finding.project, commits[finding.project], finding.path, finding.cell, str(finding.line),
            finding.code, "?", finding.text, f"[{finding.scope}] {finding.message}"]
-    buffer = _CsvLine()
+    buffer = io.StringIO()
     csv.writer(buffer, lineterminator="").writerow(row)
-    return buffer.text
-
-
-class _CsvLine:
-    text = ""
-
-    def write(self, chunk: str) -> None:
-        self.text += chunk
+    return buffer.getvalue()
 
 
 # --- --fix-check ----------------------------------------------------------------------------------
