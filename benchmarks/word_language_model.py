@@ -52,6 +52,12 @@ class Outcome:
     epoch_s: float | None = None  # their main.py's own "time:" for the last epoch (training + validation)
 
 
+def positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
+    return int(text)
+
+
 def check_checkout(wlm: Path) -> None:
     missing = [name for name in THEIR_FILES if not (wlm / name).is_file()]
     if missing:
@@ -83,13 +89,16 @@ def count_words(path: Path) -> int:
         return sum(len(line.split()) + 1 for line in f)
 
 
-def run(command: list[str], cwd: Path | None = None) -> tuple[str, float]:
+def run(name: str, command: list[str], cwd: Path | None = None) -> tuple[str, float]:
     start = time.perf_counter()
-    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
+    try:
+        done = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
+    except FileNotFoundError:
+        raise BenchmarkError(f"cannot run {name}: no {command[0]}") from None
     wall = time.perf_counter() - start
     if done.returncode != 0:
         lines = (done.stderr or done.stdout).strip().splitlines() or ["no output"]
-        raise BenchmarkError(f"{Path(command[1]).name} exited with {done.returncode}: {lines[-1]}")
+        raise BenchmarkError(f"{name} exited with {done.returncode}: {lines[-1]}")
     return done.stdout, wall
 
 
@@ -101,7 +110,7 @@ def run_theirs(wlm: Path, data: Path, epochs: int, scratch: Path) -> Outcome:
         "--epochs", str(epochs), "--save", str(scratch / "model.pt"),
     ]
     # cwd: main.py imports its data.py and model.py as top-level modules.
-    output, wall = run(command, cwd=wlm)
+    output, wall = run("their main.py", command, cwd=wlm)
     epochs_seen = THEIR_EPOCH.findall(output)
     if not epochs_seen:
         raise BenchmarkError("their main.py printed no '| end of epoch' line")
@@ -117,7 +126,7 @@ def run_purelm(data: Path, epochs: int, steps_per_epoch: int, out: Path) -> Outc
         "--anneal", str(ANNEAL), "--seq-len", str(SEQ_LEN), "--batch-size", str(BATCH),
         "--steps", str(epochs * steps_per_epoch), "--eval-every", str(steps_per_epoch), "--out", str(out),
     ]
-    output, wall = run(command)
+    output, wall = run("purelm train", command)
     printed = PURELM_EPOCH.search(output)
     if printed is None or int(printed.group(1).replace(",", "")) != steps_per_epoch:
         raise BenchmarkError(f"purelm train's epoch is not {steps_per_epoch} steps: {printed and printed.group(0)}")
@@ -132,8 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--wlm", type=Path, required=True, metavar="DIR",
                         help="pytorch/examples' word_language_model folder (their main.py, data.py, model.py)")
     parser.add_argument("--data", type=Path, metavar="DIR", help="train/valid/test.txt (default: DIR/data/wikitext-2)")
-    parser.add_argument("--epochs", type=int, default=1, help="epochs on both sides (1)")
-    parser.add_argument("--rounds", type=int, default=1, help="alternating rounds of both commands (1)")
+    parser.add_argument("--epochs", type=positive_int, default=1, help="epochs on both sides (1)")
+    parser.add_argument("--rounds", type=positive_int, default=1, help="alternating rounds of both commands (1)")
     args = parser.parse_args(argv)
     try:
         check_checkout(args.wlm)
@@ -153,6 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     except BenchmarkError as error:
         print(f"word_language_model.py: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # the commands got the same Ctrl-C; the scratch directory is already gone
+        print("word_language_model.py: interrupted", file=sys.stderr)
+        return 130
     print(f"{args.epochs} epoch(s) of word_language_model's default configuration; {note}")
     print(f"{'':28} {'valid ppl':>10} {'wall s (median)':>16} {'their epoch s':>14}")
     for name, outcomes in (("their main.py (torch)", theirs), ("purelm train", ours)):
