@@ -27,7 +27,7 @@ import functools
 import os
 from collections.abc import Callable, Sequence
 
-from purelint._api import NOTEBOOK_SUFFIX, _failure, lint_data, lint_source
+from purelint._api import NOTEBOOK_SUFFIX, _failure, _in_cell, lint_data, lint_source
 from purelint._cache import Cache, fingerprint
 from purelint._config import Config
 from purelint._diagnostic import Diagnostic, Fix

@@ -36,6 +36,20 @@ def test_fix_rewrites_only_that_cell(tmp_path, capsys):
     assert "jax.debug.print('tracing {}', w)" in changed[0][1]
 
 
+def test_fix_reports_what_is_left_by_cell(tmp_path, capsys):
+    # A safe fix lands and an unsafe one is left: the leftover finding is reported at its cell.
+    cell = "import jax\nimport jax.numpy as jnp\nx = jnp.arange(10)\nx[0] = 10\n\n@jax.jit\ndef f(y):\n    print(y)\n    return y\n"
+    notebook = {"cells": [{"cell_type": "markdown", "metadata": {}, "source": "# title"},
+                          {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": cell}],
+                "metadata": {"language_info": {"name": "python"}}, "nbformat": 4, "nbformat_minor": 5}
+    path = tmp_path / "left.ipynb"
+    path.write_text(json.dumps(notebook))
+    assert main([str(path), "--no-cache", "--fix"]) == 1
+    out = capsys.readouterr().out
+    assert f"{path}:cell 2:8:5: PUR001" in out
+    assert "x = x.at[0].set(10)" in json.loads(path.read_text())["cells"][1]["source"]
+
+
 def test_broken_notebook_is_a_finding_not_a_crash(tmp_path, capsys):
     (tmp_path / "broken.ipynb").write_text("{ not json")
     assert main([str(tmp_path), "--no-cache"]) == 1
