@@ -138,3 +138,15 @@ def test_a_write_killed_midway_leaves_the_previous_checkpoint(tmp_path, monkeypa
     loaded, meta = load_checkpoint(tmp_path, _templates())
     assert meta == {"step": 1} and _same(loaded, first)
     assert sorted(os.listdir(tmp_path)) == [CHECKPOINT_FILE, HPARAMS_FILE]  # no temp files left behind
+
+
+def test_atomic_writes_get_the_mode_of_a_new_file(tmp_path):
+    from purelm._files import atomic_write_bytes
+
+    previous = os.umask(0o027)
+    try:
+        atomic_write_bytes(tmp_path / "a.bin", b"data")
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "a.bin").read_bytes() == b"data"
+    assert (tmp_path / "a.bin").stat().st_mode & 0o777 == 0o640
