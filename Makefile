@@ -33,7 +33,7 @@ lint: $(STAMP)
 	$(BIN)/purelint purelm purelint examples benchmarks
 
 test: $(STAMP) lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist worksteal
 
 clean:
 	rm -rf $(VENV) .purelint_cache .pytest_cache
