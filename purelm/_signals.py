@@ -64,6 +64,7 @@ class _State:
     installed = False  # console_main installed the process-wide handlers
     deferring = 0  # depth of nested deferred() blocks
     exiting = False  # in the exit path: signals are only recorded
+    immediate: str | None = None  # while importing: the command to end at once on a signal
     phase = "start"
     owned: set[int] = set()  # the signals install() took over
     paused: set[str] = set()
@@ -80,6 +81,10 @@ def signal_name(signum: int) -> str:
 def _handler(signum: int, frame) -> None:
     if _State.pending is None:
         _State.pending = signum
+    if _State.immediate is not None and not _State.exiting:
+        # Nothing is written yet, and an exception raised inside numpy's or jaxlib's import code can be
+        # caught there and printed as a traceback: end the process here and now.
+        _exit_interrupted(_State.immediate, None)
     if not _State.deferring and not _State.exiting:
         raise Interrupted(signum)
 
@@ -239,9 +244,11 @@ def console_main(argv: Sequence[str] | None = None) -> NoReturn:
         install()
         args = list(sys.argv[1:] if argv is None else argv)
         command = _command(args)
+        _State.immediate = command
         phase("imports")
         from purelm._cli import main
 
+        _State.immediate = None
         status = main(args)
         check()
     except KeyboardInterrupt as err:

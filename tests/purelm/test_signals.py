@@ -15,6 +15,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -258,3 +259,26 @@ def test_the_entry_point_installs_its_handlers_before_importing_jax(lab):
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=lab["env"],
                             timeout=WAIT_S, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_a_signal_while_importing_ends_at_once_even_if_library_code_catches_it(lab):
+    # numpy's and jaxlib's import code catch exceptions and print them; during the imports phase the handler
+    # ends the process itself instead of raising into that code.
+    probe = textwrap.dedent(
+        """
+        import os, signal, time, traceback
+        from purelm import _signals
+        _signals.install()
+        _signals._State.immediate = "train"
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)
+        except BaseException:
+            traceback.print_exc()
+        print("survived")
+        """
+    )
+    with _not_ignored():
+        result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=lab["env"],
+                                timeout=WAIT_S)
+    assert (result.returncode, result.stdout, result.stderr) == (130, "", "purelm train: interrupted by SIGINT\n")
