@@ -33,12 +33,17 @@ def sample(
         >>> sample(model, jax.random.key(0), jnp.array([4, 8]), 10, temperature=0.8, top_k=5).shape
         (10,)
     """
+    check_options(model, temperature, top_k)
+    prompt = jnp.asarray(prompt_tokens, jnp.int32)
+    return _generate(model, model.initial_state(), prompt, key, jnp.asarray(temperature), length, top_k)
+
+
+def check_options(model: LSTMLM, temperature, top_k: int | None) -> None:
+    """The `ValueError` for a temperature or top_k that `sample` (or `sample_stream`) cannot use."""
     if isinstance(temperature, int | float) and temperature <= 0:
         raise ValueError(f"temperature must be positive, got {temperature}")
     if top_k is not None and not 1 <= top_k <= model.vocab_size:
         raise ValueError(f"top_k must be between 1 and the vocabulary size {model.vocab_size}, got {top_k}")
-    prompt = jnp.asarray(prompt_tokens, jnp.int32)
-    return _generate(model, model.initial_state(), prompt, key, jnp.asarray(temperature), length, top_k)
 
 
 def _choose(
@@ -57,10 +62,16 @@ def _choose(
 def _generate(model, state, prompt, key, temperature, length, top_k):
     _, state = model(prompt, state)
     keys = None if key is None else jax.random.split(key, length)
+    _, tokens = draw(model, state, keys, temperature, top_k, length)
+    return tokens
+
+
+def draw(model, state, keys, temperature, top_k, length=None):
+    """The sampling loop (uncompiled): one token per key (greedy where `keys` is None, `length` steps),
+    each fed back in; returns the final state and the tokens."""
 
     def body(state, step_key):
         token = _choose(model.next_logits(state), step_key, temperature, top_k)
         return model.step(token, state), token
 
-    _, tokens = jax.lax.scan(body, state, keys, length=length)
-    return tokens
+    return jax.lax.scan(body, state, keys, length=length)

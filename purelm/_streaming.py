@@ -21,7 +21,7 @@ from jaxtyping import Array, Int, PRNGKeyArray
 
 from purelm import _signals
 from purelm._model import LSTMLM
-from purelm._sample import _choose
+from purelm._sample import check_options, draw
 
 DEFAULT_CHUNK = 256
 
@@ -38,10 +38,7 @@ def sample_stream(
 ) -> Iterator[np.ndarray]:
     """Yield the `length` tokens `purelm.sample(model, key, prompt_tokens, length, temperature, top_k)` draws,
     as numpy int32 arrays of at most `chunk` tokens each."""
-    if temperature <= 0:
-        raise ValueError(f"temperature must be positive, got {temperature}")
-    if top_k is not None and not 1 <= top_k <= model.vocab_size:
-        raise ValueError(f"top_k must be between 1 and the vocabulary size {model.vocab_size}, got {top_k}")
+    check_options(model, temperature, top_k)
     if chunk < 1:
         raise ValueError(f"chunk must be positive, got {chunk}")
     if length <= 0:
@@ -74,8 +71,4 @@ def _read_prompt(model, state, prompt):
 
 @eqx.filter_jit
 def _draw(model, state, keys, temperature, top_k):
-    def body(state, step_key):
-        token = _choose(model.next_logits(state), step_key, temperature, top_k)
-        return model.step(token, state), token
-
-    return jax.lax.scan(body, state, keys)
+    return draw(model, state, keys, temperature, top_k)

@@ -152,8 +152,8 @@ def test_chunked_sampling_draws_what_one_call_draws_from_one_program(monkeypatch
     model = LSTMLM(256, 8, 16, key=jax.random.key(1))
     prompt = jnp.array([1, 2, 3])
     traces = []
-    real_choose = _streaming._choose
-    monkeypatch.setattr(_streaming, "_choose", lambda *a: traces.append(1) or real_choose(*a))
+    real_draw = _streaming.draw  # the sampling loop, called once per trace of the chunk program
+    monkeypatch.setattr(_streaming, "draw", lambda *a: traces.append(1) or real_draw(*a))
     for length, temperature, top_k in [(200, 0.8, 40), (37, 0.8, 40), (5, 1.3, None)]:
         expected = np.asarray(sample(model, jax.random.key(3), prompt, length, temperature=temperature, top_k=top_k))
         chunks = list(sample_stream(model, jax.random.key(3), prompt, length, temperature=temperature, top_k=top_k,
