@@ -1,4 +1,5 @@
-"""Command line: `purelint [PATHS...]` (with `--fix`, `--diff`, `--jobs`), `purelint rule CODE`, `purelint rules`.
+"""Command line: `purelint [PATHS...]` (with `--fix`, `--diff`, `--jobs`), `purelint rule CODE`, `purelint rules`,
+`purelint server` (a language server, see `purelint._server`).
 
 Exit codes: 0 no findings, 1 findings, 2 usage/configuration error or internal failure.
 """
@@ -35,7 +36,7 @@ class _Parser(argparse.ArgumentParser):
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="purelint",
-        description="A JAX-aware purity linter. Also: `purelint rule CODE` (a rule's docs), `purelint rules` (all codes).",
+        description="A JAX-aware purity linter. Also: `purelint rule CODE` (a rule's docs), `purelint rules` (all codes), `purelint server` (a language server for editors).",
     )
     parser.add_argument("paths", nargs="*", help="files or directories to lint (default: .); `-` reads stdin")
     parser.add_argument("--select", type=_codes, metavar="CODES", help="comma-separated codes or prefixes to enable (replaces the config's)")
@@ -203,6 +204,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if argv and argv[0] in ("rule", "rules"):
             return _rule_command(argv)
+        if argv and argv[0] == "server":  # imports pygls, so only this command pays for it
+            from purelint._server import main as serve
+
+            return serve(argv[1:])
         args = _parser().parse_args(argv)
         return _run(args)
     except SystemExit as exit_:  # argparse: --help/--version exit 0, usage errors exit 2
