@@ -86,14 +86,15 @@ class Client(LanguageClient):
 
         reader.readexactly, writer.write = recording_read, recording_write
 
-    async def open(self, capabilities: types.ClientCapabilities | None = None, options: dict | None = None) -> None:
+    async def open(self, capabilities: types.ClientCapabilities | None = None, options: dict | None = None) -> types.InitializeResult:
         await self.start()
-        await asyncio.wait_for(self.initialize_async(types.InitializeParams(
+        result = await asyncio.wait_for(self.initialize_async(types.InitializeParams(
             capabilities=capabilities or types.ClientCapabilities(),
             root_uri=None,
             initialization_options=options,
         )), TIMEOUT)
         self.initialized(types.InitializedParams())
+        return result
 
     async def wait_for(self, uri: str, version: int | None = None) -> types.PublishDiagnosticsParams:
         """The diagnostics of `uri` once they are for `version` (any version when None)."""
@@ -250,3 +251,156 @@ def test_hover_shows_the_rule_page_and_fix_all_applies_every_safe_fix():
         await client.close()
 
     run(scenario)
+
+
+def test_slow_typing_is_debounced_and_the_last_text_wins():
+    """An editor sends one didChange per keystroke; the server lints once the typing pauses, and
+    what it publishes matches the final text."""
+    head = "import jax\nimport jax.numpy as jnp\n\n\n@jax.jit\ndef f(x):\n"
+    typed = "    x = jnp.asarray(x); x[0] = 1; print('à😀', x)\n    return x.detach()\n"
+
+    async def scenario(client: Client) -> None:
+        await client.open()
+        client.text_document_did_open(open_params(DEMO_URI, head))
+        await client.wait_for(DEMO_URI, 1)
+        before = len([m for m in client.logs if m.startswith("purelint: lint ")])
+        text, version = head, 1
+        for char in typed:  # one incremental change per character, 10 ms apart (a fast typist)
+            end = Text(text).lsp_offset(len(text), "utf-16")
+            version += 1
+            client.text_document_did_change(types.DidChangeTextDocumentParams(
+                text_document=types.VersionedTextDocumentIdentifier(uri=DEMO_URI, version=version),
+                content_changes=[types.TextDocumentContentChangePartial(
+                    range=types.Range(start=types.Position(line=end[0], character=end[1]), end=types.Position(line=end[0], character=end[1])),
+                    text=char,
+                )],
+            ))
+            text += char
+            await asyncio.sleep(0.01)
+        last_change = time.perf_counter()
+        published = await client.wait_for(DEMO_URI, version)
+        latency = time.perf_counter() - last_change
+        lints = len([m for m in client.logs if m.startswith("purelint: lint ")]) - before
+        print(f"{len(typed)} changes -> {lints} lint(s); last change -> diagnostics {latency * 1000:.0f} ms")
+        assert text == head + typed
+        assert shown(published) == expected(text)
+        assert [d.code for d in published.diagnostics] == ["PUR301", "PUR001", "PUR305"]
+        assert 1 <= lints <= len(typed) // 10  # far fewer lints than changes (1 when the machine keeps up)
+        await client.close()
+
+    run(scenario)
+
+
+# --- notebooks --------------------------------------------------------------------------------------
+
+NOTEBOOK_URI = "file:///project/nb.ipynb"
+NOTEBOOK_CAPABILITIES = types.ClientCapabilities(
+    notebook_document=types.NotebookDocumentClientCapabilities(synchronization=types.NotebookDocumentSyncClientCapabilities()),
+)
+
+
+def cell_uri(n: int) -> str:
+    return f"vscode-notebook-cell:/project/nb.ipynb#cell{n}"
+
+
+def test_notebook_cells_get_their_findings_and_a_fix_may_edit_two_cells():
+    cells = [
+        (types.NotebookCellKind.Code, "import jax.numpy as jnp\nfrom jax import jit\n"),
+        (types.NotebookCellKind.Markup, "# `x.detach()` is torch"),
+        (types.NotebookCellKind.Code, "%matplotlib inline\n@jit\ndef f(x):\n    return jnp.sin(x).detach()"),
+    ]
+
+    async def scenario(client: Client) -> None:
+        assert (await client.open()).capabilities.notebook_document_sync is None  # only for clients that sync notebooks
+        await client.close()
+        client = Client()
+        assert (await client.open(NOTEBOOK_CAPABILITIES)).capabilities.notebook_document_sync is not None
+        client.notebook_document_did_open(types.DidOpenNotebookDocumentParams(
+            notebook_document=types.NotebookDocument(
+                uri=NOTEBOOK_URI, notebook_type="jupyter-notebook", version=1,
+                cells=[types.NotebookCell(kind=kind, document=cell_uri(n)) for n, (kind, _) in enumerate(cells, 1)],
+            ),
+            cell_text_documents=[
+                types.TextDocumentItem(uri=cell_uri(n), language_id="python" if kind == types.NotebookCellKind.Code else "markdown", version=1, text=text)
+                for n, (kind, text) in enumerate(cells, 1)
+            ],
+        ))
+        third = await client.wait_for(cell_uri(3), 1)
+        assert not (await client.wait_for(cell_uri(1), 1)).diagnostics
+        assert cell_uri(2) not in client.diagnostics  # markdown is not linted
+        assert shown(third) == [("PUR305", 3, 11, 3, 30)]
+
+        (fix, _noqa, _fix_all) = await client.text_document_code_action_async(code_action_params(cell_uri(3), third.diagnostics[0]))
+        assert fix.title == "Fix PUR305: Use `jax.lax.stop_gradient`"
+        changes = fix.edit.changes
+        assert sorted(changes) == [cell_uri(1), cell_uri(3)]  # the import lands in the first cell
+        new = {n: apply_edits(text, changes.get(cell_uri(n), [])) for n, (_, text) in enumerate(cells, 1)}
+        assert new[1] == "import jax.numpy as jnp\nfrom jax import jit\nimport jax\n"
+        assert new[3].endswith("    return jax.lax.stop_gradient(jnp.sin(x))")
+
+        client.notebook_document_did_change(types.DidChangeNotebookDocumentParams(
+            notebook_document=types.VersionedNotebookDocumentIdentifier(uri=NOTEBOOK_URI, version=2),
+            change=types.NotebookDocumentChangeEvent(cells=types.NotebookDocumentCellChanges(text_content=[
+                types.NotebookDocumentCellContentChanges(
+                    document=types.VersionedTextDocumentIdentifier(uri=cell_uri(n), version=2),
+                    changes=[types.TextDocumentContentChangeWholeDocument(text=new[n])],
+                )
+                for n in (1, 3)
+            ])),
+        ))
+        assert not (await client.wait_for(cell_uri(3), 2)).diagnostics
+        client.notebook_document_did_close(types.DidCloseNotebookDocumentParams(
+            notebook_document=types.NotebookDocumentIdentifier(uri=NOTEBOOK_URI),
+            cell_text_documents=[types.TextDocumentIdentifier(uri=cell_uri(n)) for n in (1, 2, 3)],
+        ))
+        await client.close()
+
+    run(scenario)
+
+
+# --- never blocking: bad code, a crashing rule, the configuration -----------------------------------
+
+
+def test_a_crashing_rule_is_logged_and_the_others_still_report():
+    async def scenario(client: Client) -> None:
+        await client.start(str(DATA / "crashing_server.py"))  # PUR001 raises on every print()
+        await asyncio.wait_for(client.initialize_async(types.InitializeParams(capabilities=types.ClientCapabilities())), TIMEOUT)
+        client.text_document_did_open(open_params(DEMO_URI, DEMO))
+        published = await client.wait_for(DEMO_URI, 1)
+        assert [d.code for d in published.diagnostics] == ["PUR301"]
+        (crash,) = [m for m in client.logs if "internal error" in m]
+        assert crash.startswith("purelint: internal error: rule PUR001 crashed at /project/demo.py:7: ValueError: broken on purpose")
+        assert crash.endswith("; linting on without that rule")
+        # Still serving: a syntax error gives its PUR999, hover and code actions answer.
+        client.text_document_did_change(change_params(DEMO_URI, 2, DEMO + "def broken(:\n"))
+        (error,) = (await client.wait_for(DEMO_URI, 2)).diagnostics
+        assert error.code == "PUR999" and error.severity == types.DiagnosticSeverity.Error
+        assert list(await client.text_document_code_action_async(code_action_params(DEMO_URI, error))) == []
+        await client.close()
+
+    run(scenario)
+
+
+def test_configuration_comes_from_the_nearest_pyproject_like_the_command_line(tmp_path):
+    (tmp_path / "pyproject.toml").write_text('[tool.purelint]\nignore = ["PUR001"]\nexclude = ["generated"]\n')
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "generated").mkdir()
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "pyproject.toml").write_text('[tool.purelint]\nselect = ["NOPE"]\n')
+    uris = {name: (tmp_path / name / "m.py").as_uri() for name in ("pkg", "generated", "bad")}
+    (tmp_path / "pkg" / "m.py").write_text(DEMO)
+
+    async def scenario(client: Client) -> None:
+        await client.open()
+        for uri in uris.values():
+            client.text_document_did_open(open_params(uri, DEMO))
+        assert [d.code for d in (await client.wait_for(uris["pkg"], 1)).diagnostics] == ["PUR301"]
+        assert not (await client.wait_for(uris["generated"], 1)).diagnostics
+        (bad,) = (await client.wait_for(uris["bad"], 1)).diagnostics
+        assert bad.message == f"purelint: configuration error: unknown rule code or prefix 'NOPE' in select"
+        await client.close()
+
+    run(scenario)
+    # The command line reads the same configuration for the same file.
+    cli = subprocess.run([sys.executable, "-m", "purelint", "--no-cache", str(tmp_path / "pkg" / "m.py")], capture_output=True, text=True)
+    assert "PUR301" in cli.stdout and "PUR001" not in cli.stdout
