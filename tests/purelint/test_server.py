@@ -404,3 +404,97 @@ def test_configuration_comes_from_the_nearest_pyproject_like_the_command_line(tm
     # The command line reads the same configuration for the same file.
     cli = subprocess.run([sys.executable, "-m", "purelint", "--no-cache", str(tmp_path / "pkg" / "m.py")], capture_output=True, text=True)
     assert "PUR301" in cli.stdout and "PUR001" not in cli.stdout
+
+
+# --- the command, without a client ------------------------------------------------------------------
+
+
+def _python(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
+
+
+def test_without_pygls_the_command_says_what_to_install():
+    result = _python("import sys; sys.modules['pygls'] = None; from purelint._cli import main; sys.exit(main(['server']))")
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == "purelint: error: `purelint server` needs the pygls package: pip install 'pygls>=2'\n"
+
+
+def test_linting_does_not_import_pygls_and_bad_arguments_exit_2(tmp_path):
+    (tmp_path / "m.py").write_text(DEMO)
+    code = f"import sys; from purelint._cli import main; main(['--no-cache', {str(tmp_path / 'm.py')!r}]); print(sorted(m for m in ('pygls', 'lsprotocol') if m in sys.modules))"
+    assert _python(code).stdout.endswith("[]\n")
+    result = subprocess.run([sys.executable, "-m", "purelint", "server", "--tcp"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.startswith("purelint: error: unknown argument '--tcp'; usage: purelint server [--stdio]")
+
+
+# --- positions and edits, in process ----------------------------------------------------------------
+
+_PIECES = st.sampled_from(["a", "x = 1", "é", "😀", "\n", "\r\n", "\r", "  ", "# c"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(old=st.lists(_PIECES, max_size=12).map("".join), new=st.lists(_PIECES, max_size=12).map("".join),
+       encoding=st.sampled_from(["utf-8", "utf-16", "utf-32"]))
+def test_edits_turn_the_old_text_into_the_new_one_in_every_position_encoding(old, new, encoding):
+    document = Text(old)
+    spans = []
+    for (start, end, content) in document.edits(new, encoding):
+        offsets = []
+        for line, character in (start, end):
+            line1, column = document.purelint_position((line, character), encoding)
+            assert Text(old).lsp_position(line1, column, encoding) == (line, character)  # a real character boundary
+            offsets.append((document.starts[line1 - 1] if line1 - 1 < len(document.starts) else len(old)) + column - 1)
+        spans.append((*offsets, content))
+    for begin, stop, content in sorted(spans, reverse=True):
+        old = old[:begin] + content + old[stop:]
+    assert old == new
+
+
+def test_rule_links_point_at_the_rule_headings_of_the_rules_reference():
+    from purelint._lsp_documents import rule_url
+    from purelint import all_rules
+
+    headings = re.findall(r"^## (.+)$", (ROOT / "docs" / "purelint-rules.md").read_text(encoding="utf-8"), re.MULTILINE)
+    # GitHub's anchors: lower case, punctuation other than `-` dropped, spaces become `-`.
+    anchors = {re.sub(r"[^\w\- ]", "", h.lower()).replace(" ", "-") for h in headings}
+    for code in all_rules():
+        assert rule_url(code).split("#")[1] in anchors
+
+
+# --- a real editor ----------------------------------------------------------------------------------
+
+
+def test_headless_neovim_shows_findings_and_applies_a_fix(tmp_path):
+    """Neovim runs the set-up docs/purelint.md shows (data/lsp/purelint.lua) on a real file."""
+    nvim = shutil.which("nvim")
+    if nvim is None:
+        pytest.skip("nvim is not on PATH (apt-get install neovim); the headless editor test needs it")
+    (tmp_path / "pyproject.toml").write_text("[tool.purelint]\n")
+    (tmp_path / "demo.py").write_text(DEMO, encoding="utf-8")
+    out = tmp_path / "nvim.json"
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",  # `purelint` from this venv
+        "PURELINT_NVIM_CONFIG": str(DATA / "purelint.lua"),
+        "PURELINT_NVIM_OUT": str(out),
+    }
+    subprocess.run(
+        [nvim, "--headless", "-n", "-i", "NONE", "-u", str(DATA / "nvim_driver.lua"), "demo.py"],
+        cwd=tmp_path, env=env, timeout=90, check=True, capture_output=True,
+    )
+    report = json.loads(out.read_text(encoding="utf-8"))
+    assert report["attached"] and report["updated"]
+    # Neovim counts columns in bytes: `x` follows 22 bytes (é is 2 bytes, 😀 4), so the UTF-16
+    # position the server sent (character 19) was read right.
+    assert [(d["code"], d["lnum"], d["col"], d["end_col"], d["source"]) for d in report["before"]] == [
+        ("PUR301", 7, 22, 26, "purelint"), ("PUR001", 8, 4, 16, "purelint"),
+    ]
+    assert report["hover"] == get_rule("PUR301").documentation()
+    assert report["applied"] == "Fix PUR301: Use `x = x.at[i].set(...)`"
+    assert report["lines"][7] == "    label = 'é😀'; x = x.at[i].set(0)"
+    assert [d["code"] for d in report["after"]] == ["PUR001"]
+
+
+def test_docs_show_the_neovim_set_up_that_is_tested():
+    assert (DATA / "purelint.lua").read_text(encoding="utf-8") in GUIDE.read_text(encoding="utf-8")
