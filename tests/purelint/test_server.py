@@ -498,3 +498,59 @@ def test_headless_neovim_shows_findings_and_applies_a_fix(tmp_path):
 
 def test_docs_show_the_neovim_set_up_that_is_tested():
     assert (DATA / "purelint.lua").read_text(encoding="utf-8") in GUIDE.read_text(encoding="utf-8")
+
+
+# --- the exchange docs/purelint.md shows ------------------------------------------------------------
+
+CAPTURE_URI = "file:///project/step.py"
+CAPTURE = "import jax\n\n\n@jax.jit\ndef step(x, i):\n    x = jax.numpy.asarray(x)\n    x[i] = 0\n    return x\n"
+_CAPTURED = re.compile(r"(<!-- lsp-capture:start[^\n]*-->\n).*?(<!-- lsp-capture:end -->)", re.DOTALL)
+
+
+def _pretty(value, indent: str = "") -> str:
+    """JSON with each object or list on one line when it fits in 100 columns, else one item a line."""
+    flat = json.dumps(value, ensure_ascii=False)
+    if len(indent) + len(flat) <= 100 or not isinstance(value, (dict, list)) or not value:
+        return flat
+    inner = indent + "  "
+    if isinstance(value, dict):
+        items = [f"{inner}{json.dumps(k)}: {_pretty(v, inner)}" for k, v in value.items()]
+        return "{\n" + ",\n".join(items) + f"\n{indent}}}"
+    return "[\n" + ",\n".join(inner + _pretty(v, inner) for v in value) + f"\n{indent}]"
+
+
+def _render(wire: list[tuple[str, dict]]) -> str:
+    """didOpen, the publishDiagnostics it causes, one codeAction request and its response, as sent
+    (pretty-printed; the client's request id, a random UUID, shown as 1)."""
+    opened = next(body for way, body in wire if body.get("method") == "textDocument/didOpen")
+    published = next(body for way, body in wire if body.get("method") == "textDocument/publishDiagnostics")
+    request = next(body for way, body in wire if body.get("method") == "textDocument/codeAction")
+    response = next(body for way, body in wire if way == "<-" and body.get("id") == request["id"] and "method" not in body)
+    blocks = []
+    for title, body in (
+        ("client → server", opened), ("server → client", published), ("client → server", request), ("server → client", response),
+    ):
+        body = {**body, "id": 1} if "id" in body else body
+        blocks.append(f"// {title}\n{_pretty(body)}")
+    return "```jsonc\n" + "\n".join(blocks) + "\n```\n"
+
+
+def test_docs_show_the_captured_exchange():
+    """The JSON-RPC messages in docs/purelint.md are the ones this test records; run it with
+    PURELINT_WRITE_CAPTURE=1 to write them there after a change."""
+    async def scenario(client: Client) -> None:
+        await client.open()
+        client.text_document_did_open(open_params(CAPTURE_URI, CAPTURE))
+        (finding,) = (await client.wait_for(CAPTURE_URI, 1)).diagnostics
+        await client.text_document_code_action_async(code_action_params(CAPTURE_URI, finding, only=["quickfix"]))
+        await client.close()
+        capture = _render(client.wire)
+        guide = GUIDE.read_text(encoding="utf-8")
+        assert _CAPTURED.search(guide), "docs/purelint.md lacks the lsp-capture markers"
+        updated = _CAPTURED.sub(lambda m: m.group(1) + capture + m.group(2), guide)
+        if os.environ.get("PURELINT_WRITE_CAPTURE") == "1" and updated != guide:
+            GUIDE.write_text(updated, encoding="utf-8")
+            guide = updated
+        assert updated == guide, "docs/purelint.md shows another exchange: rerun with PURELINT_WRITE_CAPTURE=1"
+
+    run(scenario)
