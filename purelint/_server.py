@@ -30,10 +30,10 @@ from pathlib import Path
 
 from purelint._config import Config, ConfigError, load_config
 
-try:
-    from lsprotocol import types
+try:  # pygls first: it needs lsprotocol, and without pygls nothing else is worth importing
     from pygls.lsp.server import LanguageServer
     from pygls.uris import to_fs_path
+    from lsprotocol import types
 except ImportError as error:  # reported by `main`, as one line
     MISSING: str | None = (error.name or "pygls").split(".")[0]
 else:
@@ -100,8 +100,8 @@ class Session:
         if isinstance(options.get("rulesUrl"), str):
             self.rules_url = options["rulesUrl"]
 
-    def log(self, message: str, kind: types.MessageType = types.MessageType.Log) -> None:
-        self.ls.window_log_message(types.LogMessageParams(type=kind, message=message))
+    def log(self, message: str, kind: types.MessageType | None = None) -> None:
+        self.ls.window_log_message(types.LogMessageParams(type=kind or types.MessageType.Log, message=message))
 
     @property
     def encoding(self) -> str:
