@@ -26,6 +26,7 @@ import asyncio
 import sys
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from purelint._config import Config, ConfigError, load_config
@@ -66,6 +67,8 @@ class Session:
         self.debounce = DEBOUNCE
         self.rules_url = RULES_URL
         self.lints = 0  # lints run so far (the log numbers them)
+        # One worker thread: lints run one at a time, off the thread that reads the editor's messages.
+        self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="purelint-lint")
         self.pending: dict[str, asyncio.Task] = {}  # key (document or notebook uri) -> its next lint
         self.results: dict[str, tuple[str, list[Finding]]] = {}  # key -> (text linted, findings)
         self.published: dict[str, list[str]] = {}  # key -> documents that were sent diagnostics
@@ -160,7 +163,7 @@ class Session:
     async def _run_lint(self, target: Target) -> tuple[list[Finding], list[types.Diagnostic]]:
         """Lint in a worker thread, then send its log lines (the connection belongs to this loop)."""
         self.lints += 1
-        findings, extra, logs = await asyncio.to_thread(self._lint, target, self.lints)
+        findings, extra, logs = await asyncio.get_running_loop().run_in_executor(self.worker, self._lint, target, self.lints)
         for message, kind in logs:
             self.log(message, kind)
         return findings, extra
@@ -227,7 +230,7 @@ class Session:
         findings = await self.findings(target)
         try:
             request = Request(params.text_document.uri, params.range, params.context.only, self.config(target), self.encoding, self.rules_url)
-            return await asyncio.to_thread(code_actions, target, findings, request)
+            return await asyncio.get_running_loop().run_in_executor(self.worker, code_actions, target, findings, request)
         except Exception as error:  # a crash while fixing: log it, the editor just gets no actions
             self.log(f"purelint: internal error while computing code actions: {type(error).__name__}: {error}", types.MessageType.Error)
             return None

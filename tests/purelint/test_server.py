@@ -397,11 +397,14 @@ def test_notebook_cells_get_their_findings_and_a_fix_may_edit_two_cells(server):
 def test_a_crashing_rule_is_logged_and_the_others_still_report():
     async def scenario(client: Client) -> None:
         await client.start(str(DATA / "crashing_server.py"))  # PUR001 raises on every print()
-        result = await asyncio.wait_for(client.initialize_async(types.InitializeParams(capabilities=types.ClientCapabilities())), TIMEOUT)
+        result = await asyncio.wait_for(client.initialize_async(types.InitializeParams(
+            capabilities=types.ClientCapabilities(), initialization_options={"rulesUrl": "file:///docs/rules.md"},
+        )), TIMEOUT)
         assert result.capabilities.notebook_document_sync is None  # offered only to clients that sync notebooks
         client.text_document_did_open(open_params(DEMO_URI, DEMO))
         published = await client.wait_for(DEMO_URI, 1)
         assert [d.code for d in published.diagnostics] == ["PUR301"]
+        assert published.diagnostics[0].code_description.href == "file:///docs/rules.md#array-item-assignment-pur301"
         (crash,) = [m for m in client.logs if "internal error" in m]
         assert crash.startswith("purelint: internal error: rule PUR001 crashed at /project/demo.py:7: ValueError: broken on purpose")
         assert crash.endswith("; linting on without that rule")
