@@ -32,7 +32,10 @@ from purelint._notebook import Notebook, parse_notebook
 from purelint._rule import all_rules, get_rule
 from purelint._runner import _parses, fix_notebook_text, fix_text
 
-__all__ = ["Finding", "NotebookTarget", "PythonTarget", "RULES_URL", "code_actions", "hover", "lint_safely", "rule_url"]
+__all__ = [
+    "FIX_ALL", "RULES_URL", "Cell", "Finding", "NotebookTarget", "PythonTarget", "Request", "Target",
+    "code_actions", "hover", "lint_safely", "noqa_line", "rule_url",
+]
 
 RULES_URL = "https://github.com/purelm/purelm/blob/main/docs/purelint-rules.md"
 FIX_ALL = f"{types.CodeActionKind.SourceFixAll.value}.purelint"
@@ -75,9 +78,11 @@ class Target:
 
     uri: str
     path: str
+    text: str  # the snapshot: a file's text, or a notebook's JSON
 
     @property
     def source(self) -> str:
+        """The Python purelint lints."""
         raise NotImplementedError
 
     def lint(self, config: Config) -> list[Diagnostic]:
@@ -166,6 +171,10 @@ class NotebookTarget(Target):
         """The cells as notebook JSON, so the notebook code that reads `.ipynb` files reads them."""
         cells = [{"cell_type": "code" if c.code else "markdown", "source": c.text} for c in self.cells]
         return json.dumps({"cells": cells, "metadata": {"language_info": {"name": "python"}}})
+
+    @property
+    def text(self) -> str:
+        return self.json
 
     @cached_property
     def notebook(self) -> Notebook:

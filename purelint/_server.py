@@ -28,6 +28,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import unquote
 
 from purelint._config import Config, ConfigError, load_config
 
@@ -124,9 +125,9 @@ class Session:
                 code = cell.kind == types.NotebookCellKind.Code and document.language_id in (None, "python")
                 cells.append(Cell(cell.document, document.source, code))
             return NotebookTarget(key, _path(key, workspace.root_path, ".ipynb"), cells)
-        document = workspace.text_documents.get(key) or workspace.get_text_document(key)
+        document = workspace.text_documents.get(unquote(key))  # open documents only, never the disk
         path = _path(key, workspace.root_path, ".py")
-        if document.language_id != "python" and not path.endswith(PYTHON_SUFFIXES):
+        if document is None or (document.language_id != "python" and not path.endswith(PYTHON_SUFFIXES)):
             return None
         return PythonTarget(key, path, document.source)
 
@@ -182,8 +183,12 @@ class Session:
         if config.is_excluded(target.path):
             logs.append((f"purelint: {target.path} is excluded by {config.source}", types.MessageType.Log))
             return [], [], logs
-        diagnostics = lint_safely(target, config, lambda m: logs.append((m, types.MessageType.Error)))
-        findings = [target.place(d, self.encoding) for d in diagnostics]
+        try:
+            diagnostics = lint_safely(target, config, lambda m: logs.append((m, types.MessageType.Error)))
+            findings = [target.place(d, self.encoding) for d in diagnostics]
+        except Exception as error:  # a purelint bug outside the rules: say so, keep serving
+            logs.append((f"purelint: internal error on {target.path}: {type(error).__name__}: {error}", types.MessageType.Error))
+            return [], [], logs
         elapsed = (time.perf_counter() - started) * 1000
         logs.append((f"purelint: lint {number}: {target.path}: {len(findings)} findings in {elapsed:.1f} ms", types.MessageType.Log))
         return findings, [], logs
@@ -193,7 +198,7 @@ class Session:
         return load_config(start=Path(target.path).absolute().parent)
 
     def publish(self, key: str, target: Target, findings: list[Finding], extra: list[types.Diagnostic], versions: dict) -> None:
-        self.results[key] = (_text_of(target), findings)
+        self.results[key] = (target.text, findings)
         documents = target.documents()
         for uri in self.published.get(key, []):
             if uri not in documents:  # a cell that left the notebook
@@ -217,7 +222,7 @@ class Session:
     async def findings(self, target: Target) -> list[Finding]:
         """The findings for the target's current text: the published ones, or a fresh lint."""
         text, findings = self.results.get(target.uri, (None, []))
-        if text != _text_of(target):
+        if text != target.text:
             findings, _extra = await self._run_lint(target)
         return findings
 
@@ -252,10 +257,6 @@ def _handler(method):
         def handle(params):
             return method(params)
     return handle
-
-
-def _text_of(target: Target) -> str:
-    return target.json if isinstance(target, NotebookTarget) else target.source
 
 
 def _path(uri: str, root: str | None, suffix: str) -> str:

@@ -398,12 +398,16 @@ def test_a_crashing_rule_is_logged_and_the_others_still_report():
     async def scenario(client: Client) -> None:
         await client.start(str(DATA / "crashing_server.py"))  # PUR001 raises on every print()
         result = await asyncio.wait_for(client.initialize_async(types.InitializeParams(
-            capabilities=types.ClientCapabilities(), initialization_options={"rulesUrl": "file:///docs/rules.md"},
+            # A client that counts positions in UTF-8 bytes (as Neovim does internally).
+            capabilities=types.ClientCapabilities(general=types.GeneralClientCapabilities(position_encodings=["utf-8"])),
+            initialization_options={"rulesUrl": "file:///docs/rules.md"},
         )), TIMEOUT)
         assert result.capabilities.notebook_document_sync is None  # offered only to clients that sync notebooks
+        assert result.capabilities.position_encoding == "utf-8"
         client.text_document_did_open(open_params(DEMO_URI, DEMO))
         published = await client.wait_for(DEMO_URI, 1)
         assert [d.code for d in published.diagnostics] == ["PUR301"]
+        assert published.diagnostics[0].range.start.character == len("    label = 'é😀'; ".encode())  # 22 bytes
         assert published.diagnostics[0].code_description.href == "file:///docs/rules.md#array-item-assignment-pur301"
         (crash,) = [m for m in client.logs if "internal error" in m]
         assert crash.startswith("purelint: internal error: rule PUR001 crashed at /project/demo.py:7: ValueError: broken on purpose")
