@@ -10,11 +10,16 @@ TORCH  := torch==2.13.0
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+# Two distributions (README, "Two distributions, one repository"): the root is the light linter
+# (purelint, with the dev tools), packaging/purelm the model toolkit; both editable, in one pip call.
+$(STAMP): pyproject.toml packaging/purelm/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $(TORCH)
-	$(BIN)/python -m pip install -q -e ".[torch,dev,plot]"
+	$(BIN)/python -m pip install -q -e ".[dev]" -e "./packaging/purelm[torch,plot]"
+	@# A .venv from before the split had one purelm distribution owning both commands: replacing it
+	@# removed bin/purelint after purelint had installed it.
+	test -x $(BIN)/purelint || $(BIN)/python -m pip install -q --no-deps --force-reinstall -e .
 	touch $(STAMP)
 
 # The tutorial's toy in both frameworks, then a real model: ~1,000 steps on this interpreter's stdlib.

@@ -1,15 +1,25 @@
-"""The real `pre-commit try-repo` against a throwaway git repository (offline)."""
+"""The pre-commit hook and the light distribution it installs: the real `pre-commit try-repo`
+against a throwaway git repository (offline), and what the two distributions of this repository
+declare (the root `purelint` must not pull the model toolkit's dependencies)."""
 
+import email.parser
+import importlib.metadata
 import os
 import shutil
 import subprocess
 import sys
 import sysconfig
+import textwrap
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+
+import purelint
 
 REPO = Path(__file__).resolve().parents[2]
+# What the linter's install (and the hook's environment) must not contain: the model toolkit's stack.
+HEAVY = {"jax", "jaxlib", "numpy", "scipy", "equinox", "optax", "torch"}
 IMPURE = "import jax\n\n\n@jax.jit\ndef step(x):\n    print(x)\n    return x\n"
 FIXED = "import jax\n\n\n@jax.jit\ndef step(x):\n    jax.debug.print('{}', x)\n    return x\n"
 CLEAN = "def double(x):\n    return 2 * x\n"
@@ -47,11 +57,11 @@ def test_pre_commit_hook_fails_on_impure_code_then_passes(hook_repo, tmp_path):
         **os.environ,
         "PRE_COMMIT_HOME": str(tmp_path / "pre-commit-home"),
         # Offline: install only the hook's package into pre-commit's virtualenv and let it find
-        # its dependencies (libcst) where this test's interpreter has them.
+        # its dependencies (libcst, pathspec) where this test's interpreter has them.
         "PIP_NO_INDEX": "1",
         "PIP_NO_DEPS": "1",
         "PIP_NO_BUILD_ISOLATION": "0",  # pip reads this inverted: "0" means --no-build-isolation
-        "PYTHONPATH": sysconfig.get_paths()["purelib"],
+        "PYTHONPATH": os.pathsep.join([sysconfig.get_paths()["purelib"], *(p for p in sys.path if p.endswith("-packages"))]),
         "NO_COLOR": "1",
     }
     command = [sys.executable, "-m", "pre_commit", "try-repo", str(hook_repo), "purelint", "--all-files", "--color", "never"]
@@ -63,3 +73,75 @@ def test_pre_commit_hook_fails_on_impure_code_then_passes(hook_repo, tmp_path):
     passed = subprocess.run(command, cwd=work, env=env, capture_output=True, text=True, timeout=300)
     assert passed.returncode == 0, passed.stdout + passed.stderr
     assert "Passed" in passed.stdout
+
+
+def built_metadata(project, out):
+    """The core metadata setuptools writes for `project` (offline: no build isolation)."""
+    code = "import sys; from setuptools import build_meta; print(build_meta.prepare_metadata_for_build_wheel(sys.argv[1]))"
+    done = subprocess.run([sys.executable, "-c", code, str(out)], cwd=project, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    info = out / done.stdout.strip().splitlines()[-1]
+    return email.parser.Parser().parsestr((info / "METADATA").read_text(encoding="utf-8"))
+
+
+def names(requirements):
+    return {Requirement(r).name.lower() for r in requirements}
+
+
+def test_the_light_distribution_declares_no_model_dependency(hook_repo, tmp_path):
+    meta = built_metadata(hook_repo, tmp_path)
+    assert meta["Name"] == "purelint" and meta["Version"] == purelint.__version__
+    requires = meta.get_all("Requires-Dist")
+    assert {"libcst", "pathspec"} <= names(requires)
+    assert not names(requires) & HEAVY, requires  # extras included: dev and bench stay light too
+    assert "purelint = purelint._cli:main" in (tmp_path / f"purelint-{meta['Version']}.dist-info" / "entry_points.txt").read_text()
+
+
+def test_the_light_dependency_closure_has_no_model_dependency():
+    """Everything `pip install purelint` pulls (as installed here), not just the direct list."""
+    seen, todo = set(), ["purelint"]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        for text in importlib.metadata.requires(name) or ():
+            requirement = Requirement(text)
+            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+                todo.append(requirement.name.lower())
+    assert {"libcst", "pathspec"} <= seen and not seen & HEAVY, sorted(seen)
+
+
+def test_the_toolkit_distribution_pins_this_linter(tmp_path):
+    """packaging/purelm is the model toolkit: its package is the repository's purelm/ (a symlink),
+    and it requires this very release of purelint, so one version number moves both."""
+    project = REPO / "packaging" / "purelm"
+    assert (project / "purelm").is_symlink() and (project / "purelm").resolve() == REPO / "purelm"
+    copy = tmp_path / "purelm-project"
+    shutil.copytree(project, copy, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    meta = built_metadata(copy, tmp_path)
+    requires = meta.get_all("Requires-Dist")
+    core = [Requirement(r) for r in requires if "extra ==" not in r]
+    assert {r.name for r in core} >= {"purelint", "jax", "jaxlib", "equinox", "optax"}
+    (pin,) = [str(r.specifier) for r in core if r.name == "purelint"]
+    version = (REPO / "purelm" / "__init__.py").read_text().split("__version__ = ")[1].split()[0].strip("\"'")
+    assert meta["Name"] == "purelm" and meta["Version"] == version == purelint.__version__
+    assert pin == f"=={purelint.__version__}"
+    assert {"torch", "plot"} <= set(meta.get_all("Provides-Extra"))
+
+
+def test_the_linter_runs_where_jax_cannot_be_imported(tmp_path):
+    """The hook's environment has no jax, numpy or torch: importing any of them must not be needed."""
+    (tmp_path / "impure.py").write_text(IMPURE)
+    code = textwrap.dedent(f"""
+        import sys
+        class Missing:
+            def find_spec(self, name, path=None, target=None):
+                if name.partition(".")[0] in {sorted(HEAVY)!r}:
+                    raise ModuleNotFoundError(f"No module named {{name!r}}")
+        sys.meta_path.insert(0, Missing())
+        from purelint._cli import main
+        sys.exit(main(["--no-cache", "impure.py"]))
+    """)
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and "impure.py:6:5: PUR001" in done.stdout, done.stdout + done.stderr
