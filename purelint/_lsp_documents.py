@@ -342,7 +342,10 @@ def code_actions(target: Target, findings: Sequence[Finding], request: Request) 
                 ))
     safe = any(f.diagnostic.fix is not None and f.diagnostic.fix.applicability == "safe" for f in findings)
     if safe and request.wants(FIX_ALL):
-        changes = target.changes(target.fix_all(request.config), request.encoding)
+        try:
+            changes = target.changes(target.fix_all(request.config), request.encoding)
+        except RuleCrash:  # fixing re-lints, and a broken rule (already logged) breaks that
+            changes = {}
         if any(changes.values()):
             actions.append(types.CodeAction(
                 title="Fix all safe purelint findings in this file",

@@ -412,6 +412,9 @@ def test_a_crashing_rule_is_logged_and_the_others_still_report():
         (crash,) = [m for m in client.logs if "internal error" in m]
         assert crash.startswith("purelint: internal error: rule PUR001 crashed at /project/demo.py:7: ValueError: broken on purpose")
         assert crash.endswith("; linting on without that rule")
+        actions = await client.text_document_code_action_async(code_action_params(DEMO_URI, published.diagnostics[0]))
+        # The finding's own fix and noqa; "fix all" re-lints, which the broken rule breaks.
+        assert [a.title for a in actions] == ["Fix PUR301: Use `x = x.at[i].set(...)`", "Suppress PUR301 with `# noqa: PUR301`"]
         # Still serving: a syntax error gives its PUR999, hover and code actions answer.
         client.text_document_did_change(change_params(DEMO_URI, 2, DEMO + "def broken(:\n"))
         (error,) = (await client.wait_for(DEMO_URI, 2)).diagnostics
