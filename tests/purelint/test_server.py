@@ -517,6 +517,8 @@ def test_headless_neovim_shows_findings_and_applies_a_fix(tmp_path):
     nvim = shutil.which("nvim")
     if nvim is None:
         pytest.skip("nvim is not on PATH (apt-get install neovim); the headless editor test needs it")
+    if shutil.which("purelint", path=str(Path(sys.executable).parent)) is None:
+        pytest.skip("no `purelint` executable next to this Python (the Neovim set-up starts `purelint server`)")
     (tmp_path / "pyproject.toml").write_text("[tool.purelint]\n")
     (tmp_path / "demo.py").write_text(DEMO, encoding="utf-8")
     out = tmp_path / "nvim.json"
@@ -527,7 +529,7 @@ def test_headless_neovim_shows_findings_and_applies_a_fix(tmp_path):
         "PURELINT_NVIM_OUT": str(out),
     }
     subprocess.run(
-        [nvim, "--headless", "-n", "-i", "NONE", "-u", str(DATA / "nvim_driver.lua"), "demo.py"],
+        [nvim, "--headless", "--noplugin", "-n", "-i", "NONE", "-u", str(DATA / "nvim_driver.lua"), "demo.py"],
         cwd=tmp_path, env=env, timeout=90, check=True, capture_output=True,
     )
     report = json.loads(out.read_text(encoding="utf-8"))
