@@ -24,7 +24,7 @@ from libcst.metadata.position_provider import PositionProvidingCodegenState
 
 from purelint._diagnostic import Diagnostic, Fix
 from purelint._fix import code_of
-from purelint._frameworks import CLASS_FRAMEWORKS, FLAG_SOURCES, HOST_CALLBACKS, REF_CONSTRUCTORS, RULE_DEFINERS, SETUP_METHODS, TRANSFORMS, Transform
+from purelint._frameworks import ARGUMENT_DROPPERS, CLASS_FRAMEWORKS, FLAG_SOURCES, HOST_CALLBACKS, REF_CONSTRUCTORS, RULE_DEFINERS, SETUP_METHODS, TRANSFORMS, WRAPPED_ARGUMENTS, Transform
 from purelint._noqa import Suppressions
 from purelint._rule import Rule
 
@@ -145,6 +145,7 @@ class Scope:
         self.defs: dict[str, list[FunctionInfo]] = {}
         self.classes: dict[str, ClassInfo] = {}
         self.values: dict[str, list[cst.BaseExpression]] = {}  # `name = value` right-hand sides
+        self.unpacked: dict[str, list[tuple[cst.BaseExpression, int]]] = {}  # `a, name = value`: (value, 1)
 
     def function(self) -> FunctionInfo | None:
         """The innermost function scope at or around this scope."""
@@ -182,11 +183,13 @@ class Application:
     call: cst.Call | None = None  # the `jax.jit(f)` call, for the call form
     holder: cst.CSTNode | None = None  # the node around that call (`g = jax.jit(f)`: the Assign)
     bound_method: bool = False  # `jax.grad(self.loss)`: the first parameter is not an argument
+    leading: int = 0  # arguments a wrapper passes before the function's own (`hk.transform`'s `apply`)
 
     def positional(self, fn: FunctionInfo) -> list[str]:
-        """The positional parameters the transform's `argnums`/`in_axes`/`static_argnums` index."""
+        """The positional parameters the transform's `argnums`/`in_axes`/`static_argnums` index
+        (a wrapper's leading arguments are placeholders that name no parameter)."""
         params = fn.positional[1:] if self.bound_method and fn.self_name else fn.positional
-        return [p for p in params if p not in self.bound]
+        return [f"<{i}>" for i in range(self.leading)] + [p for p in params if p not in self.bound]
 
     @property
     def concrete(self) -> bool:
@@ -296,6 +299,10 @@ class Analysis:
                 for target in node.targets:  # type: ignore[attr-defined]
                     if isinstance(target.target, cst.Name):
                         scope.values.setdefault(target.target.value, []).append(node.value)  # type: ignore[attr-defined]
+                    elif isinstance(target.target, cst.Tuple):
+                        for index, element in enumerate(target.target.elements):
+                            if isinstance(element.value, cst.Name):
+                                scope.unpacked.setdefault(element.value.value, []).append((node.value, index))  # type: ignore[attr-defined]
             elif cls is cst.Call:
                 fn = scope.function()
                 if fn is not None:
@@ -576,7 +583,41 @@ class Analysis:
                 bases.append(found)
         return bases
 
-    def _static(self, args: Iterable[cst.Arg], fn: FunctionInfo) -> frozenset[str]:
+    def wrapped_functions(self, expr: cst.BaseExpression, scope: Scope, top: int | None = None) -> list[tuple[FunctionInfo, int]]:
+        """Same-file functions a wrapper's returned function calls, with its leading arguments:
+        `apply` in `init, apply = hk.transform(f)` (or `hk.without_apply_rng(...)`), `t.apply` with
+        `t = hk.transform(f)`, `hk.transform(f).apply` (see `_frameworks.WRAPPED_ARGUMENTS`)."""
+        sources: list[tuple[cst.BaseExpression, Scope, str | int]] = []
+        if isinstance(expr, cst.Name):
+            where = self.lookup(expr.value, scope)
+            if where is not None:
+                sources = [(value, where, index) for value, index in where.unpacked.get(expr.value, ())]
+        elif isinstance(expr, cst.Attribute):
+            if isinstance(expr.value, cst.Name):
+                where = self.lookup(expr.value.value, scope)
+                values = where.values.get(expr.value.value, ()) if where is not None else ()
+                sources = [(value, where, expr.attr.value) for value in values]  # type: ignore[misc]
+            else:
+                sources = [(expr.value, scope, expr.attr.value)]
+        found = []
+        for value, where, which in sources:
+            dropped: dict[str, int] = {}
+            while isinstance(value, cst.Call) and value.args:
+                qualname = self.qualname(value.func, where)
+                if qualname in ARGUMENT_DROPPERS:
+                    dropped = ARGUMENT_DROPPERS[qualname]  # type: ignore[index]
+                    value = value.args[0].value
+                    continue
+                returned = WRAPPED_ARGUMENTS.get(qualname)  # type: ignore[arg-type]
+                if returned is not None:
+                    for index, (name, leading) in enumerate(returned):
+                        if which in (index, name):
+                            leading -= dropped.get(name, 0)
+                            found += [(fn, leading) for fn in self.function_refs(value.args[0].value, where, top)]
+                break
+        return found
+
+    def _static(self, args: Iterable[cst.Arg], positional: list[str]) -> frozenset[str]:
         static = set()
         for arg in args:
             keyword = arg.keyword.value if arg.keyword else None
@@ -587,8 +628,8 @@ class Analysis:
             for item in values:
                 if keyword == "static_argnames" and isinstance(item, str):
                     static.add(item)
-                elif isinstance(item, int) and -len(fn.positional) <= item < len(fn.positional):
-                    static.add(fn.positional[item])
+                elif isinstance(item, int) and -len(positional) <= item < len(positional):
+                    static.add(positional[item])
         return frozenset(static)
 
     def transform_of(self, expr: cst.BaseExpression, scope: Scope) -> tuple[Transform, list[cst.Arg]] | None:
@@ -617,7 +658,7 @@ class Analysis:
         def mark(fn: FunctionInfo, route: str, detail: str, args: Iterable[cst.Arg] = (), application: Application | None = None) -> None:
             if id(fn) in host:
                 return
-            static = self._static(args, fn)
+            static = self._static(args, application.positional(fn) if application is not None else fn.positional)
             if not fn.traced:
                 fn.traced, fn.static_params = True, static
                 queue.append(fn)
@@ -662,6 +703,9 @@ class Analysis:
                         transform, tuple(options), func, top, scope, _partial_bound(target.value, fn), node, parent,  # type: ignore[arg-type]
                         _is_bound_method(target.value),
                     )
+                    mark(fn, "call", transform.name, options, application)
+                for fn, leading in self.wrapped_functions(target.value, scope, top) if isinstance(target.value, (cst.Name, cst.Attribute)) else ():
+                    application = Application(transform, tuple(options), func, top, scope, frozenset(), node, parent, leading=leading)  # type: ignore[arg-type]
                     mark(fn, "call", transform.name, options, application)
                 continue
             qualname = self.qualname(func, scope)

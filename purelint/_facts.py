@@ -1,7 +1,16 @@
-"""Facts about a parsed file that rules read: which parameters are traced, and value kinds.
+"""Facts about a parsed file that rules read: which parameters are traced, which values depend on
+them (taint), and value kinds.
 
 Built on the engine's scopes and its one name resolver (`Analysis.qualname`); computed lazily, once
 per function, and shared by every rule (rules never recompute them, nor edit them).
+
+Taint (`Facts.taint`, read by PUR401/PUR402): a value is traced when it is a traced parameter (see
+`traced_params`) or computed from one, except what is static about every array (`.shape`, `.ndim`,
+`.dtype`, `len(x)`, `jnp.shape(x)`), identity tests (`x is None`), and calls whose result is static
+metadata whatever they are given (`jax.typeof`, `PartitionSpec`, `nn.get_partition_spec`: see
+`_frameworks.STATIC_RESULTS`). Under Flax NNX transforms, and for parameters known to hold NNX objects
+(by annotation or by what the function is called with), attributes of NNX objects are static pytree
+metadata except Variables' `.value` and `[...]`.
 """
 
 from __future__ import annotations
@@ -10,12 +19,13 @@ import re
 
 import libcst as cst
 
-from purelint._engine import Analysis, Application, FunctionInfo, Scope, literal
+from purelint._engine import Analysis, Application, FunctionInfo, Scope, iter_children, literal
 from purelint._fix import code_of
-from purelint._frameworks import NNX_VARIABLES
+from purelint._frameworks import ARRAY_ATTRIBUTES, ARRAY_METHODS, BOOLEAN_RESULTS, NNX_VARIABLES, STATIC_RESULTS
+from purelint._keys import bound_names
 from purelint._values import ValueKinds, annotation_kind
 
-__all__ = ["Facts", "nnx_params", "nnx_traced", "nnx_value", "params_with_annotations", "traced_params"]
+__all__ = ["Facts", "Taint", "function_nodes", "nnx_params", "nnx_traced", "nnx_value", "params_with_annotations", "traced_params"]
 
 _ARRAY_ANNOTATION = re.compile(r"\b(?:Array|ArrayLike|ndarray|Float|Int|Bool|Complex|Num|Shaped|Real|Inexact|Integer|UInt|Key|PRNGKeyArray)\b")
 
@@ -59,6 +69,8 @@ def _traced_by(application: Application, fn: FunctionInfo, params: list[str]) ->
     static |= _names(_option(options, "static_argnames", 99)[0])
     candidates = [p for p in params if p not in static]
     mode = application.transform.mode
+    if mode == "wrapper":
+        return set()  # the function gets what the wrapper's functions get: traced only through them
     if mode == "differentiate":
         argnums, given = _option(options, "argnums", 0)
         return _indices(argnums if given else 0, positional) - static
@@ -166,12 +178,189 @@ def nnx_params(fn: FunctionInfo, analysis: Analysis) -> dict[str, str]:
     return found
 
 
+_STATIC_ATTRIBUTES = frozenset({"shape", "ndim", "dtype", "size", "weak_type", "sharding", "metadata", "aval", "spec"})
+_STATIC_CALLS = STATIC_RESULTS | {
+    *(f"builtins.{n}" for n in ("len", "isinstance", "type", "callable", "hasattr", "id")),
+    *(f"jax.numpy.{n}" for n in ("shape", "ndim", "size", "result_type", "issubdtype", "iscomplexobj")),
+    "numpy.shape",
+    "numpy.ndim",
+    "equinox.is_array",
+}
+# `<anything>.dtype(x)`, `np.shape(x)`, `dtypes.issubdtype(...)`: what these return is static.
+_STATIC_METHOD_NAMES = frozenset(
+    {"dtype", "shape", "ndim", "result_type", "issubdtype", "iscomplexobj", "isrealobj", "canonicalize_dtype", "typeof"}
+)
+_SCOPE_TYPES = frozenset({cst.FunctionDef, cst.Lambda, cst.ClassDef})
+_BOOLEAN_OPERATORS = (cst.BitAnd, cst.BitOr, cst.BitXor)
+_BINDERS = {
+    cst.Assign: lambda n: [([x for t in n.targets for x in bound_names(t.target)], n.value)],
+    cst.AnnAssign: lambda n: [(list(bound_names(n.target)), n.value)],
+    cst.AugAssign: lambda n: [(list(bound_names(n.target)), n.value)],
+    cst.For: lambda n: list(_loop_bindings(n.target, n.iter)),
+    cst.CompFor: lambda n: list(_loop_bindings(n.target, n.iter)),
+    cst.NamedExpr: lambda n: [(list(bound_names(n.target)), n.value)],
+    cst.WithItem: lambda n: [(list(bound_names(n.asname.name)), n.item)] if n.asname is not None else [],
+}
+
+
+def function_nodes(body: cst.CSTNode):
+    """Every node of a function body in source order, nested functions and classes excluded."""
+    stack = [body]
+    while stack:
+        node = stack.pop()
+        yield node
+        if type(node) not in _SCOPE_TYPES:
+            stack.extend(reversed(list(iter_children(node))))
+
+
+def _loop_bindings(target: cst.BaseExpression, iterable: cst.BaseExpression):
+    """`for a, b in zip(xs, ys)` binds `a` from `xs` and `b` from `ys`; `enumerate` gives a plain index."""
+    if isinstance(target, (cst.Tuple, cst.List)) and isinstance(iterable, cst.Call) and isinstance(iterable.func, cst.Name):
+        elements = [e.value for e in target.elements]
+        args = [a.value for a in iterable.args if a.keyword is None and not a.star]
+        if iterable.func.value == "zip" and len(args) == len(elements):
+            for element, arg in zip(elements, args):
+                yield list(bound_names(element)), arg
+            return
+        if iterable.func.value == "enumerate" and len(elements) == 2 and args:
+            yield list(bound_names(elements[1])), args[0]
+            return
+    yield list(bound_names(target)), iterable
+
+
+def _chain_root(node: cst.BaseExpression) -> cst.BaseExpression:
+    while type(node) is cst.Attribute:
+        node = node.value  # type: ignore[attr-defined]
+    return node
+
+
+class Taint:
+    """Which values of one function depend on its traced parameters (see the module docstring):
+    one walk over the body (nested scopes excluded), flow-insensitive (a name bound from a traced
+    value anywhere is traced). `branching`: only tracers without concrete values count (see
+    `traced_params`). `nodes`: the body's nodes in source order, for the rules to scan."""
+
+    def __init__(self, fn: FunctionInfo, analysis: Analysis, branching: bool = False, nodes: list | None = None) -> None:
+        self.analysis = analysis
+        self.fn = fn
+        self.nodes = nodes if nodes is not None else list(function_nodes(fn.node.body))  # type: ignore[union-attr]
+        self.names = traced_params(fn, None, branching)
+        self.bindings: dict[str, list[cst.BaseExpression | None]] = {}
+        self._objects: set[str] | None = None
+        if not self.names:
+            return
+        self.nnx = nnx_traced(fn) or bool(nnx_params(fn, analysis))
+        assignments = [pair for node in self.nodes if type(node) in _BINDERS for pair in _BINDERS[type(node)](node)]
+        for targets, value in assignments:
+            for target in targets:
+                self.bindings.setdefault(target, []).append(value)
+        changed = True
+        while changed:
+            changed = False
+            for targets, value in assignments:
+                if value is not None and any(t not in self.names for t in targets) and self.source(value):
+                    self.names.update(targets)
+                    changed = True
+
+    def source(self, expr: cst.CSTNode) -> str | None:
+        """The traced name `expr` depends on (outside static uses like `x.shape`), or None."""
+        if not self.names:
+            return None
+        qualname, fn = self.analysis.qualname, self.fn
+        stack = [expr]
+        while stack:
+            node = stack.pop()
+            kind = type(node)
+            if kind is cst.Name:
+                if node.value in self.names:
+                    return node.value
+                continue
+            if kind in _SCOPE_TYPES:
+                continue
+            if kind is cst.Attribute:
+                if self.nnx and node.attr.value == "value":
+                    stack.append(_chain_root(node))  # `model.count.value`: a Variable's value
+                elif node.attr.value not in _STATIC_ATTRIBUTES and not self.nnx:
+                    stack.append(node.value)
+                continue
+            if kind is cst.Subscript and self.nnx and type(node.value) is cst.Attribute and node.value.attr.value not in _STATIC_ATTRIBUTES:
+                stack.append(_chain_root(node.value))  # `model.count[...]`: a Variable's value
+                stack.extend(node.slice)
+                continue
+            if kind is cst.Call and self.nnx and type(node.func) is cst.Attribute and node.func.attr.value in ARRAY_METHODS:
+                stack.append(node.func.value)  # `x.sum()`: a method of an array
+                stack.extend(node.args)
+                continue
+            if kind is cst.Call and (
+                (type(node.func) is cst.Attribute and node.func.attr.value in _STATIC_METHOD_NAMES)
+                or qualname(node.func, fn) in _STATIC_CALLS
+            ):
+                continue
+            if kind is cst.Comparison and all(type(t.operator) in (cst.Is, cst.IsNot) for t in node.comparisons):
+                continue
+            if kind is cst.Arg:
+                stack.append(node.value)  # not the keyword's name
+                continue
+            stack.extend(iter_children(node))
+        return None
+
+    def structure_test(self, test: cst.BaseExpression) -> bool:
+        """Whether a truth test (`if x:`, `not x`, `x and y`) is on a value that is not an array, so
+        Python decides it while tracing: a pytree field (`if state.mask:`, usually an optional
+        sub-tree, None or not, or a static flag), a local bound only from such fields, or a name used
+        with attributes no array has (`scale.value_and_grad(...)`: an object, whose truth is static)."""
+        while isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
+            test = test.expression
+        if isinstance(test, cst.Attribute):
+            return True
+        if not isinstance(test, cst.Name):
+            return False
+        values = self.bindings.get(test.value)
+        if values and all(isinstance(v, cst.Attribute) for v in values):
+            return True
+        if self._objects is None:
+            self._objects = {
+                node.value.value  # type: ignore[attr-defined]
+                for node in self.nodes
+                if type(node) is cst.Attribute and type(node.value) is cst.Name  # type: ignore[attr-defined]
+                and node.attr.value not in ARRAY_ATTRIBUTES and not node.attr.value.startswith("__")  # type: ignore[attr-defined]
+            }
+        return test.value in self._objects
+
+    def boolean(self, expr: cst.BaseExpression, seen: frozenset[str] = frozenset()) -> bool:
+        """Whether `expr` is a boolean array expression: a comparison (not `is`/`in`), `~`/`&`/`|`/`^`
+        of such, a call returning one (`jnp.isnan`, `jnp.logical_and`...), or a name bound only from
+        such expressions."""
+        kind = type(expr)
+        if kind is cst.Comparison:
+            return not any(type(c.operator) in (cst.Is, cst.IsNot, cst.In, cst.NotIn) for c in expr.comparisons)  # type: ignore[attr-defined]
+        if kind is cst.UnaryOperation:
+            return type(expr.operator) is cst.BitInvert and self.boolean(expr.expression, seen)  # type: ignore[attr-defined]
+        if kind is cst.BinaryOperation:
+            return isinstance(expr.operator, _BOOLEAN_OPERATORS) and self.boolean(expr.left, seen) and self.boolean(expr.right, seen)  # type: ignore[attr-defined]
+        if kind is cst.Call:
+            return self.analysis.qualname(expr.func, self.fn) in BOOLEAN_RESULTS  # type: ignore[attr-defined]
+        if kind is cst.Name and expr.value not in seen:  # type: ignore[attr-defined]
+            values = self.bindings.get(expr.value)  # type: ignore[attr-defined]
+            return bool(values) and all(v is not None and self.boolean(v, seen | {expr.value}) for v in values)  # type: ignore[attr-defined]
+        return False
+
+
 class Facts:
     """Read-only facts of one file, computed on first use."""
 
     def __init__(self, analysis: Analysis) -> None:
         self.analysis = analysis
         self._kinds: dict[int, ValueKinds] = {}
+        self._taint: dict[tuple[int, bool], Taint] = {}
+
+    def taint(self, fn: FunctionInfo, branching: bool = False) -> Taint:
+        """The taint facts of `fn`; `branching`: only tracers without concrete values (see `traced_params`)."""
+        found = self._taint.get((id(fn), branching))
+        if found is None:
+            other = self._taint.get((id(fn), not branching))
+            found = self._taint[(id(fn), branching)] = Taint(fn, self.analysis, branching, other.nodes if other is not None else None)
+        return found
 
     def value_kinds(self, scope: Scope) -> ValueKinds:
         """Value kinds of the function `scope` is in (or of the module body)."""

@@ -12,8 +12,11 @@ How a transform traces the function it is given (`Transform.mode`):
 - "differentiate": the `argnums` arguments become tracers that keep their concrete values when the
   transform is applied outside traced code (`grad`: JAX's docs call Python `if` there "ok").
 - "map": the arguments whose `in_axes` entry is not None become (abstract) tracers (`vmap`, `pmap`).
-- "concrete": arguments become tracers around concrete values (`jvp`, `vjp`, `linearize`), or the body
-  is run by the library on concrete values unless someone jits it (`hk.transform`).
+- "concrete": arguments become tracers around concrete values (`jvp`, `vjp`, `linearize`).
+- "wrapper": the library calls the function with whatever its returned functions get, traced only if
+  those are traced (`hk.transform`: `apply(params, rng, *args)` calls `f(*args)`); the body is checked
+  for purity, and `jax.jit(apply, static_argnums=...)` traces it with the positions shifted
+  (`WRAPPED_ARGUMENTS`).
 - "filter": Equinox's `filter_*`: only arrays are traced (parameters annotated as arrays count).
 - "body": every function argument is a body called with tracers (`lax.scan`, `lax.cond` branches,
   optax's `GradientTransformation(init, update)`); parameters with defaults stay Python values.
@@ -24,7 +27,10 @@ from __future__ import annotations
 import dataclasses
 
 __all__ = [
+    "ARGUMENT_DROPPERS",
+    "ARRAY_ATTRIBUTES",
     "ARRAY_METHODS",
+    "BOOLEAN_RESULTS",
     "CLASS_FRAMEWORKS",
     "CACHING",
     "FLAG_SOURCES",
@@ -33,8 +39,10 @@ __all__ = [
     "NNX_VARIABLES",
     "RULE_DEFINERS",
     "SETUP_METHODS",
+    "STATIC_RESULTS",
     "TRANSFORMS",
     "Transform",
+    "WRAPPED_ARGUMENTS",
     "returns_array",
 ]
 
@@ -63,8 +71,9 @@ TRANSFORMS: dict[str, Transform] = {
     # (JAX's custom-derivatives docs use Python `if` in them).
     **_table(
         "concrete",
-        "jax.jvp jax.vjp jax.linearize jax.custom_jvp jax.custom_vjp haiku.transform haiku.transform_with_state haiku.multi_transform",
+        "jax.jvp jax.vjp jax.linearize jax.custom_jvp jax.custom_vjp",
     ),
+    **_table("wrapper", "haiku.transform haiku.transform_with_state haiku.multi_transform"),
     **_table(
         "filter",
         "equinox.filter_jit equinox.filter_grad equinox.filter_value_and_grad equinox.filter_vmap "
@@ -88,6 +97,15 @@ TRANSFORMS: dict[str, Transform] = {
 CACHING = frozenset(
     {"jax.jit", "jax.pmap", "jax.experimental.pjit.pjit", "flax.nnx.jit", "flax.nnx.pmap", "equinox.filter_jit", "equinox.filter_pmap"}
 )
+# What a "wrapper" transform returns: the functions that call the wrapped one, by attribute and by
+# position in the returned tuple, with how many leading arguments they take before the wrapped
+# function's own (`hk.transform(f).apply(params, rng, *args)` calls `f(*args)`).
+WRAPPED_ARGUMENTS: dict[str, tuple[tuple[str, int], ...]] = {
+    "haiku.transform": (("init", 1), ("apply", 2)),
+    "haiku.transform_with_state": (("init", 1), ("apply", 3)),
+}
+# Wrappers of a wrapper's result that drop leading arguments: `hk.without_apply_rng(t).apply(params, *args)`.
+ARGUMENT_DROPPERS: dict[str, dict[str, int]] = {"haiku.without_apply_rng": {"apply": 1}}
 # Not in the table on purpose: `shard_map` (called outside `jit` it runs the body eagerly on concrete
 # per-device values; under `@jax.jit` the stacked decorator already makes it traced) and
 # `jax.named_call` (a wrapper that traces nothing by itself).
@@ -139,6 +157,35 @@ REF_CONSTRUCTORS = frozenset({"jax.new_ref", "jax.array_ref", "jax.experimental.
 
 # absl flags and ml_collections config flags: set once when the program starts, read-only afterwards.
 FLAG_SOURCES = ("absl.flags.", "ml_collections.config_flags.")
+
+# Calls whose result is static metadata, whatever they are given (a sharding spec, a type, a tree
+# structure): comparing or asserting on it is plain Python, even on traced values.
+STATIC_RESULTS = frozenset(
+    """jax.typeof jax.tree.structure jax.tree_util.tree_structure jax.sharding.PartitionSpec jax.P
+    jax.sharding.NamedSharding flax.linen.get_partition_spec flax.linen.get_sharding
+    flax.nnx.get_partition_spec flax.nnx.get_named_sharding flax.nnx.spmd.get_partition_spec
+    flax.linen.spmd.get_partition_spec""".split()
+)
+# Attributes and methods a JAX array (or a tracer standing for one) has: a value used with any
+# other attribute (`scale.value_and_grad(...)`, `state.params`) is not an array but an object or a
+# pytree node, whose Python truth value is static. `value`, `primal`, `tangent` and `val` are listed
+# too: NNX Variables and tracers have them, and a Variable's `bool()` is its (traced) value's.
+ARRAY_ATTRIBUTES = frozenset(
+    """at T mT dtype shape ndim size itemsize nbytes real imag flat sharding aval weak_type device devices
+    addressable_data addressable_shards global_shards is_fully_addressable is_fully_replicated committed
+    delete is_deleted copy_to_host_async block_until_ready unsafe_buffer_pointer on_device_size_in_bytes
+    format traceback all any argmax argmin argpartition argsort astype choose clip compress conj conjugate
+    copy cumprod cumsum diagonal dot flatten item max mean min nonzero prod ptp ravel repeat reshape
+    round searchsorted sort squeeze std sum swapaxes take to_device tobytes tolist trace transpose var view
+    primal tangent val value""".split()
+)
+# Functions that return a boolean array (with the comparisons, `~`, `&`, `|`): indexing with one
+# traced (`x[mask]`) has a data-dependent shape.
+BOOLEAN_RESULTS = frozenset(
+    f"jax.numpy.{n}"
+    for n in """isnan isinf isfinite isneginf isposinf isnat isclose isin signbit logical_and logical_or logical_not
+    logical_xor equal not_equal greater greater_equal less less_equal""".split()
+)
 
 # Methods of a JAX array that return a JAX array.
 ARRAY_METHODS = frozenset(

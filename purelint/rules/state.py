@@ -138,8 +138,12 @@ class MutableGlobalRead(Rule):
         20.`, notebook style). Mutation is tracked per attribute: reading `cfg.lr` is fine when
         only `cfg.step` is ever set.
 
-        It leaves alone constants that never change, imported modules, functions, and absl
-        flags (`flags.FLAGS`, `flags.DEFINE_*` holders), which are set once at start-up.
+        It leaves alone constants that never change, imported modules, functions, absl flags
+        (`flags.FLAGS`, `flags.DEFINE_*` holders), which are set once at start-up, and names
+        the module assigns again when the only function reading them is jitted once by a
+        module-level statement that runs it at once (`jax.jit(f)(x)`, `jax.jit(f).trace(x)`):
+        it is traced with the values of that moment and never called again, so nothing goes
+        stale. `grad`, `vmap` and `vjp` re-trace on every call and never go stale either.
     """
     why = """
         JAX bakes the value it sees while tracing into the compiled program. When the global
@@ -168,6 +172,7 @@ class MutableGlobalRead(Rule):
         "import jax\nSCALE = 2.0\n@jax.jit\ndef f(x):\n    return x * SCALE",
         "import jax\nimport jax.numpy as jnp\n@jax.jit\ndef f(x):\n    return jnp.sin(x)",
         "import jax\nT = 1.0\ndef setter(t):\n    global T\n    T = t\ndef g(x):\n    return x / T",
+        "import jax\ng = 1.0\ndef f():\n    return g * 2\nprint(jax.jit(f)())\ng = 2.0\n",
     ]
     INVALID = [
         Invalid(
@@ -185,7 +190,7 @@ class MutableGlobalRead(Rule):
             return
         analysis = ctx.analysis
         mutated = analysis.module_mutated()
-        changes = name in analysis.module_rebound or name in mutated or (name in analysis.module_reassigned() and _cached(ctx.function))
+        changes = name in analysis.module_rebound or name in mutated or (name in analysis.module_reassigned() and _cached(ctx.function, analysis))
         parent = ctx.parent
         if not changes and isinstance(parent, cst.Attribute) and parent.value is node:
             changes = f"{name}.{parent.attr.value}" in mutated  # `cfg.step` read, `cfg.step += 1` elsewhere
@@ -194,14 +199,31 @@ class MutableGlobalRead(Rule):
                 ctx.report(node, name=name)
 
 
-def _cached(fn: FunctionInfo | None) -> bool:
+def _cached(fn: FunctionInfo | None, analysis) -> bool:
     """Whether `fn` (or a function around it) is traced by a transform that caches the program
-    (`jit`), so a later module-level rebinding leaves it stale; `grad`/`vmap`/`vjp` re-trace."""
+    (`jit`), so a later module-level rebinding leaves it stale; `grad`/`vmap`/`vjp` re-trace. A
+    function jitted once, by a module-level statement that runs the result at once
+    (`jax.jit(f)(x)`, `jax.jit(f).trace(x)`), is traced with the values of that moment and never
+    called again: nothing can go stale."""
     while fn is not None:
-        if any(a.transform.name in CACHING for a in fn.applications):
+        caching = [a for a in fn.applications if a.transform.name in CACHING]
+        if len(caching) > 1 or (caching and not _run_at_once(caching[0], analysis)):
             return True
         fn = fn.parent.function() if fn.parent is not None else None  # type: ignore[assignment]
     return False
+
+
+def _run_at_once(application, analysis) -> bool:
+    """`jax.jit(f)(...)` or `jax.jit(f).trace(...)`/`.lower(...)` in a simple module-level statement
+    (not a loop body, not a function: it runs once)."""
+    call, holder = application.call, application.holder
+    if call is None or application.scope is not analysis.module_scope:
+        return False
+    if not isinstance(analysis.module.body[application.top], cst.SimpleStatementLine):
+        return False
+    if isinstance(holder, cst.Call) and holder.func is call:
+        return True
+    return isinstance(holder, cst.Attribute) and holder.value is call and holder.attr.value in ("trace", "lower", "eval_shape")
 
 
 class NnxStateUnderJaxJit(Rule):
@@ -278,7 +300,7 @@ class NnxStateUnderJaxJit(Rule):
     ]
 
     def check_function(self, fn: FunctionInfo, ctx: Context) -> None:
-        plain = [a for a in fn.applications if not a.transform.nnx and a.transform.mode != "filter"]
+        plain = [a for a in fn.applications if not a.transform.nnx and a.transform.mode not in ("filter", "wrapper")]
         if not plain or nnx_traced(fn) or any(marker in ctx.source for marker in HIJAX[1:]) or "var_defaults" in ctx.source:
             return
         objects = nnx_params(fn, ctx.analysis)

@@ -1,197 +1,29 @@
 """Tracing hazards: Python control flow on traced values (PUR401), concretizing them (PUR402),
 `jax.jit` over Equinox modules (PUR403), long Python loops that unroll at trace time (PUR404).
 
-PUR401/PUR402 need to know which values are traced. A parameter is traced when a transform applied
-to its function makes it a tracer: under `jax.jit`/`pmap`/`checkpoint`/`custom_*` every parameter not
-named static (`static_argnums`, `static_argnames`, `nondiff_argnums`, or bound by `functools.partial`);
-under `grad`-like transforms the `argnums`; under `vmap` the arguments whose `in_axes` is not None;
-in `lax` bodies every parameter without a default value. Equinox's `filter_*` transforms (and `eqx.Module` methods) trace
-arrays only, so there only parameters annotated as arrays count. Helpers that are merely called from
-traced code are left alone: they are as often called with plain Python values. Values computed from a
-traced value are traced, except what is static about every array: `.shape`, `.ndim`, `.dtype`,
-`len(x)`, `jnp.shape(x)`, and identity tests (`x is None`).
+PUR401/PUR402 read which values are traced from the facts layer (`purelint._facts.Taint`, through
+`ctx.facts.taint(fn)`): a parameter is traced when a transform applied to its function makes it a
+tracer (`static_argnums`/`static_argnames`/`nondiff_argnums`/`functools.partial` arguments stay
+Python values, `grad` traces its `argnums`, `vmap` the arguments whose `in_axes` is not None, `lax`
+bodies every parameter without a default, Equinox's `filter_*` arrays only), and a value is traced
+when it is computed from one, except what is static about every array (`.shape`, `.ndim`, `.dtype`,
+`len(x)`) and static metadata (`jax.typeof`, `PartitionSpec`). Helpers that are merely called from
+traced code are left alone: they are as often called with plain Python values.
 """
 
 from __future__ import annotations
 
-import re
-import weakref
-
 import libcst as cst
 
 from purelint._engine import Context, FunctionInfo, literal
-from purelint._facts import nnx_traced, params_with_annotations as _params_with_annotations, traced_params
+from purelint._facts import Taint, function_nodes, params_with_annotations as _params_with_annotations
 from purelint._fix import build_fix, code_of, node_edit, reference
-from purelint._frameworks import ARRAY_METHODS
-from purelint._engine import iter_children
-from purelint._keys import bound_names
 from purelint._rule import Invalid, Rule, Valid
 
 __all__ = ["ConcretizeTraced", "JitOverModules", "PythonBranchOnTraced", "UnrolledLoop"]
 
-_STATIC_ATTRIBUTES = frozenset({"shape", "ndim", "dtype", "size", "weak_type", "sharding", "metadata", "aval", "spec"})
-_STATIC_CALLS = frozenset(
-    {
-        *(f"builtins.{n}" for n in ("len", "isinstance", "type", "callable", "hasattr", "id")),
-        *(f"jax.numpy.{n}" for n in ("shape", "ndim", "size", "result_type", "issubdtype", "iscomplexobj")),
-        "numpy.shape",
-        "numpy.ndim",
-        "equinox.is_array",
-    }
-)
-# `<anything>.dtype(x)`, `np.shape(x)`, `dtypes.issubdtype(...)`: what these return is static.
-_STATIC_METHOD_NAMES = frozenset(
-    {"dtype", "shape", "ndim", "result_type", "issubdtype", "iscomplexobj", "isrealobj", "canonicalize_dtype", "typeof"}
-)
 _CONCRETIZERS = frozenset({"builtins.float", "builtins.int", "builtins.bool", "builtins.complex", "numpy.asarray", "numpy.array"})
 _CONCRETIZING_METHODS = frozenset({"item", "tolist"})
-_SCOPES = (cst.FunctionDef, cst.Lambda, cst.ClassDef)
-
-
-_SCOPE_TYPES = frozenset(_SCOPES)
-_BINDERS = {
-    cst.Assign: lambda n: [([x for t in n.targets for x in bound_names(t.target)], n.value)],
-    cst.AnnAssign: lambda n: [(list(bound_names(n.target)), n.value)],
-    cst.AugAssign: lambda n: [(list(bound_names(n.target)), n.value)],
-    cst.For: lambda n: list(_loop_bindings(n.target, n.iter)),
-    cst.CompFor: lambda n: list(_loop_bindings(n.target, n.iter)),
-    cst.NamedExpr: lambda n: [(list(bound_names(n.target)), n.value)],
-    cst.WithItem: lambda n: [(list(bound_names(n.asname.name)), n.item)] if n.asname is not None else [],
-}
-
-
-class _Facts:
-    """One walk over a function body (nested scopes excluded), shared by the rules of this file:
-    its nodes in source order, and which expressions depend on its traced parameters."""
-
-    def __init__(self, fn: FunctionInfo, ctx: Context, branching: bool = False, nodes: list | None = None) -> None:
-        self.ctx = ctx
-        self.nodes = nodes if nodes is not None else list(_walk(fn.node.body))  # type: ignore[union-attr]
-        self.names = traced_params(fn, ctx, branching)
-        # Under Flax NNX transforms (or for parameters annotated as NNX modules), attributes of NNX
-        # objects are static pytree metadata except Variables' `.value` and `[...]`.
-        self.nnx = nnx_traced(fn) or _takes_nnx_module(fn, ctx)
-        if not self.names:
-            return
-        assignments = [pair for node in self.nodes if type(node) in _BINDERS for pair in _BINDERS[type(node)](node)]
-        self.bindings: dict[str, list[cst.BaseExpression | None]] = {}
-        for targets, value in assignments:
-            for target in targets:
-                self.bindings.setdefault(target, []).append(value)
-        changed = True
-        while changed:  # flow-insensitive: a name bound from a traced value anywhere is traced
-            changed = False
-            for targets, value in assignments:
-                if value is not None and any(t not in self.names for t in targets) and self.source(value):
-                    self.names.update(targets)
-                    changed = True
-
-    def source(self, expr: cst.CSTNode) -> str | None:
-        """The traced name `expr` depends on (outside static uses like `x.shape`), or None."""
-        if not self.names:
-            return None
-        stack = [expr]
-        while stack:
-            node = stack.pop()
-            kind = type(node)
-            if kind is cst.Name:
-                if node.value in self.names:
-                    return node.value
-                continue
-            if kind in _SCOPE_TYPES:
-                continue
-            if kind is cst.Attribute:
-                if self.nnx and node.attr.value == "value":
-                    stack.append(_chain_root(node))  # `model.count.value`: a Variable's value
-                elif node.attr.value not in _STATIC_ATTRIBUTES and not self.nnx:
-                    stack.append(node.value)
-                continue
-            if kind is cst.Subscript and self.nnx and type(node.value) is cst.Attribute and node.value.attr.value not in _STATIC_ATTRIBUTES:
-                stack.append(_chain_root(node.value))  # `model.count[...]`: a Variable's value
-                stack.extend(node.slice)
-                continue
-            if kind is cst.Call and self.nnx and type(node.func) is cst.Attribute and node.func.attr.value in ARRAY_METHODS:
-                stack.append(node.func.value)  # `x.sum()`: a method of an array
-                stack.extend(node.args)
-                continue
-            if kind is cst.Call and (
-                (type(node.func) is cst.Attribute and node.func.attr.value in _STATIC_METHOD_NAMES)
-                or self.ctx.qualname(node.func) in _STATIC_CALLS
-            ):
-                continue
-            if kind is cst.Comparison and all(type(t.operator) in (cst.Is, cst.IsNot) for t in node.comparisons):
-                continue
-            if kind is cst.Arg:
-                stack.append(node.value)  # not the keyword's name
-                continue
-            stack.extend(iter_children(node))
-        return None
-
-
-_FACTS: weakref.WeakKeyDictionary[FunctionInfo, dict[bool, _Facts]] = weakref.WeakKeyDictionary()
-
-
-def _facts(fn: FunctionInfo, ctx: Context, branching: bool = False) -> _Facts:
-    """The taint facts of `fn`; `branching`: only tracers without concrete values (see traced_params)."""
-    held = _FACTS.setdefault(fn, {})
-    facts = held.get(branching)
-    if facts is None:
-        other = held.get(not branching)
-        facts = held[branching] = _Facts(fn, ctx, branching, other.nodes if other is not None else None)
-    return facts
-
-
-def _loop_bindings(target: cst.BaseExpression, iterable: cst.BaseExpression):
-    """`for a, b in zip(xs, ys)` binds `a` from `xs` and `b` from `ys`; `enumerate` gives a plain index."""
-    if isinstance(target, (cst.Tuple, cst.List)) and isinstance(iterable, cst.Call) and isinstance(iterable.func, cst.Name):
-        elements = [e.value for e in target.elements]
-        args = [a.value for a in iterable.args if a.keyword is None and not a.star]
-        if iterable.func.value == "zip" and len(args) == len(elements):
-            for element, arg in zip(elements, args):
-                yield list(bound_names(element)), arg
-            return
-        if iterable.func.value == "enumerate" and len(elements) == 2 and args:
-            yield list(bound_names(elements[1])), args[0]
-            return
-    yield list(bound_names(target)), iterable
-
-
-def _takes_nnx_module(fn: FunctionInfo, ctx: Context) -> bool:
-    for param in _params_with_annotations(fn.node):  # type: ignore[arg-type]
-        if param.annotation is not None:
-            annotation = param.annotation.annotation
-            info = ctx.analysis.class_named(annotation, fn.parent)  # type: ignore[arg-type]
-            if (info is not None and info.framework == "nnx") or ctx.analysis.qualname(annotation, fn.parent) == "flax.nnx.Module":  # type: ignore[arg-type]
-                return True
-    return False
-
-
-def _chain_root(node: cst.BaseExpression) -> cst.BaseExpression:
-    while type(node) is cst.Attribute:
-        node = node.value  # type: ignore[attr-defined]
-    return node
-
-
-def _optional_field(test: cst.BaseExpression, taint: _Facts) -> bool:
-    """`if state.mask:` / `not cfg.flag` (or a local bound only from such a field): truth of a
-    pytree field, which is usually an optional sub-tree (None or not: static structure) or a static
-    flag, rarely an array."""
-    while isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
-        test = test.expression
-    if isinstance(test, cst.Name):
-        values = taint.bindings.get(test.value)
-        return bool(values) and all(isinstance(v, cst.Attribute) for v in values)
-    return isinstance(test, cst.Attribute)
-
-
-def _walk(body: cst.CSTNode):
-    """Every node of a function body in source order, nested functions and classes excluded."""
-    stack = [body]
-    while stack:
-        node = stack.pop()
-        yield node
-        if type(node) not in _SCOPE_TYPES:
-            stack.extend(reversed(list(iter_children(node))))
 
 
 class PythonBranchOnTraced(Rule):
@@ -211,11 +43,19 @@ class PythonBranchOnTraced(Rule):
         positional `functools.partial` arguments, `argnums` of `grad`, `in_axes=None` of `vmap`,
         `lax` bodies, Equinox's `filter_*` tracing arrays only, Flax NNX transforms keeping NNX
         objects' attributes static), the `self` of a bound method passed to a transform (closed
-        over, not traced), and which def a redefined name means where a transform is applied.
+        over, not traced), which def a redefined name means where a transform is applied, NNX
+        objects passed to plain `jax.jit` (known from an annotation or from what the function is
+        called with: their plain attributes, `model.dim`, are static pytree metadata, their
+        Variables' values traced), and Haiku's `jax.jit(apply, static_argnums=...)` on the
+        functions `hk.transform(f)` returns (the positions count `params` and `rng` first).
 
         What it leaves alone: conditions on `.shape`, `.ndim`, `.dtype`, `len(...)` and `is None`
-        (static); a bare attribute as the condition (`if state.mask:`, usually an optional field
-        that is None or not, which is static pytree structure); functions differentiated with
+        (static), and on static metadata (`jax.typeof(x)`, a `PartitionSpec`,
+        `nn.get_partition_spec(...)`); truth tests of values that are not arrays, which Python
+        decides while tracing: a bare attribute (`if state.mask:`, usually an optional field that
+        is None or not, which is static pytree structure), a local bound only from such
+        attributes, or a name the function also uses with attributes no array has (`if scaler:`
+        next to `scaler.adjust(...)`: an object or an optional pytree node); functions differentiated with
         `jax.grad`/`value_and_grad`/`jvp`/`vjp` outside any traced code (the tracers keep
         concrete values and Python control flow on them works: JAX's docs call it "ok"); helpers
         that are only called from traced code (they are as often called with Python values).
@@ -246,6 +86,7 @@ class PythonBranchOnTraced(Rule):
         "import equinox as eqx\n@eqx.filter_jit\ndef f(x, training: bool):\n    if training:\n        return x * 0.5\n    return x",
         "import jax\ndef f(x):\n    if x > 0:\n        return x\n    return -x",
         "import jax\nimport jax.numpy as jnp\n@jax.jit\ndef f(x):\n    return jnp.where(x > 0, x, 0.0)",
+        "import jax\n@jax.jit\ndef f(state, x):\n    scaler = state.scaler\n    if scaler:\n        scaler, ok = scaler.adjust(x)\n    return x",
     ]
     INVALID = [
         Invalid("import jax\n@jax.jit\ndef f(x):\n    if x > 0:\n        return x\n    return 0.0", line=4, column=8),
@@ -259,7 +100,7 @@ class PythonBranchOnTraced(Rule):
     ]
 
     def check_function(self, fn: FunctionInfo, ctx: Context) -> None:
-        taint = _facts(fn, ctx, branching=True)
+        taint = ctx.facts.taint(fn, branching=True)
         if not taint.names:
             return
         inside: set[int] = set()  # nodes already inside a reported condition
@@ -277,34 +118,41 @@ class PythonBranchOnTraced(Rule):
                 kind, test = "not", node.expression
             elif isinstance(node, cst.Assert):
                 kind, test = "assert", node.test
-            if test is None or _optional_field(test, taint):
+            if test is None or taint.structure_test(test):
                 continue
             name = taint.source(test)
             if name is not None:
-                inside.update(id(n) for n in _walk(test))
+                inside.update(id(n) for n in function_nodes(test))
                 ctx.report(node if kind == "not" else test, kind=kind, name=name)
 
 
 class ConcretizeTraced(Rule):
     code = "PUR402"
     name = "concretize-traced"
-    summary = "`float()`/`int()`/`bool()`/`.item()`/`.tolist()`/`np.asarray()` or a shape from a traced value"
+    summary = "`float()`/`int()`/`bool()`/`.item()`/`.tolist()`/`np.asarray()`, a shape or a boolean mask from a traced value"
     message = "`{call}` needs a concrete value, but `{name}` is traced: this fails under `jit`; keep it an array"
     what = """
         Checks for conversions of traced values to Python or NumPy values: `float(x)`, `int(x)`,
         `bool(x)`, `x.item()`, `x.tolist()`, `np.asarray(x)`, `np.array(x)`, where `x` is a traced
         parameter of a traced function or a value computed from one; and traced values used as a
         shape or size (`jnp.ones((n,))`, `x.reshape(n)`, `jnp.arange(n)`, `jax.random.normal(key,
-        (n,))`), which need concrete integers just as well.
+        (n,))`), which need concrete integers just as well; and indexing with a traced boolean
+        mask (`x[mask]`, `x[x < 0]`, with `mask` a comparison, `~`/`&`/`|` of such, or
+        `jnp.isnan`/`jnp.logical_and`/... of traced values), whose result's shape depends on the
+        values (`NonConcreteBooleanIndexError`).
 
         It knows the same traced parameters as PUR401, except that `grad` outside traced code
-        counts here (its tracers keep values for comparisons, but `float()` on them still fails).
-        It leaves alone sizes taken from `.shape`/`.ndim`/`len()`, which are static.
+        counts here (its tracers keep values for comparisons, but `float()` on them still fails;
+        a boolean mask of them is concrete, and left alone). It leaves alone sizes taken from
+        `.shape`/`.ndim`/`len()`, which are static, and the mask forms that keep the shape:
+        `x.at[mask].set(v)`, `jnp.where(mask, x, 0)`, `x.sum(where=mask)`, and `x[mask] = v`
+        (item assignment, PUR301/PUR302).
     """
     why = """
         Inside `jit` a value is an abstract tracer with a shape and a dtype but no number yet, so
         converting it raises a `ConcretizationTypeError`. Code ported from PyTorch (`loss.item()`)
-        or NumPy hits this constantly.
+        or NumPy hits this constantly. Shapes must be known while tracing too, so a size or a
+        boolean mask (`x[mask]` has as many elements as `mask` has `True`s) cannot be a tracer.
     """
     example = """
         @jax.jit
@@ -325,6 +173,7 @@ class ConcretizeTraced(Rule):
         "import jax\nimport numpy as np\n@jax.jit\ndef f(x):\n    w = np.asarray([1.0, 2.0])\n    return x * w",
         "import jax\ndef f(x):\n    return float(x)",
         "import jax\nfrom functools import partial\n@partial(jax.jit, static_argnums=1)\ndef f(x, n):\n    return x * int(n)",
+        "import jax\nimport jax.numpy as jnp\n@jax.jit\ndef f(x):\n    return jnp.where(x < 0, 0.0, x).sum() + x.sum(where=x > 0)",
     ]
     INVALID = [
         Invalid("import jax\n@jax.jit\ndef f(x):\n    top = float(x.max())\n    return x / top", line=4, column=11),
@@ -334,10 +183,12 @@ class ConcretizeTraced(Rule):
         Invalid("import jax\n@jax.jit\ndef f(x, i):\n    return x[int(i)]", line=4, column=14),
         Invalid("import jax\nimport jax.numpy as jnp\n@jax.jit\ndef f(n):\n    return jnp.ones((n,))", line=5),
         Invalid("import jax\n@jax.jit\ndef f(x, n):\n    return x.reshape(n, -1)", line=4, column=22),
+        Invalid("import jax\nimport jax.numpy as jnp\n@jax.jit\ndef f(x):\n    return x[~jnp.isnan(x)].sum()", line=5, column=14),
     ]
 
     def check_function(self, fn: FunctionInfo, ctx: Context) -> None:
-        taint = _facts(fn, ctx)
+        self._boolean_masks(ctx.facts.taint(fn, branching=True), ctx)
+        taint = ctx.facts.taint(fn)
         if not taint.names:
             return
         for node in taint.nodes:
@@ -367,7 +218,37 @@ class ConcretizeTraced(Rule):
                     ctx.report(node, call=f"{code_of(func)}()", name=name)
 
     @staticmethod
-    def _shape(call: cst.Call, args: list[cst.Arg], label: str, taint: _Facts, ctx: Context) -> None:
+    def _boolean_masks(taint: Taint, ctx: Context) -> None:
+        """`x[mask]` read with a traced boolean mask: the result's shape depends on the values."""
+        if not taint.names:
+            return
+        stored = set()  # `x[mask] = v` and `del x[mask]`: item assignment, PUR301/PUR302's business
+        for node in taint.nodes:
+            if type(node) in (cst.Assign, cst.AugAssign, cst.AnnAssign, cst.Del):
+                targets = [t.target for t in node.targets] if type(node) is cst.Assign else [node.target]
+                stored.update(id(t) for t in targets)
+        for node in taint.nodes:
+            if type(node) is not cst.Subscript or id(node) in stored:
+                continue
+            if isinstance(node.value, cst.Attribute) and node.value.attr.value == "at":
+                continue  # `x.at[mask].set(v)`: a scatter, whose shape is `x`'s
+            for element in node.slice:
+                index = element.slice
+                if isinstance(index, cst.Index) and taint.boolean(index.value):
+                    name = taint.source(index.value)
+                    if name is not None:
+                        mask = code_of(index.value).strip()
+                        origin = "" if mask == name else f" (from `{name}`)"
+                        ctx.report(
+                            index.value,
+                            f"indexing with the traced boolean mask `{mask}`{origin} gives an array whose shape "
+                            f"depends on the values: this fails under `jit` (`NonConcreteBooleanIndexError`); use "
+                            f"`jnp.where({mask}, ..., 0)` or a reduction's `where={mask}`",
+                        )
+                        break
+
+    @staticmethod
+    def _shape(call: cst.Call, args: list[cst.Arg], label: str, taint: Taint, ctx: Context) -> None:
         for arg in args:
             name = taint.source(arg.value)
             if name is not None:
@@ -576,7 +457,7 @@ class UnrolledLoop(Rule):
 
     def check_function(self, fn: FunctionInfo, ctx: Context) -> None:
         limit = ctx.config.max_unrolled_loop
-        for node in _facts(fn, ctx).nodes:
+        for node in ctx.facts.taint(fn).nodes:
             if type(node) is not cst.For or not isinstance(node.iter, cst.Call):
                 continue
             if ctx.qualname(node.iter.func) != "builtins.range" or not 1 <= len(node.iter.args) <= 3:

@@ -649,3 +649,185 @@ def test_key_rebound_in_a_loop_that_always_runs():
         key, subkey = jax.random.split(key)
     """
     assert found(code) == []
+
+
+# -- the last false positives of the default scope, and the two misses ---------------------------
+
+
+def test_nnx_module_passed_to_an_unannotated_parameter():
+    # The module is known from the call site: its plain attributes are static, its Variables' values traced.
+    code = """
+        import jax
+        from flax import nnx
+        class Net(nnx.Module):
+            def __init__(self, width, rngs):
+                self.width = width
+                self.scale = nnx.Param(jax.numpy.ones(width))
+        net = Net(3, nnx.Rngs(0))
+        @jax.jit
+        def run(net):
+            if net.width == 3:
+                return net.scale[...]
+            if net.scale.value.sum() > 0:
+                return net.scale[...]
+            return -net.scale[...]
+        run(net)
+    """
+    assert found(code) == [("PUR401", 13)]
+
+
+def test_truth_of_an_object_read_through_a_local():
+    # `scaler` has attributes no array has: an object (None or a pytree node), whose truth is static,
+    # also after the branch rebinds it from a call.
+    code = """
+        import jax
+        @jax.jit
+        def step(state, x):
+            scaler = state.scaler
+            if scaler:
+                scaler, ok = scaler.adjust(x)
+            y = x * 2
+            if scaler:
+                y = y * scaler.factor
+            return y
+    """
+    assert found(code) == []
+    flag = """
+        import jax
+        @jax.jit
+        def step(x, flag):
+            if flag:
+                return x
+            return -x
+    """
+    assert found(flag) == [("PUR401", 5)]
+
+
+HAIKU_APPLY = """
+    import haiku as hk
+    import jax
+    import jax.numpy as jnp
+    def decode(tokens, length):
+        return jnp.zeros(length) + tokens.sum()
+    {bind}
+    fast = jax.jit(apply, static_argnums={static})
+"""
+
+
+@pytest.mark.parametrize(
+    "bind, static, expected",
+    [
+        # apply(params, rng, tokens, length): `length` is argument 3
+        ("init, apply = hk.transform(decode)", 3, []),
+        ("_, apply = hk.without_apply_rng(hk.transform(decode))", 2, []),
+        ("model = hk.transform(decode)\napply = model.apply", 3, []),
+        # `length` traced: the shift must not hide a real finding either
+        ("init, apply = hk.transform(decode)", 2, [("PUR402", 6)]),
+    ],
+)
+def test_haiku_apply_arguments_follow_the_params_and_rng(bind, static, expected):
+    code = HAIKU_APPLY.replace("{bind}", bind.replace("\n", "\n    ")).replace("{static}", str(static))
+    assert found(code) == expected
+
+
+def test_haiku_transform_alone_does_not_trace_arguments():
+    code = """
+        import haiku as hk
+        import jax.numpy as jnp
+        def sample(rng, length):
+            return jnp.zeros(length)
+        init, apply = hk.transform(sample)
+    """
+    assert found(code) == []
+
+
+def test_assert_on_a_partition_spec():
+    code = """
+        import jax
+        import flax.linen as nn
+        from jax.sharding import PartitionSpec as P
+        @jax.jit
+        def shard(key, x):
+            variables = nn.Dense(4).init(key, x)
+            specs = nn.get_partition_spec(variables)
+            assert specs["params"]["kernel"] == P("in", "out")
+            assert jax.typeof(x) == jax.typeof(key)
+            return variables
+    """
+    assert found(code) == []
+
+
+def test_global_read_by_a_function_jitted_and_run_at_once():
+    # Traced once, with the value of that moment, and never called again: nothing goes stale.
+    code = """
+        import jax
+        x = 1.0
+        def f():
+            return jax.vjp(lambda y: y * 2, x)
+        print(jax.jit(f).trace().jaxpr)
+        x = 2.0
+    """
+    assert found(code) == []
+    assert found(code.replace("print(jax.jit(f).trace().jaxpr)", "y = jax.jit(f)()")) == []
+    stored = """
+        import jax
+        x = 1.0
+        def f():
+            return x * 2
+        g = jax.jit(f)
+        x = 2.0
+    """
+    assert found(stored) == [("PUR103", 5)]
+    twice = """
+        import jax
+        x = 1.0
+        def f():
+            return x * 2
+        print(jax.jit(f)())
+        x = 2.0
+        print(jax.jit(f)())
+    """
+    assert found(twice) == [("PUR103", 5)]
+
+
+def test_boolean_mask_indexing_under_jit():
+    code = """
+        import jax
+        import jax.numpy as jnp
+        @jax.jit
+        def nansum(x):
+            keep = ~jnp.isnan(x)
+            return x[keep].sum()
+        @jax.jit
+        def negatives(x):
+            return x[(x < 0) & (x > -5)]
+        @jax.jit
+        def fine(x, y):
+            keep = ~jnp.isnan(x)
+            y = y.at[keep].set(0.0)
+            x = x.at[x < 0].set(0.0)
+            s = jnp.where(keep, x, 0.0).sum() + x.sum(where=keep)
+            return s + x[x.shape[0] > 2] + x[jnp.arange(2)]
+        def concrete(x):
+            return x[x > 0].sum()
+        g = jax.grad(concrete)
+    """
+    assert found(code) == [("PUR402", 7), ("PUR402", 10)]
+    (finding, _) = findings(code)
+    assert "NonConcreteBooleanIndexError" in finding.message and "jnp.where(keep" in finding.message
+
+
+def test_jitted_method_mutating_self():
+    code = """
+        import jax
+        class Counter:
+            def __init__(self):
+                self.n = 0
+            @jax.jit
+            def count(self, x):
+                self.n += 1
+                return x + self.n * 0
+            def peek(self):
+                return self.n
+    """
+    assert found(code) == [("PUR302", 8)]
