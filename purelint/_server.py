@@ -93,6 +93,8 @@ class Session:
             types.CodeActionOptions(code_action_kinds=[types.CodeActionKind.QuickFix, FIX_ALL]),
         )(_handler(self.code_action))
         ls.feature(types.TEXT_DOCUMENT_HOVER)(_handler(self.hover))
+        ls.feature(types.INITIALIZED)(lambda p: self.watch_configuration())
+        ls.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)(_handler(self.watched_files_changed))
 
     def initialize(self, params: types.InitializeParams) -> None:
         options = params.initialization_options if isinstance(params.initialization_options, dict) else {}
@@ -103,6 +105,23 @@ class Session:
             self.log(f"purelint: ignoring debounce={debounce!r}: seconds between 0 and 10", types.MessageType.Warning)
         if isinstance(options.get("rulesUrl"), str):
             self.rules_url = options["rulesUrl"]
+
+    def watch_configuration(self) -> None:
+        """Ask the client to report changes to pyproject.toml files, where it can."""
+        watched = self.ls.client_capabilities.workspace and self.ls.client_capabilities.workspace.did_change_watched_files
+        if not (watched and watched.dynamic_registration):
+            return  # the configuration is still read on every lint, so the next edit sees it
+        self.ls.client_register_capability(types.RegistrationParams(registrations=[types.Registration(
+            id="purelint-pyproject",
+            method=types.WORKSPACE_DID_CHANGE_WATCHED_FILES,
+            register_options=types.DidChangeWatchedFilesRegistrationOptions(watchers=[types.FileSystemWatcher(glob_pattern="**/pyproject.toml")]),
+        )]))
+
+    def watched_files_changed(self, params: types.DidChangeWatchedFilesParams) -> None:
+        """A pyproject.toml changed: lint every open document again with the new configuration."""
+        if any(change.uri.endswith("pyproject.toml") for change in params.changes):
+            for key in list(self.published):
+                self.schedule(key, 0)
 
     def log(self, message: str, kind: types.MessageType | None = None) -> None:
         self.ls.window_log_message(types.LogMessageParams(type=kind or types.MessageType.Log, message=message))

@@ -59,6 +59,7 @@ class Client(LanguageClient):
         self.diagnostics: dict[str, types.PublishDiagnosticsParams] = {}
         self.logs: list[str] = []
         self.wire: list[tuple[str, dict]] = []  # ("->" client to server | "<-", body)
+        self.registrations: list[types.Registration] = []
         self.changed = asyncio.Condition()
 
         @self.feature(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
@@ -70,6 +71,10 @@ class Client(LanguageClient):
         @self.feature(types.WINDOW_LOG_MESSAGE)
         def on_log(params: types.LogMessageParams) -> None:
             self.logs.append(params.message)
+
+        @self.feature(types.CLIENT_REGISTER_CAPABILITY)
+        def on_register(params: types.RegistrationParams) -> None:
+            self.registrations.extend(params.registrations)
 
     async def start(self, *args: str, env: dict | None = None) -> None:
         await self.start_io(sys.executable, *(args or ("-m", "purelint", "server")), env=env, cwd=str(ROOT))
@@ -98,11 +103,12 @@ class Client(LanguageClient):
         self.initialized(types.InitializedParams())
         return result
 
-    async def wait_for(self, uri: str, version: int | None = None) -> types.PublishDiagnosticsParams:
-        """The diagnostics of `uri` once they are for `version` (any version when None)."""
+    async def wait_for(self, uri: str, version: int | None = None, *, until=None) -> types.PublishDiagnosticsParams:
+        """The diagnostics of `uri` once they are for `version` (any version when None) and
+        `until(diagnostics)` holds."""
         def ready() -> bool:
             found = self.diagnostics.get(uri)
-            return found is not None and (version is None or found.version == version)
+            return found is not None and (version is None or found.version == version) and (until is None or until(found))
 
         async with self.changed:
             await asyncio.wait_for(self.changed.wait_for(ready), TIMEOUT)
@@ -334,6 +340,9 @@ def test_slow_typing_is_debounced_and_the_last_text_wins(server):
 NOTEBOOK_URI = "file:///project/nb.ipynb"
 NOTEBOOK_CAPABILITIES = types.ClientCapabilities(
     notebook_document=types.NotebookDocumentClientCapabilities(synchronization=types.NotebookDocumentSyncClientCapabilities()),
+    workspace=types.WorkspaceClientCapabilities(
+        did_change_watched_files=types.DidChangeWatchedFilesClientCapabilities(dynamic_registration=True),
+    ),
 )
 
 
@@ -440,12 +449,22 @@ def test_configuration_comes_from_the_nearest_pyproject_like_the_command_line(se
         assert [d.code for d in (await client.wait_for(uris["pkg"], 1)).diagnostics] == ["PUR301"]
         assert not (await client.wait_for(uris["generated"], 1)).diagnostics
         (bad,) = (await client.wait_for(uris["bad"], 1)).diagnostics
-        assert bad.message == f"purelint: configuration error: unknown rule code or prefix 'NOPE' in select"
+        assert bad.message == "purelint: configuration error: unknown rule code or prefix 'NOPE' in select"
+        # Editing pyproject.toml: the client reports it (the server asked to watch those files),
+        # and the open files are linted again with the new configuration.
+        (watch,) = [r for r in client.registrations if r.method == types.WORKSPACE_DID_CHANGE_WATCHED_FILES]
+        assert [w["globPattern"] for w in watch.register_options["watchers"]] == ["**/pyproject.toml"]
+        (tmp_path / "pyproject.toml").write_text('[tool.purelint]\nignore = ["PUR301"]\n')  # and no exclude
+        client.workspace_did_change_watched_files(types.DidChangeWatchedFilesParams(changes=[
+            types.FileEvent(uri=(tmp_path / "pyproject.toml").as_uri(), type=types.FileChangeType.Changed),
+        ]))
+        for name in ("pkg", "generated"):
+            await client.wait_for(uris[name], 1, until=lambda published: [d.code for d in published.diagnostics] == ["PUR001"])
 
-    server.call(scenario)
-    # The command line reads the same configuration for the same file.
+    # The command line reads this configuration for this file: PUR001 ignored.
     cli = subprocess.run([sys.executable, "-m", "purelint", "--no-cache", str(tmp_path / "pkg" / "m.py")], capture_output=True, text=True)
     assert "PUR301" in cli.stdout and "PUR001" not in cli.stdout
+    server.call(scenario)
 
 
 # --- the command, without a client ------------------------------------------------------------------
