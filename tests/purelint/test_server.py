@@ -517,6 +517,23 @@ def test_edits_turn_the_old_text_into_the_new_one_in_every_position_encoding(old
     assert old == new
 
 
+@pytest.mark.parametrize(("source", "expected"), [
+    # An existing `# noqa: CODES` list is extended.
+    ("import jax\nimport jax.numpy as jnp\n@jax.jit\ndef f(x):\n    x = jnp.zeros(3)\n    x[0] = 1; print(x)  # noqa: PUR001\n    return x\n",
+     (6, "    x[0] = 1; print(x)  # noqa: PUR001, PUR301")),
+    # Inside brackets a comment is fine on the first line.
+    ("import jax\n@jax.jit\ndef f(x):\n    print(\n        x)\n    return x\n", (4, "    print(  # noqa: PUR001")),
+    # The first line ends inside a string, or after a backslash: the last line gets it.
+    ("import jax\n@jax.jit\ndef f(x):\n    print(\'\'\'a\n    b\'\'\', x)\n    return x\n", (5, "    b\'\'\', x)  # noqa: PUR001")),
+    ("import jax\n@jax.jit\ndef f(x):\n    print(x, \\\n        x)\n    return x\n", (5, "        x)  # noqa: PUR001")),
+])
+def test_noqa_goes_where_it_silences_the_finding(source, expected):
+    from purelint._lsp_documents import noqa_line
+
+    finding = lint_source(source, "m.py")[0]
+    assert noqa_line(source, finding) == expected
+
+
 def test_rule_links_point_at_the_rule_headings_of_the_rules_reference():
     from purelint._lsp_documents import rule_url
     from purelint import all_rules
