@@ -301,7 +301,7 @@ def main(argv: Sequence[str]) -> int:
         print(f"purelint: error: unknown argument {unknown[0]!r}; {USAGE}", file=sys.stderr)
         return 2
     if MISSING is not None:
-        print(f"purelint: error: `purelint server` needs the {MISSING} package: pip install 'pygls>=2'", file=sys.stderr)
+        print(f"purelint: error: `purelint server` needs the {MISSING} package: pip install 'pygls>=2.1'", file=sys.stderr)
         return 2
     Session().ls.start_io()
     return 0

@@ -490,7 +490,7 @@ def test_the_command_without_pygls_with_bad_arguments_and_linting_without_import
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
     imported, [missing, bad] = json.loads(result.stdout.splitlines()[-1])
     assert imported == []
-    assert missing == [2, "purelint: error: `purelint server` needs the pygls package: pip install 'pygls>=2'\n"]
+    assert missing == [2, "purelint: error: `purelint server` needs the pygls package: pip install 'pygls>=2.1'\n"]
     assert bad[0] == 2 and bad[1].startswith("purelint: error: unknown argument '--tcp'; usage: purelint server [--stdio]")
 
 
