@@ -6,6 +6,8 @@ compilation cache (`purelm/_compile_cache.py`), and with the cache turned off.
 
 Measured, each in a fresh process:
 
+- `import jax` and the start of its CPU backend (`python -c "import jax; jax.devices()"`): the floor under
+  every `purelm` command that computes anything, whatever the cache holds;
 - `purelm sample RUN --length 300`;
 - `purelm eval RUN FILE` on a 7 kB text file;
 - the first training call for configuration (a) of benchmarks/train_throughput.py (vocab 256, embed 128,
@@ -129,6 +131,7 @@ def main(argv=None):
         else:
             run, small = make_run(tmp, purelm, env)
         commands = {
+            "import jax; jax.devices() (the floor)": [sys.executable, "-c", "import jax; jax.devices()"],
             "purelm sample RUN --length 300": purelm + ["sample", str(run), "--length", "300"],
             f"purelm eval RUN ({small.stat().st_size / 1000:.0f} kB)": purelm + ["eval", str(run), str(small)],
             "first training call (a), 1 step": [sys.executable, __file__, "--first-step", "1"],

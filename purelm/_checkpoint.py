@@ -17,7 +17,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-import equinox as eqx
 import jax
 import numpy as np
 
@@ -121,13 +120,25 @@ def _expected(leaf: Any) -> str:
     return _describe(tuple(spec.shape), str(np.dtype(spec.dtype)))
 
 
+def _stored_dtype(array: np.ndarray, dtype: str) -> np.ndarray:
+    """`array` as the dtype its header names: `np.savez` writes bfloat16 (an ml_dtypes type, unknown to numpy
+    by name) as raw 2-byte records, which are viewed back here."""
+    if array.dtype.kind == "V" and str(array.dtype) != dtype:
+        import ml_dtypes  # a dependency of jax
+
+        stored = getattr(ml_dtypes, dtype, None)
+        if stored is not None and np.dtype(stored).itemsize == array.dtype.itemsize:
+            return array.view(stored)
+    return array
+
+
 def _load_leaf(archive: Any, path: Path, member: str, info: dict, name: str, template: Any) -> Any:
     got = _describe(tuple(info["shape"]), info["dtype"])
     want = _expected(template)
     if want != got:
         raise CheckpointError(f"checkpoint does not match: leaf {name} is {got} in {path}, expected {want}")
     try:
-        array = archive[member]
+        array = _stored_dtype(archive[member], info["dtype"])
     except Exception as err:  # noqa: BLE001  (see _open)
         raise CheckpointError(f"{path} is corrupt or truncated ({type(err).__name__}: {err})") from None
     if _describe(array.shape, str(array.dtype)) != got:
@@ -169,6 +180,36 @@ def load_checkpoint(
             raise CheckpointError(f"checkpoint does not match: {path} has an unexpected leaf {extra[0]}")
         trees[top] = jax.tree_util.tree_unflatten(treedef, leaves)
     return trees, header["meta"]
+
+
+def stored_tree(directory: str | os.PathLike[str], top: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The header entries (`name`, `shape`, `dtype`, `key`) of the leaves of tree `top`, in the order they are
+    stored (`jax.tree.leaves` order of the saved tree), and the metadata; reads no array.
+
+    >>> leaves, meta = stored_tree("runs/demo", "model")  # doctest: +SKIP
+    >>> leaves[0]["name"], leaves[0]["shape"]            # doctest: +SKIP
+    ('model.embedding', [256, 32])
+    """
+    header = _open(Path(directory))[1]
+    return [leaf for leaf in header["leaves"] if _belongs(leaf["name"], top)], header["meta"]
+
+
+def read_tree_arrays(directory: str | os.PathLike[str], top: str) -> list[np.ndarray]:
+    """The arrays of tree `top` as numpy arrays, in `stored_tree`'s order: no JAX, no template, no
+    compilation (the `purelm sample` and `eval` commands feed them to programs compiled ahead of time).
+    A corrupt member raises `CheckpointError`."""
+    directory = Path(directory)
+    archive, header = _open(directory)
+    arrays = []
+    for i, leaf in enumerate(header["leaves"]):
+        if _belongs(leaf["name"], top):
+            try:
+                arrays.append(_stored_dtype(archive[f"a{i}"], leaf["dtype"]))
+            except Exception as err:  # noqa: BLE001  (see _open)
+                raise CheckpointError(
+                    f"{directory / CHECKPOINT_FILE} is corrupt or truncated ({type(err).__name__}: {err})"
+                ) from None
+    return arrays
 
 
 def _read_all(directory: str | os.PathLike[str]) -> dict[str, np.ndarray]:

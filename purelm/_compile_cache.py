@@ -30,7 +30,7 @@ import os
 import warnings
 from pathlib import Path
 
-__all__ = ["ENV_VAR", "MAX_BYTES", "MIN_COMPILE_SECONDS", "cache_dir", "enable"]
+__all__ = ["ENV_VAR", "MAX_BYTES", "MIN_COMPILE_SECONDS", "cache_dir", "enable", "enabled_dir"]
 
 ENV_VAR = "PURELM_CACHE_DIR"
 # Evict least recently used entries beyond this (a compiled training step is 0.1-2 MB on CPU).
@@ -39,6 +39,9 @@ MAX_BYTES = 2 * 2**30
 # reading and loading the file) costs a few milliseconds itself. JAX's default of 1 s would skip almost
 # everything `purelm` compiles on CPU, where the sampler and evaluation programs take 0.1-0.5 s each.
 MIN_COMPILE_SECONDS = 0.02
+
+# What the last `enable()` turned on (None: off or never enabled); `purelm._aot` keeps its programs below it.
+_enabled: Path | None = None
 
 
 def cache_dir(path: str | os.PathLike | None = None) -> Path | None:
@@ -68,6 +71,8 @@ def enable(path: str | os.PathLike | None = None) -> Path | None:
         >>> enable("/tmp/purelm-cache")
         PosixPath('/tmp/purelm-cache')
     """
+    global _enabled
+    _enabled = None
     directory = cache_dir(path)
     if directory is None:
         return None
@@ -91,4 +96,15 @@ def enable(path: str | os.PathLike | None = None) -> Path | None:
     # A torn or stale entry is reported as a warning and recompiled: the result is right either way.
     warnings.filterwarnings("ignore", message="Error reading persistent compilation cache entry")
     warnings.filterwarnings("ignore", message="Error writing persistent compilation cache entry")
+    _enabled = directory
     return directory
+
+
+def enabled_dir() -> Path | None:
+    """The directory the last `enable()` call turned on, or None (turned off, unusable, or never enabled).
+
+    Example:
+        >>> enable("off"); enabled_dir() is None
+        True
+    """
+    return _enabled

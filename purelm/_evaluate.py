@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import equinox as eqx
@@ -11,29 +10,9 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int
 
+from purelm._columns import Columns, Evaluation
 from purelm._fused import batch_token_log_probs
 from purelm._model import LSTMLM, batch_initial_state
-from purelm._train import batch_loss
-
-# Windows per compiled call of `evaluate`: a power of two up to this many, so any stream length uses one
-# of at most six compilations per (batch_size, seq_len).
-_MAX_WINDOWS_PER_CALL = 32
-
-
-@dataclasses.dataclass(frozen=True)
-class Evaluation:
-    """What `evaluate` measured: mean negative log-likelihood per scored token (`nats`), how many tokens
-    were scored (`count`), `perplexity = exp(nats)` and `bits_per_token = nats / ln 2`."""
-
-    nats: float
-    count: int
-    perplexity: float
-    bits_per_token: float
-
-    @classmethod
-    def from_nats(cls, nats: float, count: int) -> Evaluation:
-        """The evaluation of `count` tokens with mean negative log-likelihood `nats`."""
-        return cls(nats=nats, count=count, perplexity=math.exp(nats), bits_per_token=nats / math.log(2))
 
 
 def evaluate(model: LSTMLM, tokens, *, batch_size: int = 10, seq_len: int = 35) -> Evaluation:
@@ -66,53 +45,31 @@ def scored_log_probs(model: LSTMLM, tokens, *, batch_size: int = 10, seq_len: in
     Example:
         >>> scored_log_probs(model, jnp.array([4, 8, 15, 16, 23, 42]), batch_size=2, seq_len=2)   # doctest: +SKIP
     """
+    layout = Columns.of(tokens, batch_size=batch_size, seq_len=seq_len)
     tokens = np.asarray(tokens)
-    if tokens.ndim != 1 or not np.issubdtype(tokens.dtype, np.integer):
-        raise ValueError(f"evaluate needs a 1-D array of integer token ids, got {tokens.dtype} of shape {tokens.shape}")
-    if batch_size < 1 or seq_len < 1:
-        raise ValueError(f"batch_size and seq_len must be positive, got {batch_size} and {seq_len}")
-    n = tokens.shape[0]
-    if n < max(2, batch_size):
-        raise ValueError(f"evaluate needs at least max(2, batch_size={batch_size}) tokens, got {n}")
-    if n and (tokens.min() < 0 or tokens.max() >= model.vocab_size):
+    if tokens.min() < 0 or tokens.max() >= model.vocab_size:
         raise ValueError(f"token ids must be in [0, {model.vocab_size}), got {tokens.min()}..{tokens.max()}")
-    length = n // batch_size
-    # Column j reads tokens j*L .. (j+1)*L; the last one reads to the end of the stream.
-    starts = np.arange(batch_size) * length
-    stops = np.minimum(starts + length + 1, n)
-    stops[-1] = n
-    columns = int((stops - starts).max())
-    windows = -(-columns // seq_len)
-    per_call = min(_MAX_WINDOWS_PER_CALL, 1 << (windows - 1).bit_length())
-    calls = -(-windows // per_call)
-    positions = np.arange(calls * per_call * seq_len)
-    index = starts[:, None] + positions[None, :]
-    valid = index < stops[:, None]
-    # Padding reads token 0 after the real tokens of a column: it changes nothing that is kept.
-    grid = np.where(valid, tokens[np.minimum(index, n - 1)], 0).astype(np.int32)
-    # [calls, per_call, batch, seq_len]: window w of every column, per_call windows per compiled call.
-    grid = grid.reshape(batch_size, calls, per_call, seq_len).transpose(1, 2, 0, 3)
     states = batch_initial_state(model, batch_size)
     pieces = []
-    for call in range(calls):
-        states, log_probs = _score_windows(model, jnp.asarray(grid[call]), states)
+    for windows in layout.grid:
+        states, log_probs = _score_windows(model, jnp.asarray(windows), states)
         pieces.append(log_probs)
-    log_probs = np.concatenate([np.asarray(piece, np.float64) for piece in jax.device_get(pieces)])
-    log_probs = log_probs.transpose(1, 0, 2).reshape(batch_size, -1)
-    out = np.full(n, np.nan)
-    # Position 0 of every column is context: the first token of the stream, or one scored by the column before.
-    scored = valid & (positions[None, :] > 0)
-    out[index[scored]] = log_probs[scored]
-    return out
+    return layout.place(np.stack(jax.device_get(pieces)))
 
 
-@eqx.filter_jit
-def _score_windows(model, windows, states):
+def score_windows(model, windows, states):
+    """The log-probability of every token of `windows` (`[count, batch, seq]`, the windows read in order,
+    the state carried from one to the next) and the states after them; uncompiled (`purelm._aot` compiles
+    it ahead of time for the `purelm eval` command)."""
+
     def body(states, batch):
         log_probs, states = batch_token_log_probs(model, batch, states)
         return states, log_probs.astype(jnp.promote_types(log_probs.dtype, jnp.float32))
 
     return jax.lax.scan(body, states, windows)
+
+
+_score_windows = eqx.filter_jit(score_windows)
 
 
 @eqx.filter_jit
@@ -125,6 +82,9 @@ def mean_loss(model: LSTMLM, windows: Int[Array, "windows batch seq"]) -> Float[
 
     >>> mean_loss(model, eval_windows(corpus.val, 32, 64))  # doctest: +SKIP
     """
+
+    # Here, not at the top: purelm._train imports optax, which scoring never needs (0.3 s of `purelm eval`).
+    from purelm._train import batch_loss
 
     def body(states, batch):
         total, states = batch_loss(model, batch, states, reduction="sum")

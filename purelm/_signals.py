@@ -25,6 +25,7 @@ Tests pause a command at a phase with `PURELM_TEST_PAUSE_AT=<phase>`: the proces
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import shlex
 import signal
@@ -250,6 +251,9 @@ def console_main(argv: Sequence[str] | None = None) -> NoReturn:
 
         _State.immediate = None
         status = main(args)
+        # The command is done: spare the interpreter's final garbage collection the hundreds of thousands
+        # of objects JAX's modules hold (0.5-0.7 s of every `purelm` command's exit on our CPUs).
+        gc.freeze()
         check()
     except KeyboardInterrupt as err:
         _exit_interrupted(command, err)

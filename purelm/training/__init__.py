@@ -26,20 +26,41 @@ from purelm.training._config import (
     TrainingConfig,
     make_optimizer,
 )
-from purelm.training._run import (
-    BEST_DIR,
-    METRICS_FILE,
-    PLOT_FILE,
-    RUN_FORMAT,
-    Callback,
-    Evaluation,
-    Result,
-    Run,
-    TrainingError,
-    load_run_model,
-    read_metrics,
-    score,
-)
+from typing import TYPE_CHECKING
+
+# The names defined in purelm.training._run (the training loop: equinox, the model, the optimizers),
+# imported on first use (PEP 562): `purelm eval` reads a run's configuration without loading them.
+_RUN_NAMES = frozenset({
+    "BEST_DIR", "METRICS_FILE", "PLOT_FILE", "RUN_FORMAT", "Callback", "Evaluation", "Result", "Run",
+    "TrainingError", "load_run_model", "read_metrics", "score",
+})
+
+
+def __getattr__(name: str):
+    if name not in _RUN_NAMES:
+        raise AttributeError(f"module 'purelm.training' has no attribute {name!r}")
+    from purelm.training import _run
+
+    value = getattr(_run, name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+if TYPE_CHECKING:
+    from purelm.training._run import (
+        BEST_DIR,
+        METRICS_FILE,
+        PLOT_FILE,
+        RUN_FORMAT,
+        Callback,
+        Evaluation,
+        Result,
+        Run,
+        TrainingError,
+        load_run_model,
+        read_metrics,
+        score,
+    )
 
 __all__ = [
     "BEST_DIR",

@@ -38,9 +38,10 @@ from purelm._parallel import (
     shard_states,
     to_host,
 )
+from purelm._columns import checked_stream
 from purelm._errors import check_fits
 from purelm._evaluate import Evaluation, evaluate
-from purelm._tokenizer import ByteTokenizer, Tokenizer, TokenizerError, check_ids, tokenizer_from_json
+from purelm._tokenizer import ByteTokenizer, Tokenizer, TokenizerError, tokenizer_from_json
 from purelm.training._config import (
     ConfigError,
     ModelConfig,
@@ -63,12 +64,8 @@ class TrainingError(RuntimeError):
 def score(model, tokens: np.ndarray, *, batch_size: int, seq_len: int) -> Evaluation:
     """Score every token of `tokens` but the first with `purelm.evaluate` (word_language_model's layout:
     `batch_size` contiguous columns, `seq_len` windows, the tail included). Short texts use fewer columns."""
-    tokens = np.asarray(tokens)
-    if tokens.size < 2:
-        raise DataError(f"the text to score has {tokens.size} token(s); scoring needs at least 2")
-    check_ids(tokens, model.vocab_size, "the text to score")
-    batch_size = max(1, min(batch_size, tokens.size // 2))
-    return evaluate(model, tokens.astype(np.int32), batch_size=batch_size, seq_len=seq_len)
+    tokens, batch_size = checked_stream(tokens, model.vocab_size, batch_size)
+    return evaluate(model, tokens, batch_size=batch_size, seq_len=seq_len)
 
 
 @dataclasses.dataclass(frozen=True)
