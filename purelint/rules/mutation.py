@@ -122,6 +122,11 @@ class MutateArgument(Rule):
     summary = "mutating a function argument"
     message = "mutates argument `{name}` in place (under `jit`, once, at trace time: the caller never sees it); copy it and return a new value{hint}"
     untraced_message = "mutates argument `{name}` in place, which callers may not expect; copy it and return a new value{hint}"
+    # `@jax.jit` on a method (or `jax.jit(obj.method)`): JAX's sharp bits call the method's state "stale".
+    self_message = (
+        "mutates `{name}` in a traced method: it runs once, at trace time, and later calls skip it (the object "
+        "keeps the first trace's tracers or values); return the new state instead of storing it on `{name}`"
+    )
     what = """
         Checks for in-place changes to a parameter: mutating methods (`append`, `extend`,
         `insert`, `pop`, `remove`, `clear`, `update`, `setdefault`, `sort`, `reverse`, `add`,
@@ -129,7 +134,9 @@ class MutateArgument(Rule):
         in methods that build the object (`__init__`, Flax linen `setup`, `unittest` `setUp`).
         Methods that return None count only as statements, so `state = opt.update(...)`-style
         pure APIs are not flagged. Item assignment on a parameter of unknown type lands here
-        (it may be a dict; if it is a JAX array it raises, and the message says so).
+        (it may be a dict; if it is a JAX array it raises, and the message says so). A traced
+        method (`@jax.jit` on a method, `jax.jit(obj.method)`) that changes `self` gets its own
+        message: the change happens once, while tracing; reading `self` is fine.
 
         It leaves alone: the function's own `**kwargs` (a fresh dict per call, `kwargs.pop(...)`
         is fine); parameters of `lax` loop bodies and branches (JAX rebuilds the carry for
@@ -207,6 +214,9 @@ class MutateArgument(Rule):
                 continue  # JAX's naming for mutable Refs (`x_ref[...] = v` in Pallas kernels and with `jax.new_ref`)
             value = ctx.kind(root, _statement_of(node, ctx))
             if value in ("nnx-variable", "ref") or (value == "nnx-object" or nnx) and value not in ("list", "dict"):
+                continue
+            if fn.traced and root.value == fn.self_name:
+                ctx.report(target, self.self_message, name=root.value)
                 continue
             hint = ""
             if isinstance(target, cst.Subscript) and target.value is root:

@@ -144,9 +144,10 @@ class ConcretizeTraced(Rule):
         It knows the same traced parameters as PUR401, except that `grad` outside traced code
         counts here (its tracers keep values for comparisons, but `float()` on them still fails;
         a boolean mask of them is concrete, and left alone). It leaves alone sizes taken from
-        `.shape`/`.ndim`/`len()`, which are static, and the mask forms that keep the shape:
-        `x.at[mask].set(v)`, `jnp.where(mask, x, 0)`, `x.sum(where=mask)`, and `x[mask] = v`
-        (item assignment, PUR301/PUR302).
+        `.shape`/`.ndim`/`len()`, which are static, the mask forms that keep the shape
+        (`jnp.where(mask, x, 0)`, `x.sum(where=mask)`), and `x[mask] = v` (item assignment,
+        PUR301/PUR302). `x.at[mask].set(v)` is flagged too: it fails the same way (use
+        `jnp.where(mask, v, x)`).
     """
     why = """
         Inside `jit` a value is an abstract tracer with a shape and a dtype but no number yet, so
@@ -230,8 +231,8 @@ class ConcretizeTraced(Rule):
         for node in taint.nodes:
             if type(node) is not cst.Subscript or id(node) in stored:
                 continue
-            if isinstance(node.value, cst.Attribute) and node.value.attr.value == "at":
-                continue  # `x.at[mask].set(v)`: a scatter, whose shape is `x`'s
+            # `x.at[mask].set(v)` fails just as well: JAX turns the mask into indices first.
+            scatter = isinstance(node.value, cst.Attribute) and node.value.attr.value == "at"
             for element in node.slice:
                 index = element.slice
                 if isinstance(index, cst.Index) and taint.boolean(index.value):
@@ -239,11 +240,13 @@ class ConcretizeTraced(Rule):
                     if name is not None:
                         mask = code_of(index.value).strip()
                         origin = "" if mask == name else f" (from `{name}`)"
+                        instead = (
+                            f"`jnp.where({mask}, new, x)`" if scatter else f"`jnp.where({mask}, x, 0)` or a reduction's `where={mask}`"
+                        )
                         ctx.report(
                             index.value,
-                            f"indexing with the traced boolean mask `{mask}`{origin} gives an array whose shape "
-                            f"depends on the values: this fails under `jit` (`NonConcreteBooleanIndexError`); use "
-                            f"`jnp.where({mask}, ..., 0)` or a reduction's `where={mask}`",
+                            f"indexing with the traced boolean mask `{mask}`{origin} needs the positions of its `True`s "
+                            f"while tracing: this fails under `jit` (`NonConcreteBooleanIndexError`); use {instead}",
                         )
                         break
 

@@ -804,17 +804,19 @@ def test_boolean_mask_indexing_under_jit():
         @jax.jit
         def fine(x, y):
             keep = ~jnp.isnan(x)
-            y = y.at[keep].set(0.0)
-            x = x.at[x < 0].set(0.0)
             s = jnp.where(keep, x, 0.0).sum() + x.sum(where=keep)
             return s + x[x.shape[0] > 2] + x[jnp.arange(2)]
         def concrete(x):
             return x[x > 0].sum()
         g = jax.grad(concrete)
+        @jax.jit
+        def scatter(x):
+            return x.at[x < 0].set(0.0)
     """
-    assert found(code) == [("PUR402", 7), ("PUR402", 10)]
-    (finding, _) = findings(code)
-    assert "NonConcreteBooleanIndexError" in finding.message and "jnp.where(keep" in finding.message
+    assert found(code) == [("PUR402", 7), ("PUR402", 10), ("PUR402", 21)]
+    first, _, scatter = findings(code)
+    assert "NonConcreteBooleanIndexError" in first.message and "jnp.where(keep, x, 0)" in first.message
+    assert "jnp.where(x < 0, new, x)" in scatter.message
 
 
 def test_jitted_method_mutating_self():
@@ -831,3 +833,5 @@ def test_jitted_method_mutating_self():
                 return self.n
     """
     assert found(code) == [("PUR302", 8)]
+    (finding,) = findings(code)
+    assert "traced method" in finding.message and "once, at trace time" in finding.message

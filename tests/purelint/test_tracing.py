@@ -102,3 +102,35 @@ def test_unrolled_loop_counts_literal_ranges_only():
     assert _codes("@jax.jit\ndef f(x, n):\n    for _ in range(n):\n        x = x * 2\n    return x\n") == []
     assert _codes("@jax.jit\ndef f(x):\n    for _ in range(0, 100, 10):\n        x = x * 2\n    return x\n") == []
     assert _codes("@jax.jit\ndef f(x):\n    for _ in range(17):\n        x = x * 2\n    return x\n") == [("PUR404", 3)]
+
+
+def test_taint_facts_are_shared_by_the_rules():
+    # The facts layer computes the taint once per function and mode; PUR401 and PUR402 read it.
+    import libcst as cst
+
+    from purelint._engine import Analysis
+    from purelint._facts import Facts
+
+    source = HEADER + textwrap.dedent(
+        """
+        @jax.jit
+        def f(x, state):
+            n = x.shape[0]
+            y = x * 2
+            spec = jax.typeof(y)
+            scale = state.scale
+            mask = (y > 0) & ~jnp.isnan(y)
+            return y[mask] * n, spec, scale.factor
+        """
+    )
+    analysis = Analysis(cst.parse_module(source))
+    (fn,) = [f for f in analysis.functions if f.name == "f"]
+    facts = Facts(analysis)
+    taint = facts.taint(fn, branching=True)
+    assert facts.taint(fn, branching=True) is taint
+    assert {"x", "state", "y", "mask", "scale"} <= taint.names
+    assert not {"n", "spec"} & taint.names
+    assert facts.taint(fn).nodes is taint.nodes  # one walk over the body for both modes
+    name = lambda text: cst.parse_expression(text)  # noqa: E731
+    assert taint.boolean(name("mask")) and not taint.boolean(name("y"))
+    assert taint.structure_test(name("scale")) and not taint.structure_test(name("y"))
