@@ -6,8 +6,8 @@ compilation cache (`purelm/_compile_cache.py`), and with the cache turned off.
 
 Measured, each in a fresh process:
 
-- `import jax` and the start of its CPU backend (`python -c "import jax; jax.devices()"`): the floor under
-  every `purelm` command that computes anything, whatever the cache holds;
+- `import jax`, the start of its backend and the exit as `purelm` exits (`gc.freeze()` first): the floor
+  under every `purelm` command that computes anything, whatever the cache holds;
 - `purelm sample RUN --length 300`;
 - `purelm eval RUN FILE` on a 7 kB text file;
 - the first training call for configuration (a) of benchmarks/train_throughput.py (vocab 256, embed 128,
@@ -33,6 +33,9 @@ import tempfile
 import time
 from pathlib import Path
 
+# What every `purelm` command that computes must do at least: import JAX, start its backend, and exit as
+# purelm._signals.console_main exits (gc.freeze() spares the final collection JAX's many objects).
+FLOOR = "import gc, jax; jax.devices(); gc.freeze()"
 A = {"vocab": 256, "embed": 128, "hidden": 512, "batch": 32, "seq": 64}
 
 
@@ -131,7 +134,7 @@ def main(argv=None):
         else:
             run, small = make_run(tmp, purelm, env)
         commands = {
-            "import jax; jax.devices() (the floor)": [sys.executable, "-c", "import jax; jax.devices()"],
+            "import jax, backend, exit (the floor)": [sys.executable, "-c", FLOOR],
             "purelm sample RUN --length 300": purelm + ["sample", str(run), "--length", "300"],
             f"purelm eval RUN ({small.stat().st_size / 1000:.0f} kB)": purelm + ["eval", str(run), str(small)],
             "first training call (a), 1 step": [sys.executable, __file__, "--first-step", "1"],

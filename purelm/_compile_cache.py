@@ -7,6 +7,8 @@ loads it instead of compiling (docs/purelm-performance.md has the seconds saved)
 
 Where: `$PURELM_CACHE_DIR` if set, else `<user cache dir>/purelm/jax`, the user cache dir being
 `$XDG_CACHE_HOME` or `~/.cache`. `PURELM_CACHE_DIR=off` (or `purelm --no-compile-cache`) turns it off.
+`purelm sample` and `eval` keep their own compiled programs in its `programs/` subdirectory
+(`purelm._aot`), which skip tracing and lowering too.
 
 Concurrent processes: JAX writes an entry with a plain file write and, without a size limit, reads it
 without a lock, so a process can read another's half-written entry (JAX then warns and recompiles).

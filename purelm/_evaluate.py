@@ -52,7 +52,8 @@ def scored_log_probs(model: LSTMLM, tokens, *, batch_size: int = 10, seq_len: in
     states = batch_initial_state(model, batch_size)
     pieces = []
     for windows in layout.grid:
-        states, log_probs = _score_windows(model, jnp.asarray(windows), states)
+        # device_put, not jnp.asarray: the latter compiles a program per distinct shape (JAX 0.10).
+        states, log_probs = _score_windows(model, jax.device_put(windows), states)
         pieces.append(log_probs)
     return layout.place(np.stack(jax.device_get(pieces)))
 
