@@ -248,6 +248,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _one_line_status(err: Exception) -> int | None:
+    if isinstance(err, UsageError):  # this module's own, also when it runs as `python -m purelm._cli`
+        return 2
     for module, name, status in _ONE_LINE_ERRORS:
         if module in sys.modules and isinstance(err, getattr(sys.modules[module], name)):
             return status
