@@ -327,22 +327,28 @@ class Taint:
             }
         return test.value in self._objects
 
-    def boolean(self, expr: cst.BaseExpression, seen: frozenset[str] = frozenset()) -> bool:
+    def boolean(self, expr: cst.BaseExpression) -> bool:
         """Whether `expr` is a boolean array expression: a comparison (not `is`/`in`), `~`/`&`/`|`/`^`
         of such, a call returning one (`jnp.isnan`, `jnp.logical_and`...), or a name bound only from
         such expressions."""
+        try:
+            return self._boolean(expr, frozenset())
+        except RecursionError:  # absurdly long `a & b & ...` chains: not worth a finding
+            return False
+
+    def _boolean(self, expr: cst.BaseExpression, seen: frozenset[str]) -> bool:
         kind = type(expr)
         if kind is cst.Comparison:
             return not any(type(c.operator) in (cst.Is, cst.IsNot, cst.In, cst.NotIn) for c in expr.comparisons)  # type: ignore[attr-defined]
         if kind is cst.UnaryOperation:
-            return type(expr.operator) is cst.BitInvert and self.boolean(expr.expression, seen)  # type: ignore[attr-defined]
+            return type(expr.operator) is cst.BitInvert and self._boolean(expr.expression, seen)  # type: ignore[attr-defined]
         if kind is cst.BinaryOperation:
-            return isinstance(expr.operator, _BOOLEAN_OPERATORS) and self.boolean(expr.left, seen) and self.boolean(expr.right, seen)  # type: ignore[attr-defined]
+            return isinstance(expr.operator, _BOOLEAN_OPERATORS) and self._boolean(expr.left, seen) and self._boolean(expr.right, seen)  # type: ignore[attr-defined]
         if kind is cst.Call:
             return self.analysis.qualname(expr.func, self.fn) in BOOLEAN_RESULTS  # type: ignore[attr-defined]
         if kind is cst.Name and expr.value not in seen:  # type: ignore[attr-defined]
             values = self.bindings.get(expr.value)  # type: ignore[attr-defined]
-            return bool(values) and all(v is not None and self.boolean(v, seen | {expr.value}) for v in values)  # type: ignore[attr-defined]
+            return bool(values) and all(v is not None and self._boolean(v, seen | {expr.value}) for v in values)  # type: ignore[attr-defined]
         return False
 
 
