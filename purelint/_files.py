@@ -13,9 +13,13 @@ from __future__ import annotations
 import os
 import subprocess
 from pathlib import Path
+from typing import TYPE_CHECKING
 from collections.abc import Iterable, Iterator
 
 from purelint._config import Config, _glob_regex
+
+if TYPE_CHECKING:
+    from pathspec import GitIgnoreSpec
 
 __all__ = ["DEFAULT_EXCLUDE", "SOURCE_SUFFIXES", "iter_files"]
 
@@ -83,14 +87,14 @@ class _IgnoreFiles(_Selection):
     """Without git: the ignore files that apply, lowest precedence first, each with the prefix
     (relative to the repository root) of the directory its patterns are relative to."""
 
-    def __init__(self, specs: list[tuple[str, object]]) -> None:
+    def __init__(self, specs: list[tuple[str, GitIgnoreSpec]]) -> None:
         self.specs = specs
 
     def ignored(self, rel: str, is_dir: bool) -> bool:
         for base, spec in reversed(self.specs):  # the deepest file with a matching pattern decides
             if rel.startswith(base):
                 local = rel[len(base) :]
-                verdict = spec.check_file(local + "/" if is_dir else local).include  # type: ignore[attr-defined]
+                verdict = spec.check_file(local + "/" if is_dir else local).include
                 if verdict is not None:
                     return verdict
         return False
@@ -121,7 +125,7 @@ def _read_lines(path: Path) -> list[str]:
         return []
 
 
-def _spec_list(base: str, lines: list[str]) -> list[tuple[str, object]]:
+def _spec_list(base: str, lines: list[str]) -> list[tuple[str, GitIgnoreSpec]]:
     if not lines:
         return []
     import pathspec  # only without git: the usual run never imports it
@@ -129,7 +133,7 @@ def _spec_list(base: str, lines: list[str]) -> list[tuple[str, object]]:
     return [(base, pathspec.GitIgnoreSpec.from_lines(lines))]
 
 
-def _gitignore(directory: Path, base: str) -> list[tuple[str, object]]:
+def _gitignore(directory: Path, base: str) -> list[tuple[str, GitIgnoreSpec]]:
     return _spec_list(base, _read_lines(directory / ".gitignore"))
 
 
