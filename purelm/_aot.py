@@ -66,8 +66,9 @@ _TRACED = ("_aot.py", "_evaluate.py", "_fused.py", "_model.py", "_sample.py", "_
 
 class Checkpoint:
     """A run directory's model as `sample_chunks` and `score` need it: the stored settings, the leaves'
-    names, shapes and dtypes, and the tokenizer, read without JAX; the weights as numpy arrays (`params`)
-    and the `LSTMLM` itself (`model`, only when a program has to be compiled), each loaded on first use.
+    names, shapes and dtypes, and the tokenizer, read from the checkpoint's header; the weights (`params`,
+    read with numpy) and the `LSTMLM` itself (`model`, only when a program has to be compiled), each loaded
+    on first use.
 
     Anything unusual (no stored settings, a word list that does not fit the model, PRNG-key leaves) is left
     to `purelm.training.load_run_model`, whose error names the problem.
@@ -76,8 +77,7 @@ class Checkpoint:
     def __init__(self, directory: str | os.PathLike[str]):
         self.directory = Path(directory)
         self.leaves, self.meta = stored_tree(self.directory, "model")
-        self._model = None
-        self._params = None
+        self._model = self._tokenizer = self._params = None
         settings = (self.meta.get("config") or {}).get("model") or self.meta.get("model")
         vocab = settings.get("vocab_size") if isinstance(settings, dict) else None
         try:
