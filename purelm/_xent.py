@@ -189,7 +189,10 @@ def _gradient_chunk(h_c, t_c, g_c, weight, bias, acc):
     dlogits_w = dlogits.astype(jnp.result_type(h_c, weight))
     dh = jnp.matmul(dlogits_w, weight, preferred_element_type=acc)
     dweight = jax.lax.dot_general(dlogits_w, h_c, (((0,), (0,)), ((), ())), preferred_element_type=acc)
-    return picked - lse, dh, dweight, jnp.sum(dlogits, axis=0)
+    # The bias gradient (a column sum) as a vector-matrix product: XLA CPU reduced the leading axis of a
+    # [chunk, vocab] matrix 50x slower (85 ms against 1.7 ms for a 175-token chunk of (w), jax 0.10.2).
+    dbias = jnp.matmul(jnp.ones(dlogits.shape[0], dlogits.dtype), dlogits)
+    return picked - lse, dh, dweight, dbias
 
 
 def _gradients(count, h, weight, bias, targets, g):

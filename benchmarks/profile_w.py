@@ -1,0 +1,151 @@
+"""Where a configuration (w) training step spends its time: each piece compiled alone, against its bound.
+
+Configuration (w) is PyTorch word_language_model's default model (vocab 33,278, embed 200, hidden 200,
+2 LSTM layers, batch 20, seq 35: 700 tokens per step), trained with Adam through `purelm.make_train_step`.
+Each piece runs jitted on its own, at the step's shapes, in alternating rounds in one process; the table
+gives the median wall time and the lower bound that piece cannot beat on this machine: its matmul FLOPs
+at the measured peak of one large float32 matmul, or its compulsory memory traffic at the measured
+bandwidth of a large copy (`bound` is the larger of the two).
+
+    python benchmarks/profile_w.py --repeats 5
+    python benchmarks/profile_w.py --repeats 5 --tied
+"""
+
+import argparse
+import os
+import statistics
+import time
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+import purelm
+from purelm import _fused, _xent
+
+W = {"vocab": 33278, "embed": 200, "hidden": 200, "layers": 2, "batch": 20, "seq": 35}
+
+
+def timed(fn, *args):
+    start = time.perf_counter()
+    jax.block_until_ready(fn(*args))
+    return time.perf_counter() - start
+
+
+def peaks():
+    """Float32 matmul GFLOP/s (best of 5, 2048^3) and copy GB/s (read + write of 256 MB, best of 5)."""
+    a = jax.random.normal(jax.random.key(0), (2048, 2048), jnp.float32)
+    matmul = jax.jit(lambda x: x @ x)
+    matmul(a).block_until_ready()
+    gflops = 2 * 2048**3 / min(timed(matmul, a) for _ in range(5)) / 1e9
+    big = jnp.ones(32 * 2**20, jnp.float32)  # 128 MB
+    scale = jax.jit(lambda x: x * 1.5)
+    scale(big).block_until_ready()
+    gbs = 2 * big.nbytes / min(timed(scale, big) for _ in range(5)) / 1e9
+    return gflops, gbs
+
+
+def pieces(tied):
+    """name -> (function, args, matmul flops, compulsory bytes)."""
+    c = W
+    tokens = c["batch"] * c["seq"]
+    k = jax.random.split(jax.random.key(0), 8)
+    vocab, hidden, embed = c["vocab"], c["hidden"], c["embed"]
+    f32 = 4
+    h = jax.random.normal(k[0], (tokens, hidden)) * 0.5
+    weight = jax.random.normal(k[1], (vocab, hidden)) * 0.05
+    bias = jnp.zeros(vocab)
+    targets = jax.random.randint(k[2], (tokens,), 0, vocab)
+    head_flops = 3 * 2 * tokens * hidden * vocab
+    head_bytes = 2 * weight.nbytes  # read W, write dW
+    out = {}
+
+    def head_loss(log_probs):
+        return jax.jit(jax.value_and_grad(lambda h, w, b: -jnp.mean(log_probs(h, w, b, targets)), argnums=(0, 1, 2)))
+
+    out["head: logits matmul alone (h @ W.T)"] = (jax.jit(lambda h, w: h @ w.T), (h, weight), head_flops / 3, weight.nbytes)
+    out["head: plain autodiff (materialised)"] = (head_loss(_xent.plain_token_log_probs), (h, weight, bias), head_flops, head_bytes)
+    for chunk in (175, 350, 700):
+        fn = lambda h, w, b, t, chunk=chunk: _xent.fused_token_log_probs(h, w, b, t, chunk=chunk)
+        out[f"head: _xent fused, chunk {chunk}"] = (head_loss(fn), (h, weight, bias), head_flops, head_bytes)
+    out["head: _xent default (token_log_probs)"] = (head_loss(_xent.token_log_probs), (h, weight, bias), head_flops, head_bytes)
+
+    # The two LSTM layers with the embedding gather, forward + backward (cotangent on every output).
+    model = purelm.LSTMLM(vocab, embed, hidden, num_layers=c["layers"], key=k[3])
+    params = [(cell.weight_ih, cell.weight_hh, cell.bias) for cell in model.cells]
+    batch = jax.random.randint(k[4], (c["batch"], c["seq"]), 0, vocab)
+    h0 = c0 = jnp.zeros((c["batch"], c["layers"], hidden))
+    dhs = jax.random.normal(k[5], (c["seq"], c["batch"], hidden))
+
+    def layers_loss(embedding, params):
+        hs, (h, cc) = _fused.lstm_lm_window(embedding, params, batch, h0, c0)
+        return jnp.sum(hs * dhs)
+
+    lstm_params = 4 * hidden * (embed + hidden) + 4 * hidden * (2 * hidden)
+    lstm_flops = 6 * tokens * lstm_params
+    out["LSTM layers + embedding, fwd+bwd"] = (
+        jax.jit(jax.grad(layers_loss, argnums=(0, 1))), (model.embedding, params), lstm_flops, 2 * model.embedding.nbytes)
+    out["LSTM layers only (params grad)"] = (
+        jax.jit(jax.grad(layers_loss, argnums=1)), (model.embedding, params), lstm_flops, 0)
+    xs = jax.random.normal(k[6], (c["seq"], c["batch"], 4 * hidden))
+    out["one layer's recurrence fwd+bwd"] = (
+        jax.jit(jax.grad(lambda w, x: jnp.sum(_fused.lstm_recurrence(w, x, h0[:, 0], c0[:, 0])[0] * dhs), argnums=(0, 1))),
+        (params[1][1], xs), 6 * tokens * 4 * hidden * hidden, 0)
+    emb_ct = jax.random.normal(k[7], (c["seq"], c["batch"], embed))
+    out["embedding gather + scatter-add grad"] = (
+        jax.jit(jax.grad(lambda e: jnp.sum(e[batch.T] * emb_ct))), (model.embedding,), 0, 2 * model.embedding.nbytes)
+
+    # Adam over the whole model (two [33278, 200] matrices when untied): read p, g, m, v; write p, m, v.
+    optimizer = optax.adam(1e-3)
+    model = purelm.LSTMLM(vocab, embed, hidden, num_layers=c["layers"], key=k[3],
+                          **({"tie_embeddings": True, "output_bias": True} if tied else {}))
+    p = eqx.filter(model, eqx.is_array)
+    opt_state = optimizer.init(p)
+    grads = jax.tree.map(lambda x: x * 0.01, p)
+    n_params = sum(x.size for x in jax.tree.leaves(p))
+
+    def adam(p, opt_state, grads):
+        updates, opt_state = optimizer.update(grads, opt_state, p)
+        return optax.apply_updates(p, updates), opt_state
+
+    out["Adam update (optax.adam + apply_updates)"] = (jax.jit(adam), (p, opt_state, grads), 0, 7 * f32 * n_params)
+
+    step = purelm.make_train_step(optimizer)
+    states = purelm.batch_initial_state(model, c["batch"])
+    whole_flops = 6 * tokens * (lstm_params + hidden * vocab)
+    out["whole step (make_train_step)"] = (step, (model, opt_state, batch, states), whole_flops, 7 * f32 * n_params + head_bytes)
+    return out
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5, help="alternating rounds (one call per piece per round)")
+    parser.add_argument("--tied", action="store_true", help="tie the head to the embedding")
+    parser.add_argument("--only", help="run only pieces whose name contains this")
+    args = parser.parse_args()
+    load = os.getloadavg()[0]
+    gflops, gbs = peaks()
+    table = pieces(args.tied)
+    if args.only:
+        table = {n: v for n, v in table.items() if args.only in n}
+    times = {name: [] for name in table}
+    for name, (fn, fargs, _, _) in table.items():
+        timed(fn, *fargs)
+    for _ in range(args.repeats):
+        for name, (fn, fargs, _, _) in table.items():
+            times[name].append(timed(fn, *fargs))
+    print(f"jax {jax.__version__}, {len(os.sched_getaffinity(0))} cores; float32 matmul peak {gflops:.0f} GFLOP/s, "
+          f"copy {gbs:.1f} GB/s{'; tied head' if args.tied else ''}")
+    print(f"{'piece':<45}{'median ms':>10}{'min ms':>9}{'GFLOP':>7}{'MB':>6}{'bound ms':>9}{'x bound':>8}")
+    for name, (_, _, flops, nbytes) in table.items():
+        med, best = statistics.median(times[name]) * 1e3, min(times[name]) * 1e3
+        bound = max(flops / gflops / 1e9, nbytes / gbs / 1e9) * 1e3
+        print(f"{name:<45}{med:>10.1f}{best:>9.1f}{flops / 1e9:>7.2f}{nbytes / 1e6:>6.0f}{bound:>9.1f}"
+              f"{med / bound if bound else float('nan'):>8.2f}")
+    print(f"load average (1 min) before {load:.2f}, after {os.getloadavg()[0]:.2f}; {args.repeats} alternating rounds")
+
+
+if __name__ == "__main__":
+    main()
