@@ -305,7 +305,10 @@ def _compile_fresh(lowered) -> tuple[Any, bool]:
     executables compiled here are stored. To keep it that way, these programs are kept out of JAX's cache
     (this module's files are their cache), and a hit in it, from an entry written some other way, is noticed.
     """
-    from jax._src import monitoring
+    try:
+        from jax._src import monitoring  # JAX's own event hooks (internal): without them, store nothing
+    except ImportError:
+        return lowered.compile(), False
 
     hits = []
 
