@@ -10,7 +10,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from jax.experimental.compilation_cache import compilation_cache
 
 import purelm
 import purelm._cli as cli
@@ -22,24 +21,12 @@ from purelm.training import RUN_FORMAT, ModelConfig
 PROMPT = np.frombuffer(b"def f(x):", np.uint8).astype(np.int32)
 LENGTH, CHUNK = 20, 8  # three chunks, the last one padded
 TEXT = np.frombuffer(b"import os\nprint(os.getcwd())\n" * 3, np.uint8).astype(np.int32)
-OPTIONS = (
-    "jax_compilation_cache_dir",
-    "jax_persistent_cache_min_compile_time_secs",
-    "jax_persistent_cache_min_entry_size_bytes",
-    "jax_compilation_cache_max_size",
-)
-
-
 @pytest.fixture
-def cache(tmp_path):
+def cache(tmp_path, restore_jax_cache_config):
     """A fresh cache directory, turned on; JAX's cache settings are restored afterwards."""
-    saved = {name: getattr(jax.config, name) for name in OPTIONS}
     directory = _compile_cache.enable(tmp_path / "cache")
     yield directory
     _compile_cache.enable("off")
-    for name, value in saved.items():
-        jax.config.update(name, value)
-    compilation_cache.reset_cache()
 
 
 def save_run(directory, model):
@@ -144,14 +131,14 @@ def test_least_recently_used_programs_are_evicted(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["1.xla", "2.xla"]
 
 
-def test_the_command_off_cold_concurrent_and_warm(tmp_path, run_dir, monkeypatch, capsys):
+def test_the_command_off_cold_concurrent_and_warm(tmp_path, run_dir, monkeypatch, capsys,
+                                                 restore_jax_cache_config):
     """`purelm sample` and `eval` print the same with the cache off (nothing stored) and cold; two processes
     filling one cache at once both succeed; a warm `purelm sample` then prints the same again, without
     importing equinox, optax or the training loop."""
     text = tmp_path / "text.txt"
     text.write_bytes(bytes(TEXT.astype(np.uint8)))
     outputs = []
-    saved = {name: getattr(jax.config, name) for name in OPTIONS}
     try:
         for setting in ("off", tmp_path / "cache"):
             monkeypatch.setenv(_compile_cache.ENV_VAR, str(setting))
@@ -162,9 +149,6 @@ def test_the_command_off_cold_concurrent_and_warm(tmp_path, run_dir, monkeypatch
             assert len(list(tmp_path.rglob("*.xla"))) == (0 if setting == "off" else 4)
     finally:
         _compile_cache.enable("off")
-        for name, value in saved.items():
-            jax.config.update(name, value)
-        compilation_cache.reset_cache()
     assert outputs[0] == outputs[1]
     sampled = outputs[0][0]
     assert sampled.startswith("def ") and "bits per byte" in outputs[0][1]

@@ -5,28 +5,9 @@ import jax
 import jax.numpy as jnp
 import pytest
 from jax._src import monitoring
-from jax.experimental.compilation_cache import compilation_cache
 
 from purelm import _compile_cache
 from purelm._compile_cache import cache_dir, enable
-
-OPTIONS = (
-    "jax_compilation_cache_dir",
-    "jax_persistent_cache_min_compile_time_secs",
-    "jax_persistent_cache_min_entry_size_bytes",
-    "jax_compilation_cache_max_size",
-)
-
-
-@pytest.fixture
-def restore_jax_cache_config():
-    """Leave JAX's cache settings as they were, so that no other test writes into a temporary cache."""
-    saved = {name: getattr(jax.config, name) for name in OPTIONS}
-    yield
-    for name, value in saved.items():
-        jax.config.update(name, value)
-    compilation_cache.reset_cache()
-
 
 def test_cache_dir_default_override_and_off(monkeypatch, tmp_path):
     monkeypatch.delenv(_compile_cache.ENV_VAR, raising=False)
