@@ -10,6 +10,7 @@ time (both cores) per call: on a shared machine it moves less than the wall time
 
     python benchmarks/profile_w.py --repeats 5
     python benchmarks/profile_w.py --repeats 5 --tied
+    python benchmarks/profile_w.py --trace 25      # the 25 slowest operations inside one step (JAX profiler)
 """
 
 import argparse
@@ -20,11 +21,10 @@ import time
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
 import purelm
-from purelm import _fused, _xent
+from purelm import _fused, _train, _xent
 
 W = {"vocab": 33278, "embed": 200, "hidden": 200, "layers": 2, "batch": 20, "seq": 35}
 
@@ -120,12 +120,94 @@ def pieces(tied):
         return optax.apply_updates(p, updates), opt_state
 
     out["Adam update (optax.adam + apply_updates)"] = (jax.jit(adam), (p, opt_state, grads), 0, 7 * f32 * n_params)
+    # The same update written into its inputs' buffers (donated): what the fresh [33278, 200] outputs of
+    # a functional step cost (every page of them is faulted in and zeroed by the kernel on each call).
+    donated = Chained(jax.jit(adam, donate_argnums=(0, 1)), (jax.tree.map(jnp.copy, p), optimizer.init(p)), (grads,))
+    out["Adam update, in place (donated buffers)"] = (donated, (), 0, 7 * f32 * n_params)
 
-    step = purelm.make_train_step(optimizer)
     states = purelm.batch_initial_state(model, c["batch"])
     whole_flops = 6 * tokens * (lstm_params + hidden * vocab)
-    out["whole step (make_train_step)"] = (step, (model, opt_state, batch, states), whole_flops, 7 * f32 * n_params + head_bytes)
+    whole_bytes = 7 * f32 * n_params + head_bytes
+    # Chained as in training: each call starts from the previous call's model, Adam state and states.
+    single = Chained(purelm.make_train_step(optimizer), (model, opt_state), (batch,), carry_last=states)
+    out["whole step (make_train_step)"] = (single, (), whole_flops, whole_bytes)
+    batches = jnp.stack([batch] * 10)
+    multi = Chained(purelm.make_train_steps(optimizer), (model, opt_state), (batches,), carry_last=states, per_call=10)
+    out["whole step (make_train_steps, 10 per call)"] = (multi, (), whole_flops, whole_bytes)
     return out
+
+
+class Chained:
+    """A call that continues from its previous outputs: `fn(*carry, *fixed[, last])` returns the new carry
+    (and the new `last`) first. `per_call` steps per call: the timings are divided by it."""
+
+    def __init__(self, fn, carry, fixed, carry_last=None, per_call=1):
+        self.fn, self.carry, self.fixed, self.last, self.per_call = fn, carry, fixed, carry_last, per_call
+
+    def __call__(self):
+        args = (*self.carry, *self.fixed) + (() if self.last is None else (self.last,))
+        out = jax.block_until_ready(self.fn(*args))
+        self.carry = tuple(out[: len(self.carry)])
+        if self.last is not None:
+            self.last = out[len(self.carry)]
+        return out
+
+
+def trace_step(tied, top, calls=3):
+    """Per-operation time of the compiled (w) train step, from JAX's profiler: the thunks XLA CPU runs
+    (fusions, dots, loops), each with the JAX operation it came from, summed over the runtime's threads."""
+    import collections
+    import re
+    import tempfile
+
+    from jax.profiler import ProfileData
+
+    c = W
+    model = purelm.LSTMLM(c["vocab"], c["embed"], c["hidden"], num_layers=c["layers"], key=jax.random.key(0),
+                          **({"tie_embeddings": True, "output_bias": True} if tied else {}))
+    optimizer = optax.adam(1e-3)
+    params, static = eqx.partition(model, eqx.is_array)
+    update = _train._update(optimizer, purelm.batch_loss)
+
+    def step(params, opt_state, batch, states):
+        model, opt_state, states, loss = update(eqx.combine(params, static), opt_state, batch, states)
+        return eqx.filter(model, eqx.is_array), opt_state, states, loss
+
+    args = [params, optimizer.init(params), jax.random.randint(jax.random.key(1), (c["batch"], c["seq"]), 0, c["vocab"]),
+            purelm.batch_initial_state(model, c["batch"])]
+    compiled = jax.jit(step).lower(*args).compile()
+    origin = {}
+    for line in compiled.as_text().splitlines():
+        found = re.match(r"\s*(?:ROOT )?%?([\w.-]+) = (\S+) .*?op_name=\"([^\"]*)\"", line)
+        if found:
+            origin[found.group(1)] = (found.group(2).split("{")[0], found.group(3).removeprefix("jit(step)/"))
+
+    def run():
+        out = jax.block_until_ready(compiled(*args))
+        args[0], args[1], args[3] = out[0], out[1], out[2]
+
+    run()
+    with tempfile.TemporaryDirectory() as directory:
+        start = time.perf_counter()
+        with jax.profiler.trace(directory):
+            for _ in range(calls):
+                run()
+        wall = (time.perf_counter() - start) / calls
+        (path,) = [os.path.join(d, f) for d, _, fs in os.walk(directory) for f in fs if f.endswith(".xplane.pb")]
+        profile = ProfileData.from_file(path)
+    spent = collections.Counter()
+    for plane in profile.planes:
+        for line in plane.lines:
+            if "XLAEigen" in line.name:
+                for event in line.events:
+                    if not event.name.startswith(("ThunkExecutor", "Threadpool")):
+                        spent[event.name] += event.duration_ns / 1e6 / calls
+    print(f"one (w) train step{', tied' if tied else ''}: {wall * 1e3:.0f} ms wall under the profiler; "
+          f"{sum(spent.values()):.0f} ms of thunk time on XLA's threads; load average {os.getloadavg()[0]:.2f}")
+    print(f"{'ms/step':>8}  {'thunk':<28}{'shape':<22}from")
+    for name, ms in spent.most_common(top):
+        shape, op = origin.get(name, ("", ""))
+        print(f"{ms:>8.1f}  {name:<28}{shape:<22}{op[-60:]}")
 
 
 def main():
@@ -133,7 +215,11 @@ def main():
     parser.add_argument("--repeats", type=int, default=5, help="alternating rounds (one call per piece per round)")
     parser.add_argument("--tied", action="store_true", help="tie the head to the embedding")
     parser.add_argument("--only", help="run only pieces whose name contains this")
+    parser.add_argument("--trace", type=int, metavar="N", help="instead: the N slowest operations of one train step")
     args = parser.parse_args()
+    if args.trace:
+        trace_step(args.tied, args.trace)
+        return
     load = os.getloadavg()[0]
     peaks = Peaks()
     table = pieces(args.tied)
@@ -146,7 +232,9 @@ def main():
         for _ in range(3):
             peaks.measure()
         for name, (fn, fargs, _, _) in table.items():
-            times[name].append(timed(fn, *fargs))
+            wall, cpu = timed(fn, *fargs)
+            per_call = getattr(fn, "per_call", 1)
+            times[name].append((wall / per_call, cpu / per_call))
     gflops, gbs = peaks.gflops, peaks.gbs
     print(f"jax {jax.__version__}, {len(os.sched_getaffinity(0))} cores; float32 matmul peak {gflops:.0f} GFLOP/s, "
           f"memory {gbs:.1f} GB/s (best seen){'; tied head' if args.tied else ''}")
