@@ -108,16 +108,6 @@ class _IgnoreFiles(_Selection):
         return _IgnoreFiles(self.specs + _gitignore(path, rel + "/")), rel + "/"
 
 
-class _Nothing(_Selection):
-    """The walked directory is itself ignored (git lists nothing under it)."""
-
-    def file(self, rel: str) -> bool:
-        return False
-
-    def directory(self, rel: str, path: Path) -> tuple[_Selection, str] | None:
-        return None
-
-
 def _read_lines(path: Path) -> list[str]:
     try:
         return path.read_text(encoding="utf-8", errors="replace").splitlines()
@@ -145,13 +135,12 @@ def _repository_root(directory: Path) -> Path | None:
     return None
 
 
-def _git_names(directory: Path) -> list[str] | None:
-    """`git ls-files` for `directory` (paths relative to it), or None when git cannot answer
-    (not installed, not a work tree, a repository git refuses to read)."""
+def _git(directory: Path, *arguments: str) -> subprocess.CompletedProcess[bytes] | None:
+    """Run git in `directory` about that directory's own repository, or None without git."""
     environment = {k: v for k, v in os.environ.items() if k not in _GIT_LOCATION_VARIABLES}
     try:
-        done = subprocess.run(
-            ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        return subprocess.run(
+            ["git", *arguments],
             cwd=directory,
             env=environment,
             stdin=subprocess.DEVNULL,
@@ -160,9 +149,27 @@ def _git_names(directory: Path) -> list[str] | None:
         )
     except OSError:
         return None
-    if done.returncode != 0:
+
+
+def _git_names(directory: Path) -> list[str] | None:
+    """`git ls-files` for `directory` (paths relative to it), or None when git cannot answer
+    (not installed, not a work tree, a repository git refuses to read)."""
+    done = _git(directory, "ls-files", "--cached", "--others", "--exclude-standard", "-z")
+    if done is None or done.returncode != 0:
         return None
     return [os.fsdecode(name) for name in done.stdout.split(b"\0") if name]
+
+
+def _git_ignores(directory: Path) -> bool:
+    """Whether git ignores `directory` itself (or a directory above it in the same work tree)."""
+    done = _git(directory, "check-ignore", "-q", ".")
+    return done is not None and done.returncode == 0
+
+
+def _named_ignored(top: Path) -> tuple[_Selection, str]:
+    """A directory named on the command line that git ignores is linted, as a file named explicitly
+    is (and as Ruff does); the .gitignore files inside it still apply."""
+    return _IgnoreFiles(_gitignore(top, "")), ""
 
 
 def _selection(top: Path) -> tuple[_Selection, str]:
@@ -174,6 +181,8 @@ def _selection(top: Path) -> tuple[_Selection, str]:
         return _IgnoreFiles(_gitignore(top, "")), ""
     names = _git_names(top)
     if names is not None:
+        if top != root and _git_ignores(top):
+            return _named_ignored(top)
         return _GitListing(names), ""
     git_dir = root / ".git"
     specs = _spec_list("", _read_lines(git_dir / "info" / "exclude")) if git_dir.is_dir() else []
@@ -182,7 +191,7 @@ def _selection(top: Path) -> tuple[_Selection, str]:
     for part in top.relative_to(root).parts:  # each directory between the root and `top`, as git would
         found = selection.directory(prefix + part, root / prefix / part)
         if found is None:
-            return _Nothing(), ""
+            return _named_ignored(top)
         selection, prefix = found
     return selection, prefix
 

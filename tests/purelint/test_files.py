@@ -120,8 +120,12 @@ def test_the_file_list_is_gits(isolated_git, monkeypatch):
     assert not any(name.startswith("link/") for name in expected)
     # git check-ignore agrees on the example
     assert git(root, "check-ignore", "Build/m.py").strip() == b"Build/m.py"
-    # a directory git ignores, named on the command line, holds nothing to lint; a file named is linted
-    assert list(iter_files([root / "Build"], Config(root=root))) == []
+    # a directory git ignores, named on the command line, is linted like a file named there (Ruff does
+    # the same); the .gitignore files inside it still apply
+    write(root, {"Build/deeper/n.py": "x = 1\n", "Build/deeper/skip.py": "x = 1\n", "Build/deeper/.gitignore": "skip.py\n"})
+    named = [root / "Build" / "m.py", root / "Build" / "deeper" / "n.py"]
+    assert list(iter_files([root / "Build"], Config(root=root))) == named
+    assert list(iter_files([root / "Build" / "deeper"], Config(root=root))) == named[1:]
     assert list(iter_files([root / "Build" / "m.py"], Config(root=root))) == [root / "Build" / "m.py"]
     # a subdirectory gets the same answer as the whole tree, relative to itself
     assert listed(root / "sub") == [n.removeprefix("sub/") for n in expected if n.startswith("sub/")]
@@ -140,7 +144,7 @@ def test_without_git_the_ignore_files_give_the_same_list(isolated_git, monkeypat
     monkeypatch.setenv("PATH", str(isolated_git / "home"))  # no git to run: pathspec reads the files
     assert listed(root) == expected
     assert listed(root / "sub") == [n.removeprefix("sub/") for n in expected if n.startswith("sub/")]
-    assert list(iter_files([root / "Build"], Config(root=root))) == []
+    assert list(iter_files([root / "Build"], Config(root=root))) == [root / "Build" / "m.py"]  # named: linted
     # respect_gitignore=False lists everything but the default excludes (and not the link's target again)
     everything = listed(root, respect_gitignore=False)
     assert set(everything) == {n for n in FILES if n.endswith(SOURCE_SUFFIXES)}
