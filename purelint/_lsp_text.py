@@ -19,6 +19,7 @@ Example:
 from __future__ import annotations
 
 import difflib
+import os.path
 from functools import cached_property
 
 from purelint._fix import line_starts, to_position
@@ -89,8 +90,8 @@ class Text:
                 continue
             begin, end = old_starts[i1], old_starts[i2]
             replacement = new[new_starts[j1]:new_starts[j2]]
-            prefix = len(_common_prefix(self.text[begin:end], replacement))
-            suffix = len(_common_prefix(self.text[begin + prefix:end][::-1], replacement[prefix:][::-1]))
+            prefix = len(os.path.commonprefix([self.text[begin:end], replacement]))
+            suffix = len(os.path.commonprefix([self.text[begin + prefix:end][::-1], replacement[prefix:][::-1]]))
             # A position between `\r` and `\n` does not exist in LSP: keep a CRLF whole.
             if self.text[begin + prefix - 1:begin + prefix + 1] == "\r\n":
                 prefix -= 1
@@ -106,11 +107,3 @@ def _lines(text: str) -> list[str]:
     starts = line_starts(text)
     ends = [*starts[1:], len(text)]
     return [text[a:b] for a, b in zip(starts, ends) if b > a]
-
-
-def _common_prefix(a: str, b: str) -> str:
-    size = 0
-    limit = min(len(a), len(b))
-    while size < limit and a[size] == b[size]:
-        size += 1
-    return a[:size]
