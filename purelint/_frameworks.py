@@ -149,9 +149,10 @@ NNX_VARIABLES = frozenset(
 )
 # ... and of graph objects whose state lives in such Variables (the optimizer, the RNG streams, layers).
 NNX_OBJECTS = frozenset(f"flax.nnx.{n}" for n in "Optimizer ModelAndOptimizer Rngs Module Sequential".split())
-# Calls that make NNX Variables "hijax" (mutable inside plain `jax.jit`): then NNX state updates under
-# `jax.jit` are kept, and PUR104 stays quiet.
-HIJAX = ("flax.nnx.var_defaults", "hijax=True")
+# What in a file's source makes NNX Variables "hijax" (mutable inside plain `jax.jit`):
+# `nnx.var_defaults(...)` or a `hijax=True` option; then NNX state updates under `jax.jit` are kept,
+# and PUR104 stays quiet.
+HIJAX = ("var_defaults", "hijax=True")
 # Mutable JAX references: `ref[...] = v` is their API, inside `jit` too.
 REF_CONSTRUCTORS = frozenset({"jax.new_ref", "jax.array_ref", "jax.experimental.mutable_array", "jax.ref.new_ref"})
 

@@ -50,7 +50,6 @@ _BUILTIN_KINDS = {
     "collections.OrderedDict": "dict", "collections.defaultdict": "dict", "collections.Counter": "dict",
 }  # fmt: skip
 _TREE_MAPS = frozenset({"jax.tree.map", "jax.tree_util.tree_map", "jax.tree_map", "jax.tree.map_with_path", "jax.tree_util.tree_map_with_path"})
-_REFS = REF_CONSTRUCTORS
 _GENERATORS = frozenset(f"numpy.random.{n}" for n in ("default_rng", "Generator", "RandomState"))
 _CONTAINERS = frozenset({"dict", "list", "tuple", "kwargs"})
 _ARRAY_ATTRIBUTES = frozenset({"T", "mT", "real", "imag"})
@@ -315,7 +314,7 @@ class ValueKinds:
             if qualname in ("copy.copy", "copy.deepcopy") and node.args:
                 inner = self.kind(node.args[0].value, env)
                 return inner if inner in _CONTAINERS else None
-            if qualname in _REFS:
+            if qualname in REF_CONSTRUCTORS:
                 return "ref"
             if qualname in _GENERATORS:
                 return "generator"

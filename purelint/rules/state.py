@@ -301,7 +301,7 @@ class NnxStateUnderJaxJit(Rule):
 
     def check_function(self, fn: FunctionInfo, ctx: Context) -> None:
         plain = [a for a in fn.applications if not a.transform.nnx and a.transform.mode not in ("filter", "wrapper")]
-        if not plain or nnx_traced(fn) or any(marker in ctx.source for marker in HIJAX[1:]) or "var_defaults" in ctx.source:
+        if not plain or nnx_traced(fn) or any(marker in ctx.source for marker in HIJAX):
             return
         objects = nnx_params(fn, ctx.analysis)
         analysis = ctx.analysis
