@@ -25,7 +25,7 @@ from purelint._api import _failure, lint_source
 from purelint._config import Config
 from purelint._diagnostic import Diagnostic, Fix
 from purelint._engine import RuleCrash
-from purelint._fix import apply_fixes, line_starts
+from purelint._fix import apply_fixes
 from purelint._lsp_text import Text
 from purelint._noqa import _LINE, Suppressions
 from purelint._notebook import Notebook, parse_notebook
@@ -167,18 +167,14 @@ class NotebookTarget(Target):
     cells: Sequence[Cell]
 
     @cached_property
-    def json(self) -> str:
+    def text(self) -> str:
         """The cells as notebook JSON, so the notebook code that reads `.ipynb` files reads them."""
         cells = [{"cell_type": "code" if c.code else "markdown", "source": c.text} for c in self.cells]
         return json.dumps({"cells": cells, "metadata": {"language_info": {"name": "python"}}})
 
-    @property
-    def text(self) -> str:
-        return self.json
-
     @cached_property
     def notebook(self) -> Notebook:
-        return parse_notebook(self.json, self.path)
+        return parse_notebook(self.text, self.path)
 
     @property
     def source(self) -> str:
@@ -212,7 +208,7 @@ class NotebookTarget(Target):
         return new if applied else None
 
     def fix_all(self, config: Config) -> str:
-        return fix_notebook_text(self.json, self.path, config, unsafe=False).text
+        return fix_notebook_text(self.text, self.path, config, unsafe=False).text
 
     def changes(self, new: str, encoding: str) -> Changes:
         after = {c.number: c.text for c in parse_notebook(new, self.path).cells}
@@ -232,9 +228,9 @@ class NotebookTarget(Target):
 
 
 def _replace_line(text: str, line: int, new: str) -> str:
-    starts = line_starts(text)
-    begin = starts[line - 1]
-    end = begin + len(Text(text).line(line - 1))
+    lines = Text(text)
+    begin = lines.starts[line - 1]
+    end = begin + len(lines.line(line - 1))
     return text[:begin] + new + text[end:]
 
 
@@ -285,9 +281,10 @@ def noqa_line(source: str, diagnostic: Diagnostic) -> tuple[int, str] | None:
         return None  # a file that does not parse cannot be silenced line by line
     text = Text(source)
     parses = _parses(source)
+    suppressions = Suppressions(source)
     for line in dict.fromkeys((diagnostic.line, diagnostic.end_line)):
         old = text.line(line - 1)
-        match = _LINE.search(old) if Suppressions(source).line_codes(line) else None
+        match = _LINE.search(old) if suppressions.line_codes(line) else None
         new = f"{old[:match.end()]}, {code}{old[match.end():]}" if match else f"{old.rstrip()}  # noqa: {code}"
         candidate = _replace_line(source, line, new)
         if Suppressions(candidate).suppressed(diagnostic) and (_parses(candidate) or not parses):
