@@ -204,7 +204,8 @@ class Session:
             return [], [], logs
         try:
             diagnostics = lint_safely(target, config, lambda m: logs.append((m, types.MessageType.Error)))
-            findings = [target.place(d, self.encoding) for d in diagnostics]
+            encoding = self.encoding
+            findings = [target.place(d, encoding) for d in diagnostics]
         except Exception as error:  # a purelint bug outside the rules: say so, keep serving
             logs.append((f"purelint: internal error on {target.path}: {type(error).__name__}: {error}", types.MessageType.Error))
             return [], [], logs
