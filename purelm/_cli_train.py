@@ -18,7 +18,7 @@ from purelm import _signals
 from purelm._checkpoint import CHECKPOINT_FILE, save_checkpoint
 from purelm._cli import UsageError
 from purelm._data import DataSpec, layout_dir
-from purelm._parallel import initialize_distributed
+from purelm._parallel import initialize_distributed, is_main_process
 from purelm._plot import plot_losses
 from purelm._progress import Progress, format_rate
 from purelm._tokenizer import ByteTokenizer
@@ -172,7 +172,7 @@ def train(args) -> int:
     initialize_distributed(coordinator=args.coordinator, num_processes=args.num_processes,
                            process_id=args.process_id, auto=args.distributed)
     changes = _given(args)
-    console = _Console(sys.stdout if _main_process() else open(os.devnull, "w"))  # noqa: SIM115
+    console = _Console(sys.stdout if is_main_process() else open(os.devnull, "w"))  # noqa: SIM115
     _signals.phase("data")
     if args.resume is None:
         if args.out is None:
@@ -197,10 +197,6 @@ def train(args) -> int:
         return 0
     _summary(run, result, console)
     return 0
-
-
-def _main_process() -> bool:
-    return jax.process_index() == 0
 
 
 def _summary(run: Run, result, console: _Console) -> None:
@@ -267,10 +263,10 @@ def convert(args) -> int:
             f"--vocab {args.vocab} has {tokenizer.vocab_size:,} words but {path} a vocabulary of "
             f"{model.vocab_size:,}: not the data it was trained on"
         )
-    meta = {"kind": "model", "run_format": RUN_FORMAT, "model": ModelConfig.of(model).to_json(),
+    hp = ModelConfig.of(model)
+    meta = {"kind": "model", "run_format": RUN_FORMAT, "model": hp.to_json(),
             "tokenizer": tokenizer.to_json(), "step": 0, "source": str(path.absolute()), **_versions()}
     save_checkpoint(out, {"model": model}, meta)
-    hp = ModelConfig.of(model)
     print(
         f"converted {path} -> {out / CHECKPOINT_FILE}: {hp.cell}, vocabulary {model.vocab_size:,} "
         f"({tokenizer.kind}s), embed {hp.embed_dim}, hidden {hp.hidden_dim}, {hp.num_layers} layer(s), "
