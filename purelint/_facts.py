@@ -240,8 +240,8 @@ class Taint:
     value anywhere is traced). `branching`: only tracers without concrete values count (see
     `traced_params`). `nodes`: the body's nodes in source order, for the rules to scan."""
 
-    def __init__(self, fn: FunctionInfo, analysis: Analysis, branching: bool = False, nodes: list | None = None) -> None:
-        self.analysis = analysis
+    def __init__(self, fn: FunctionInfo, facts: Facts, branching: bool = False, nodes: list | None = None) -> None:
+        self.analysis = analysis = facts.analysis
         self.fn = fn
         self.nodes = nodes if nodes is not None else list(function_nodes(fn.node.body))  # type: ignore[union-attr]
         self.names = traced_params(fn, None, branching)
@@ -249,7 +249,7 @@ class Taint:
         self._objects: set[str] | None = None
         if not self.names:
             return
-        self.nnx = nnx_traced(fn) or bool(nnx_params(fn, analysis))
+        self.nnx = nnx_traced(fn) or bool(facts.nnx_params(fn))
         assignments = [pair for node in self.nodes if type(node) in _BINDERS for pair in _BINDERS[type(node)](node)]
         for targets, value in assignments:
             for target in targets:
@@ -359,13 +359,21 @@ class Facts:
         self.analysis = analysis
         self._kinds: dict[int, ValueKinds] = {}
         self._taint: dict[tuple[int, bool], Taint] = {}
+        self._nnx_params: dict[int, dict[str, str]] = {}
 
     def taint(self, fn: FunctionInfo, branching: bool = False) -> Taint:
         """The taint facts of `fn`; `branching`: only tracers without concrete values (see `traced_params`)."""
         found = self._taint.get((id(fn), branching))
         if found is None:
             other = self._taint.get((id(fn), not branching))
-            found = self._taint[(id(fn), branching)] = Taint(fn, self.analysis, branching, other.nodes if other is not None else None)
+            found = self._taint[(id(fn), branching)] = Taint(fn, self, branching, other.nodes if other is not None else None)
+        return found
+
+    def nnx_params(self, fn: FunctionInfo) -> dict[str, str]:
+        """`nnx_params(fn)`, once per function (read by the taint facts and by PUR104/PUR302)."""
+        found = self._nnx_params.get(id(fn))
+        if found is None:
+            found = self._nnx_params[id(fn)] = nnx_params(fn, self.analysis)
         return found
 
     def value_kinds(self, scope: Scope) -> ValueKinds:

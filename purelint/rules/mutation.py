@@ -8,7 +8,7 @@ import re
 import libcst as cst
 
 from purelint._engine import Context
-from purelint._facts import nnx_params, nnx_traced
+from purelint._facts import nnx_traced
 from purelint._fix import code_of
 from purelint._fixes import AT_METHODS, in_place_arithmetic, item_assignment
 from purelint._rule import Invalid, Rule, Valid
@@ -200,7 +200,7 @@ class MutateArgument(Rule):
             return  # a lax body: the carry is rebuilt for every call and returned
         star_kwarg = fn.node.params.star_kwarg if not fn.is_lambda else None  # type: ignore[union-attr]
         nnx = nnx_traced(fn)
-        nnx_objects = nnx_params(fn, ctx.analysis) if fn.applications else {}
+        nnx_objects = ctx.facts.nnx_params(fn) if fn.applications else {}
         for target, root, kind in mutations:
             if kind != "param" or (fn.is_init and root.value == fn.self_name):
                 continue

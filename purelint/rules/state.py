@@ -5,7 +5,7 @@ from __future__ import annotations
 import libcst as cst
 
 from purelint._engine import Context, FunctionInfo, mutation_root, mutation_targets
-from purelint._facts import nnx_params, nnx_traced, nnx_value
+from purelint._facts import nnx_traced, nnx_value
 from purelint._fix import code_of
 from purelint._frameworks import CACHING, HIJAX
 from purelint._rule import Invalid, Rule
@@ -303,7 +303,7 @@ class NnxStateUnderJaxJit(Rule):
         plain = [a for a in fn.applications if not a.transform.nnx and a.transform.mode not in ("filter", "wrapper")]
         if not plain or nnx_traced(fn) or any(marker in ctx.source for marker in HIJAX):
             return
-        objects = nnx_params(fn, ctx.analysis)
+        objects = ctx.facts.nnx_params(fn)
         analysis = ctx.analysis
         for node in fn.calls:
             func = node.func
