@@ -69,7 +69,11 @@ class Finding:
 
 
 def _range(text: Text, start: tuple[int, int], end: tuple[int, int], encoding: str) -> types.Range:
-    (a, b), (c, d) = text.lsp_position(*start, encoding), text.lsp_position(*end, encoding)
+    return _lsp_range(text.lsp_position(*start, encoding), text.lsp_position(*end, encoding))
+
+
+def _lsp_range(start: tuple[int, int], end: tuple[int, int]) -> types.Range:
+    (a, b), (c, d) = start, end
     return types.Range(start=types.Position(line=a, character=b), end=types.Position(line=c, character=d))
 
 
@@ -145,7 +149,7 @@ class PythonTarget(Target):
         return fix_text(self.text, self.path, config, unsafe=False).text
 
     def changes(self, new: str, encoding: str) -> Changes:
-        return {self.uri: [_text_edit(e) for e in self._text.edits(new, encoding)]}
+        return {self.uri: _text_edits(self._text, new, encoding)}
 
     def line_changes(self, line: int, text: str, encoding: str) -> Changes | None:
         return self.changes(_replace_line(self.text, line, text), encoding)
@@ -216,7 +220,7 @@ class NotebookTarget(Target):
         for cell in self.notebook.cells:
             text = after.get(cell.number, cell.text)
             if text != cell.text:
-                out[self.cells[cell.number - 1].uri] = [_text_edit(e) for e in Text(cell.text).edits(text, encoding)]
+                out[self.cells[cell.number - 1].uri] = _text_edits(Text(cell.text), text, encoding)
         return out
 
     def line_changes(self, line: int, text: str, encoding: str) -> Changes | None:
@@ -224,7 +228,7 @@ class NotebookTarget(Target):
             return None
         cell = self.notebook.cell_at(line)
         new = _replace_line(cell.text, line - cell.first_line + 1, text)
-        return {self.cells[cell.number - 1].uri: [_text_edit(e) for e in Text(cell.text).edits(new, encoding)]}
+        return {self.cells[cell.number - 1].uri: _text_edits(Text(cell.text), new, encoding)}
 
 
 def _replace_line(text: str, line: int, new: str) -> str:
@@ -234,12 +238,9 @@ def _replace_line(text: str, line: int, new: str) -> str:
     return text[:begin] + new + text[end:]
 
 
-def _text_edit(edit: tuple[tuple[int, int], tuple[int, int], str]) -> types.TextEdit:
-    (a, b), (c, d), content = edit
-    return types.TextEdit(
-        range=types.Range(start=types.Position(line=a, character=b), end=types.Position(line=c, character=d)),
-        new_text=content,
-    )
+def _text_edits(text: Text, new: str, encoding: str) -> list[types.TextEdit]:
+    """The `TextEdit`s that turn `text` into `new`."""
+    return [types.TextEdit(range=_lsp_range(start, end), new_text=content) for start, end, content in text.edits(new, encoding)]
 
 
 # --- linting without ever failing -----------------------------------------------------------------
