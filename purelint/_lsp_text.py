@@ -77,12 +77,8 @@ class Text:
     def edits(self, new: str, encoding: str) -> list[LspEdit]:
         """The LSP edits that turn this text into `new`: one per changed run of lines, each narrowed
         to the characters that differ, so the editor keeps the cursor and folds elsewhere."""
-        old_lines = _lines(self.text)
-        new_lines = _lines(new)
-        new_starts = [0]
-        for line in new_lines:
-            new_starts.append(new_starts[-1] + len(line))
-        old_starts = [*self.starts[: len(old_lines)], len(self.text)]
+        old_lines, old_starts = _lines(self.text, self.starts)
+        new_lines, new_starts = _lines(new, line_starts(new))
         out: list[LspEdit] = []
         matcher = difflib.SequenceMatcher(None, old_lines, new_lines, autojunk=False)
         for tag, i1, i2, j1, j2 in matcher.get_opcodes():
@@ -102,8 +98,8 @@ class Text:
         return out
 
 
-def _lines(text: str) -> list[str]:
-    """The lines of `text`, each with its own line ending (the last one may lack it)."""
-    starts = line_starts(text)
-    ends = [*starts[1:], len(text)]
-    return [text[a:b] for a, b in zip(starts, ends) if b > a]
+def _lines(text: str, starts: list[int]) -> tuple[list[str], list[int]]:
+    """The lines of `text`, each with its own line ending (the last one may lack it), and the
+    offsets where each starts followed by `len(text)`."""
+    bounds = [start for start in starts if start < len(text)] + [len(text)]
+    return [text[a:b] for a, b in zip(bounds, bounds[1:])], bounds
