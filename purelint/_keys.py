@@ -14,7 +14,7 @@ so a key consumed in the body and not rebound each iteration is reported as reus
 Nested functions and lambdas are separate scopes and are left to their own analysis.
 
 Name resolution is a callback (`resolve(expr) -> qualified name or None`), so the analysis plugs into
-any resolver; `resolver_for(module)` is a small one based on the module's top-level imports.
+any resolver; `resolver_for(module)` is the engine's, from the module's top level.
 
 Example:
     >>> import libcst as cst
@@ -30,7 +30,6 @@ Example:
 
 from __future__ import annotations
 
-import builtins
 import dataclasses
 import itertools
 from collections.abc import Callable, Iterable, Sequence
@@ -69,7 +68,6 @@ INSPECTING_BUILTINS = frozenset(
     "print len isinstance issubclass type id repr str hash bool format getattr hasattr callable tuple list "
     "iter zip enumerate reversed sorted".split()
 )
-_BUILTINS = frozenset(dir(builtins))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -39,9 +39,6 @@ from purelint._parallel import Failure, TaskError, run_files
 MAX_ROUNDS = 10  # fix rounds per file; each round re-lints the fixed text
 
 
-# --- notebooks ------------------------------------------------------------------------------------
-
-
 def _task(config: Config, path: str, data: bytes | None) -> list[dict]:
     try:
         return [d.to_dict() for d in lint_data(path, data, config)]
