@@ -132,15 +132,19 @@ def _stored_dtype(array: np.ndarray, dtype: str) -> np.ndarray:
     return array
 
 
+def _read_member(archive: Any, path: Path, member: str, dtype: str) -> np.ndarray:
+    try:
+        return _stored_dtype(archive[member], dtype)
+    except Exception as err:  # noqa: BLE001  (see _open)
+        raise CheckpointError(f"{path} is corrupt or truncated ({type(err).__name__}: {err})") from None
+
+
 def _load_leaf(archive: Any, path: Path, member: str, info: dict, name: str, template: Any) -> Any:
     got = _describe(tuple(info["shape"]), info["dtype"])
     want = _expected(template)
     if want != got:
         raise CheckpointError(f"checkpoint does not match: leaf {name} is {got} in {path}, expected {want}")
-    try:
-        array = _stored_dtype(archive[member], info["dtype"])
-    except Exception as err:  # noqa: BLE001  (see _open)
-        raise CheckpointError(f"{path} is corrupt or truncated ({type(err).__name__}: {err})") from None
+    array = _read_member(archive, path, member, info["dtype"])
     if _describe(array.shape, str(array.dtype)) != got:
         raise CheckpointError(f"{path} is corrupt: leaf {name} is {_describe(array.shape, str(array.dtype))}")
     # device_put, not jnp.asarray: the latter compiles a program per distinct leaf shape.
@@ -200,16 +204,12 @@ def read_tree_arrays(directory: str | os.PathLike[str], top: str) -> list[np.nda
     A corrupt member raises `CheckpointError`."""
     directory = Path(directory)
     archive, header = _open(directory)
-    arrays = []
-    for i, leaf in enumerate(header["leaves"]):
-        if _belongs(leaf["name"], top):
-            try:
-                arrays.append(_stored_dtype(archive[f"a{i}"], leaf["dtype"]))
-            except Exception as err:  # noqa: BLE001  (see _open)
-                raise CheckpointError(
-                    f"{directory / CHECKPOINT_FILE} is corrupt or truncated ({type(err).__name__}: {err})"
-                ) from None
-    return arrays
+    path = directory / CHECKPOINT_FILE
+    return [
+        _read_member(archive, path, f"a{i}", leaf["dtype"])
+        for i, leaf in enumerate(header["leaves"])
+        if _belongs(leaf["name"], top)
+    ]
 
 
 def _read_all(directory: str | os.PathLike[str]) -> dict[str, np.ndarray]:
