@@ -25,7 +25,7 @@ from purelint._frameworks import ARRAY_ATTRIBUTES, ARRAY_METHODS, BOOLEAN_RESULT
 from purelint._keys import bound_names
 from purelint._values import ValueKinds, annotation_kind
 
-__all__ = ["Facts", "Taint", "function_nodes", "nnx_params", "nnx_traced", "nnx_value", "params_with_annotations", "traced_params"]
+__all__ = ["Facts", "Taint", "function_nodes", "hijax_update", "nnx_params", "nnx_traced", "nnx_value", "params_with_annotations", "traced_params"]
 
 _ARRAY_ANNOTATION = re.compile(r"\b(?:Array|ArrayLike|ndarray|Float|Int|Bool|Complex|Num|Shaped|Real|Inexact|Integer|UInt|Key|PRNGKeyArray)\b")
 
@@ -126,6 +126,12 @@ def nnx_traced(fn: FunctionInfo) -> bool:
     other than Variables are static, and updates to their Variables are kept."""
     return any(a.transform.nnx for a in fn.applications)
 
+
+
+def hijax_update(target: cst.CSTNode, source: str) -> bool:
+    """A method call (`optimizer.update(...)`) or item assignment (`v[...] += 1`) in a file that
+    mentions hijax NNX Variables, which keep such updates under plain `jax.jit` (their API)."""
+    return "hijax" in source and isinstance(target, (cst.Call, cst.Subscript))
 
 
 def nnx_value(name: str, scope: Scope, analysis: Analysis) -> str | None:

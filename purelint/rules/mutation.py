@@ -8,7 +8,7 @@ import re
 import libcst as cst
 
 from purelint._engine import Context
-from purelint._facts import nnx_traced
+from purelint._facts import hijax_update, nnx_traced
 from purelint._fix import code_of
 from purelint._fixes import AT_METHODS, in_place_arithmetic, item_assignment
 from purelint._rule import Invalid, Rule, Valid
@@ -206,7 +206,7 @@ class MutateArgument(Rule):
                 continue
             if star_kwarg is not None and root.value == star_kwarg.name.value:
                 continue
-            if "hijax" in ctx.source and (isinstance(target, cst.Call) or isinstance(target, cst.Subscript)):
+            if hijax_update(target, ctx.source):
                 continue  # hijax NNX Variables (`v[...] += 1`) and objects (`optimizer.update(...)`) update under `jax.jit`
             if root.value in nnx_objects:
                 continue  # PUR104 under plain `jax.jit`; NNX's API under `nnx.jit` or with hijax Variables

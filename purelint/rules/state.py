@@ -5,7 +5,7 @@ from __future__ import annotations
 import libcst as cst
 
 from purelint._engine import Context, FunctionInfo, mutation_root, mutation_targets
-from purelint._facts import nnx_traced, nnx_value
+from purelint._facts import hijax_update, nnx_traced, nnx_value
 from purelint._fix import code_of
 from purelint._frameworks import CACHING, HIJAX
 from purelint._rule import Invalid, Rule
@@ -112,7 +112,7 @@ class MutateModuleState(Rule):
             # Methods called on imported modules (`np.append`) are functions, not mutations.
             if kind == "module" and ctx.analysis.is_ref(root.value, ctx.scope):
                 continue  # a `jax.new_ref` Ref: writing it is its API, on every call
-            if kind == "module" and "hijax" in ctx.source and (isinstance(target, cst.Call) or isinstance(target, cst.Subscript)):
+            if kind == "module" and hijax_update(target, ctx.source):
                 continue  # hijax NNX Variables and objects: updating them under `jax.jit` is their API
             if kind == "module" and nnx_value(root.value, ctx.scope, ctx.analysis):
                 continue  # NNX objects: PUR104 under plain `jax.jit`, NNX's API under `nnx.jit` or hijax
