@@ -1142,12 +1142,17 @@ def check_source(
                 rule.check_module(ctx)
     except Exception as error:
         line = ctx.positions.get(node, ctx.top, ctx.function).start.line if node is not module else 1
-        raise RuleCrash(f"rule {ctx.rule.code} crashed at {path}:{line}: {type(error).__name__}: {error}") from error
+        raise RuleCrash(f"rule {ctx.rule.code} crashed at {path}:{line}: {type(error).__name__}: {error}", ctx.rule.code) from error
     return _finish(ctx, Suppressions(source))
 
 
 class RuleCrash(RuntimeError):
-    """A rule raised on some input: a purelint bug, reported with the rule code and location."""
+    """A rule raised on some input: a purelint bug, reported with the rule code and location.
+    `code` is the rule's code, so callers can lint on without that rule."""
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def _cpython_parse(source: str) -> ast.Module:

@@ -14,7 +14,6 @@ initialization option (a local checkout's `file:///.../docs/purelint-rules.md`, 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -40,7 +39,6 @@ __all__ = [
 RULES_URL = "https://github.com/purelm/purelm/blob/main/docs/purelint-rules.md"
 FIX_ALL = f"{types.CodeActionKind.SourceFixAll.value}.purelint"
 Changes = dict[str, list[types.TextEdit]]
-_CRASHED = re.compile(r"rule (\w+) crashed")
 
 
 def rule_url(code: str, base: str = RULES_URL) -> str:
@@ -252,11 +250,10 @@ def lint_safely(target: Target, config: Config, log: Callable[[str], None]) -> l
         try:
             return target.lint(config)
         except RuleCrash as crash:
-            match = _CRASHED.match(str(crash))
-            log(f"purelint: internal error: {crash}" + ("; linting on without that rule" if match else ""))
-            if match is None:
+            log(f"purelint: internal error: {crash}" + ("; linting on without that rule" if crash.code else ""))
+            if crash.code is None:
                 return []
-            config = config.replace(ignore=(*config.ignore, match.group(1)))
+            config = config.replace(ignore=(*config.ignore, crash.code))
         except RecursionError:
             return [_failure(target.path, "too deeply nested to analyse")]
     return []
