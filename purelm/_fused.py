@@ -121,15 +121,25 @@ def _backward(residuals, cotangents):
     (dh0_t, dc0_t, _), dxproj = jax.lax.scan(
         step, (dh_last.T, dc_last.T, c_last), (dhs, c_ins, acts_t), reverse=True
     )
-    h_prev = jnp.concatenate([h0_t.T[None], hs[:-1]])
+    dweight_hh = _weight_hh_gradient(dxproj, _previous_states(h0_t, hs))
+    return dweight_hh, dxproj, dh0_t.T, dc0_t.T
+
+
+def _previous_states(h0_t, hs):
+    """The hidden state entering each step (`[seq, batch, hidden]`): `h0` then every output but the last."""
+    return jnp.concatenate([h0_t.T[None], hs[:-1]])
+
+
+def _weight_hh_gradient(drec, h_prev):
+    """`weight_hh`'s gradient from each step's gradient with respect to `weight_hh @ h` (`drec`, `[seq, batch,
+    rows]`) and the states it multiplied (`h_prev`)."""
     # One big matmul over all steps and batch rows instead of a small outer product per step, written
     # as a plain 2-D product over the flattened (step, batch) rows, which XLA's CPU dot runs without
     # first transposing either operand.
-    rows = dxproj.shape[0] * dxproj.shape[1]
-    dweight_hh = jax.lax.dot_general(
-        dxproj.reshape(rows, -1), h_prev.reshape(rows, -1), dimension_numbers=(((0,), (0,)), ((), ()))
+    rows = drec.shape[0] * drec.shape[1]
+    return jax.lax.dot_general(
+        drec.reshape(rows, -1), h_prev.reshape(rows, -1), dimension_numbers=(((0,), (0,)), ((), ()))
     )
-    return dweight_hh, dxproj, dh0_t.T, dc0_t.T
 
 
 @jax.custom_vjp
@@ -311,7 +321,7 @@ def _gru_forward(weight_hh, bias_hn, xproj, h0_t):
 
 def _gru_backward(weight_hh, h0_t, hs, acts, dhs, dh_last):
     weight_hh_t = weight_hh.T
-    h_prev = jnp.concatenate([h0_t.T[None], hs[:-1]])
+    h_prev = _previous_states(h0_t, hs)
 
     def step(dh_next, inputs):
         dh_out, act, h_in = inputs
@@ -325,13 +335,9 @@ def _gru_backward(weight_hh, h0_t, hs, acts, dhs, dh_last):
         return weight_hh_t @ drec + dh * z, (drec.T, jnp.concatenate([dpr, dpz, dpn]).T)
 
     dh0_t, (drec, dxproj) = jax.lax.scan(step, dh_last.T, (dhs, acts, h_prev), reverse=True)
-    rows = drec.shape[0] * drec.shape[1]
-    drec_rows = drec.reshape(rows, -1)
-    dweight_hh = jax.lax.dot_general(
-        drec_rows, h_prev.reshape(rows, -1), dimension_numbers=(((0,), (0,)), ((), ()))
-    )
     hidden = h0_t.shape[0]
-    return dweight_hh, jnp.sum(drec_rows[:, 2 * hidden :], axis=0), dxproj, dh0_t.T
+    dbias_hn = jnp.sum(drec.reshape(-1, drec.shape[-1])[:, 2 * hidden :], axis=0)
+    return _weight_hh_gradient(drec, h_prev), dbias_hn, dxproj, dh0_t.T
 
 
 @jax.custom_vjp
@@ -409,12 +415,7 @@ def _rnn_bwd(nonlinearity, saved, cotangents):
         return weight_hh_t @ dpre, dpre.T
 
     dh0_t, dxproj = jax.lax.scan(step, dh_last.T, (dhs, hs), reverse=True)
-    h_prev = jnp.concatenate([h0_t.T[None], hs[:-1]])
-    rows = dxproj.shape[0] * dxproj.shape[1]
-    dweight_hh = jax.lax.dot_general(
-        dxproj.reshape(rows, -1), h_prev.reshape(rows, -1), dimension_numbers=(((0,), (0,)), ((), ()))
-    )
-    return dweight_hh, dxproj, dh0_t.T
+    return _weight_hh_gradient(dxproj, _previous_states(h0_t, hs)), dxproj, dh0_t.T
 
 
 rnn_recurrence.defvjp(_rnn_fwd, _rnn_bwd)
