@@ -208,8 +208,15 @@ def _gradients(count, h, weight, bias, targets, g):
         log_probs, dh, dweight, dbias = _gradient_chunk(*chunk, weight, bias, acc)
         return (dweight_sum + dweight, dbias_sum + dbias), (log_probs, dh)
 
-    zeros = (jnp.zeros(weight.shape, acc), jnp.zeros(weight.shape[0], acc))
-    (dweight, dbias), (log_probs, dh) = _scan_chunks(body, zeros, (h_chunks, t_chunks, g_chunks), count)
+    # The first chunk's gradients start the sums: a zero-filled [vocab, hidden] accumulator would be one
+    # more pass over (and, in a fresh buffer, one more page-faulting of) a weight-sized array per step.
+    chunks = (h_chunks, t_chunks, g_chunks)
+    log_probs, dh, dweight, dbias = _gradient_chunk(*(c[0] for c in chunks), weight, bias, acc)
+    log_probs, dh = log_probs[None], dh[None]
+    if count > 1:
+        (dweight, dbias), (rest_log_probs, rest_dh) = _scan_chunks(body, (dweight, dbias), tuple(c[1:] for c in chunks), count - 1)
+        log_probs = jnp.concatenate([log_probs, rest_log_probs])
+        dh = jnp.concatenate([dh, rest_dh])
     tokens = h.shape[0]
     return log_probs.reshape(-1)[:tokens], dh.reshape(-1, h.shape[1])[:tokens], dweight, dbias
 
