@@ -23,6 +23,7 @@ _EXPORTS = {
     "from_torch_state_dict": "purelm.interop",
     "greedy": "purelm._sample",
     "GRUCell": "purelm._model",
+    "keep_freed_memory": "purelm._host_memory",
     "load_checkpoint": "purelm._checkpoint",
     "load_corpus": "purelm._data",
     "load_model": "purelm._checkpoint",
@@ -62,6 +63,7 @@ if TYPE_CHECKING:
     from purelm._checkpoint import CheckpointError, load_checkpoint, load_model, save_checkpoint
     from purelm._data import DataError, DataSpec, batchify, load_corpus
     from purelm._evaluate import Evaluation, bits_per_byte, evaluate, mean_loss
+    from purelm._host_memory import keep_freed_memory
     from purelm._model import LSTMLM, GRUCell, LSTMCell, RNNCell, State, batch_initial_state
     from purelm._sample import greedy, sample
     from purelm._train import batch_loss, make_train_step, make_train_steps, sequence_loss, token_log_probs, train_tutorial

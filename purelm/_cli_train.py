@@ -18,6 +18,7 @@ from purelm import _signals
 from purelm._checkpoint import CHECKPOINT_FILE, save_checkpoint
 from purelm._cli import UsageError
 from purelm._data import DataSpec, layout_dir
+from purelm._host_memory import keep_freed_memory
 from purelm._parallel import initialize_distributed, is_main_process
 from purelm._plot import plot_losses
 from purelm._progress import Progress, format_rate
@@ -171,6 +172,10 @@ def train(args) -> int:
     # First, before any JAX computation: joining a multi-process run must precede backend initialisation.
     initialize_distributed(coordinator=args.coordinator, num_processes=args.num_processes,
                            process_id=args.process_id, auto=args.distributed)
+    # Reuse freed host memory instead of page-faulting fresh buffers every step (purelm/_host_memory.py:
+    # 12% more tokens/s on word_language_model's model); the process trains with JAX only.
+    if os.environ.get("PURELM_KEEP_FREED_MEMORY", "1") != "0":
+        keep_freed_memory()
     changes = _given(args)
     console = _Console(sys.stdout if is_main_process() else open(os.devnull, "w"))  # noqa: SIM115
     _signals.phase("data")

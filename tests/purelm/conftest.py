@@ -21,3 +21,11 @@ def restore_jax_cache_config():
     for name, value in saved.items():
         jax.config.update(name, value)
     compilation_cache.reset_cache()
+
+
+@pytest.fixture(autouse=True)
+def _worker_keeps_glibc_defaults(monkeypatch):
+    # `purelm train` calls keep_freed_memory(), which changes malloc for the whole process: in-process
+    # CLI tests must not change it for every later test of their pytest worker (test_host_memory.py
+    # tests the setting itself, in subprocesses, and turns this back on where it checks the call).
+    monkeypatch.setenv("PURELM_KEEP_FREED_MEMORY", "0")
