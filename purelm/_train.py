@@ -9,6 +9,7 @@ import optax
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from purelm._fused import batch_token_log_probs
+from purelm._jit import filter_jit
 from purelm._model import LSTMLM, State, batch_initial_state
 
 
@@ -103,7 +104,7 @@ def make_train_step(
         >>> step = make_train_step(optimizer)
         >>> model, opt_state, states, loss = step(model, opt_state, batch, None)
     """
-    return eqx.filter_jit(_update(optimizer, loss))
+    return filter_jit(_update(optimizer, loss))
 
 
 def make_train_steps(
@@ -136,7 +137,7 @@ def make_train_steps(
         (3,)
     """
 
-    @eqx.filter_jit
+    @filter_jit
     def compiled(model, opt_state, batches, states, restart, key):
         params, static = eqx.partition(model, eqx.is_array)
         keys = None if key is None else jax.random.split(key, batches.shape[0])
