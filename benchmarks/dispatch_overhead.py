@@ -19,7 +19,9 @@ the wrappers' Python work and JAX's dispatch.
 Finally the pieces of that work, each timed alone on `(model, opt_state, batch, states)`.
 
 The candidates run in alternating rounds inside one process, so a busy machine slows them alike; each
-cell is the median over rounds of the mean time per call.
+cell is the median over rounds of the mean time per call, and in parentheses the best round's (on a
+shared machine, the nearer to what the code itself costs). CPU columns are this process's CPU time per
+call (all its threads), which other processes inflate less than the wall time.
 """
 
 import argparse
@@ -98,15 +100,18 @@ def wrapped_trivial(function, batch):
 
 
 def time_calls(call, carry, calls, sync):
-    """Mean seconds per call over `calls` calls (after one untimed call); the carry after them."""
+    """Mean (wall, CPU) seconds per call over `calls` calls (after one untimed call); the carry after them.
+
+    The CPU time is this process's, all threads: other processes on a shared machine inflate it less
+    than the wall time."""
     carry = jax.block_until_ready(call(carry))
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     for _ in range(calls):
         carry = call(carry)
         if sync:
             jax.block_until_ready(carry)
     jax.block_until_ready(carry)
-    return (time.perf_counter() - start) / calls, carry
+    return ((time.perf_counter() - start) / calls, (time.process_time() - start_cpu) / calls), carry
 
 
 def pieces(model, opt_state, batch, states, repeats):
@@ -131,40 +136,60 @@ def pieces(model, opt_state, batch, states, repeats):
     return out
 
 
+def alternate(calls, carries, rounds, per_round, sync):
+    """name -> mean seconds per call in each round. The candidates alternate, each round starting with
+    a different one, so none always runs right after another."""
+    names = list(calls)
+    times = {name: [] for name in names}
+    for round_ in range(rounds):
+        for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
+            seconds, carries[name] = time_calls(calls[name], carries[name], per_round, sync)
+            times[name].append(seconds)
+    return times
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of train steps")
     parser.add_argument("--steps", type=int, default=20, help="train steps per candidate and round")
-    parser.add_argument("--trivial-calls", type=int, default=200, help="trivial calls per candidate and round")
+    parser.add_argument("--trivial-rounds", type=int, default=40)
+    parser.add_argument("--trivial-calls", type=int, default=25, help="trivial calls per candidate and round")
     args = parser.parse_args()
 
     optimizer, model, opt_state, batch, states = setup()
     steps, trivial = candidates(optimizer, model, opt_state, batch, states)
-    carries = {("step", name): carry for name, (_, carry) in steps.items()}
-    carries.update({("trivial", name): carry for name, (_, carry) in trivial.items()})
-    times = {key: [] for key in [*((kind, name) for kind in ("sync", "async", "trivial") for name in steps)]}
-    names = list(steps)
-    for round_ in range(args.rounds):
-        # Each round starts with a different candidate, so none always runs right after another.
-        order = names[round_ % len(names) :] + names[: round_ % len(names)]
-        for name in order:
-            call = steps[name][0]
-            for kind in ("sync", "async"):
-                seconds, carries["step", name] = time_calls(call, carries["step", name], args.steps, kind == "sync")
-                times[kind, name].append(seconds)
-        for name in order:
-            call = trivial[name][0]
-            seconds, carries["trivial", name] = time_calls(call, carries["trivial", name], args.trivial_calls, True)
-            times["trivial", name].append(seconds)
+    step_calls = {name: call for name, (call, _) in steps.items()}
+    step_carries = {name: carry for name, (_, carry) in steps.items()}
+    sync = alternate(step_calls, step_carries, args.rounds, args.steps, sync=True)
+    asynchronous = alternate(step_calls, step_carries, args.rounds, args.steps, sync=False)
+    nothing = alternate(
+        {name: call for name, (call, _) in trivial.items()},
+        {name: carry for name, (_, carry) in trivial.items()},
+        args.trivial_rounds,
+        args.trivial_calls,
+        sync=True,
+    )
 
-    print(f"config (b): LSTMLM(65, 32, 128), batch 16 x 32, Adam; {args.rounds} rounds x {args.steps} steps; "
-          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}; {os.cpu_count()} CPUs")
-    print(f"{'per call':34} {'sync step':>11} {'async step':>11} {'trivial':>10} {'sync vs jax.jit':>16}")
-    floor = statistics.median(times["sync", "jax.jit (arrays only)"])
+    print(f"config (b): LSTMLM(65, 32, 128), batch 16 x 32, Adam; steps: {args.rounds} rounds x {args.steps}, "
+          f"trivial: {args.trivial_rounds} rounds x {args.trivial_calls}; load average "
+          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
+    print("per call: wall time, median over rounds (best round), and CPU time (median)")
+    print(f"{'':22} {'sync step: wall (best)':>23} {'CPU':>8} {'async wall':>11} {'trivial: wall (best)':>22}"
+          f" {'CPU':>8} {'trivial CPU - jax.jit':>22}")
+
+    def wall(times, name, scale):
+        return statistics.median(t[0] for t in times[name]) * scale, min(t[0] for t in times[name]) * scale
+
+    def cpu(times, name, scale):
+        return statistics.median(t[1] for t in times[name]) * scale
+
     for name in steps:
-        sync, asynchronous, nothing = (statistics.median(times[kind, name]) for kind in ("sync", "async", "trivial"))
-        print(f"{name:34} {sync * 1e3:8.3f} ms {asynchronous * 1e3:8.3f} ms {nothing * 1e6:7.1f} us "
-              f"{(sync - floor) * 1e6:+13.0f} us")
+        print(
+            f"{name:22} {'%8.3f ms (%6.3f)' % wall(sync, name, 1e3):>23} {cpu(sync, name, 1e3):5.2f} ms"
+            f" {wall(asynchronous, name, 1e3)[0]:8.3f} ms {'%7.1f us (%6.1f)' % wall(nothing, name, 1e6):>22}"
+            f" {cpu(nothing, name, 1e6):5.0f} us"
+            f" {cpu(nothing, name, 1e6) - cpu(nothing, 'jax.jit (arrays only)', 1e6):+19.0f} us"
+        )
     print()
     print(f"{'piece of the work, per call':40} {'time':>10}")
     for name, value in pieces(model, opt_state, batch, states, repeats=200).items():
