@@ -33,6 +33,7 @@ Example:
 import functools
 import inspect
 from collections.abc import Callable
+
 import equinox as eqx
 import jax
 
