@@ -9,10 +9,10 @@ train` does by default), whose step time is the call's time divided by 10.
     python benchmarks/train_throughput.py --config all --steps 5 --repeats 3
     python benchmarks/train_throughput.py --config w --steps 2 --repeats 3 [--tied] [--keep-freed-memory]
 
-`--keep-freed-memory` runs purelm's candidates as `purelm train` runs, after `purelm.keep_freed_memory()`
-(glibc's malloc reuses freed blocks instead of unmapping them: purelm/_host_memory.py), and torch's with
-glibc's default thresholds; the setting is process-wide, so it is switched before each candidate's round,
-followed by one untimed call for every candidate alike.
+`--keep-freed-memory` calls `purelm.keep_freed_memory()` first, as `purelm train` does: glibc's malloc
+then reuses freed blocks instead of unmapping them (purelm/_host_memory.py). The setting is process-wide,
+so every candidate, torch's included, runs with it: it is an allocator setting any process can make, not
+an advantage of one framework.
 
 Configuration (w) is PyTorch word_language_model's default model (33,278-word Wikitext-2 vocabulary,
 2 layers of 200); its torch side is that example's model (embedding, nn.LSTM, nn.Linear decoder, tied
@@ -47,7 +47,7 @@ import optax
 import torch
 
 import purelm
-from purelm import _host_memory, _xent
+from purelm import _xent
 from purelm.reference import TorchLSTMCell, TorchNNLSTMLM
 
 CONFIGS = {
@@ -295,25 +295,10 @@ def memory_probe(name, config, steps):
     print(max(peak[0], rss_mb()) - before)
 
 
-def use_allocator(name, keep_freed):
-    """With `--keep-freed-memory`: purelm's candidates run as under `purelm train`, with
-    `purelm.keep_freed_memory()`; torch's with glibc's default mmap and trim thresholds (a process-wide
-    setting, so it is switched before each candidate's round)."""
-    if not keep_freed:
-        return
-    if name.startswith("purelm"):
-        purelm.keep_freed_memory()
-        return
-    libc = _host_memory._glibc()
-    for option, value in ((-4, 65536), (-1, 128 * 1024), (-3, 128 * 1024)):  # M_MMAP_MAX, M_TRIM_, M_MMAP_THRESHOLD
-        libc.mallopt(option, value)
-
-
-def benchmark(config, names, steps, repeats, keep_freed=False):
+def benchmark(config, names, steps, repeats):
     first_step, runs = {}, {}
     for name in names:
         make = CANDIDATES[name]
-        use_allocator(name, keep_freed)
         start = time.perf_counter()
         runs[name] = make(config)
         runs[name]()
@@ -323,9 +308,6 @@ def benchmark(config, names, steps, repeats, keep_freed=False):
     for _ in range(repeats):
         for name, run in runs.items():
             calls = 1 if name == SLOW else max(1, steps // STEPS_PER_RUN.get(name, 1))
-            if keep_freed:  # one untimed call after the switch, for every candidate alike
-                use_allocator(name, keep_freed)
-                run()
             times[name].extend(timed(run) / STEPS_PER_RUN.get(name, 1) for _ in range(calls))
     return first_step, times
 
@@ -349,7 +331,7 @@ def main(argv=None):
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
     parser.add_argument("--skip-tutorial", action="store_true", help="leave out the slow per-token model")
     parser.add_argument("--keep-freed-memory", action="store_true",
-                        help="purelm's candidates with purelm.keep_freed_memory() (as `purelm train`), torch's with glibc's defaults")
+                        help="call purelm.keep_freed_memory() first (as `purelm train` does): every candidate reuses freed memory")
     parser.add_argument("--memory-probe", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.steps < 1 or args.repeats < 1:
@@ -360,6 +342,8 @@ def main(argv=None):
     for name in configs:
         CONFIGS[name]["tied"] = args.tied
     torch.set_num_threads(len(os.sched_getaffinity(0)))
+    if args.keep_freed_memory:
+        purelm.keep_freed_memory()
     if args.memory_probe:
         memory_probe(args.memory_probe, CONFIGS[args.config], args.steps)
         return
@@ -375,7 +359,7 @@ def main(argv=None):
     for name in configs:
         config = CONFIGS[name]
         names = [c for c in CANDIDATES if c not in SKIP[name] and not (c == SLOW and skip_slow)]
-        first_step, times = benchmark(config, names, args.steps, args.repeats, args.keep_freed_memory)
+        first_step, times = benchmark(config, names, args.steps, args.repeats)
         tokens = config["batch"] * config["seq"]
         baseline = statistics.median(times[BASELINE])
         for candidate, samples in times.items():
@@ -397,7 +381,7 @@ def main(argv=None):
     print(f"load average (1 min) before {load_before[0]:.2f}, after {load_after[0]:.2f}; {args.repeats} rounds x "
           f"{args.steps} timed steps per candidate ({SLOW}: 1 per round); peak MB = {memory}"
           + ("; tied head" if args.tied else "")
-          + ("; purelm with keep_freed_memory(), torch with glibc's defaults" if args.keep_freed_memory else ""))
+          + ("; keep_freed_memory() for every candidate" if args.keep_freed_memory else ""))
     for note in notes:
         print(note)
 

@@ -12,14 +12,15 @@ as `purelm train` runs), 17,000 per step.
 
 `keep_freed_memory()` tells glibc to serve every block from its heap (`M_MMAP_MAX = 0`) and never to give
 freed heap memory back to the kernel (`M_TRIM_THRESHOLD = -1`): the next step reuses the pages the last
-one freed, already mapped. Measured on (w), in one process, alternating: 1,471 -> 1,722 tokens/s with one
-step per call, 1,585 -> 1,776 with ten, page faults per step 51,691 -> 1,998 and 17,209 -> 2,891
-(docs/purelm-performance.md).
+one freed, already mapped. Measured on (w), one process each, the setting switched between alternating
+rounds: one step per call 1,536 -> 1,763 tokens/s (page faults per step 51,142 -> 13,636), ten steps per
+call 17,000 -> 3,900 page faults per step. PyTorch's CPU training gains as much or more (the same model
+with torch.nn.LSTM: 969 -> 1,462 tokens/s, 125,000 -> 0 page faults per step): it is a property of the
+process's allocator, not of either framework (docs/purelm-performance.md).
 
 The cost: the process's resident memory never shrinks below its peak (it is reused, not returned), and
-the setting is process-wide and cannot be undone to glibc's adaptive default. PyTorch's CPU training in
-the same process got *slower* with it in our measurement (971 -> 579 tokens/s on the same model), so
-`purelm train` turns it on (it trains with JAX only), while the library leaves it to the caller.
+the setting is process-wide and cannot be undone to glibc's adaptive default. So `purelm train` turns
+it on (a training process reaches its peak every step anyway), and the library leaves it to the caller.
 
 Usage:
 

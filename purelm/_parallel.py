@@ -1,6 +1,6 @@
 """Data parallelism with `jax.sharding`: a 1-D device mesh, the batch axis split over it, parameters replicated.
 
-The train step itself is unchanged: `jax.jit` (under `eqx.filter_jit`) follows the shardings of its inputs,
+The train step itself is unchanged: `jax.jit` (under `purelm._jit.filter_jit`) follows the shardings of its inputs,
 so with the batch (and the carried LSTM states) split over the mesh and the model and optimizer state
 replicated, XLA runs each device's share of the batch and inserts the all-reduce of the mean loss and of
 the gradients. Results match one device up to float reassociation.
