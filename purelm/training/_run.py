@@ -463,6 +463,11 @@ class Run:
                 _signals.phase("compile" if first else "step")
                 first = False
                 pending.append(self.step(self._next_call(total)))
+                # Steps are dispatched asynchronously: wait for the call before this one, so that at most two
+                # are in flight (Python prepares the next batch while one runs) and a signal, a stop request
+                # or the final save never waits behind a queue of dispatched steps.
+                if len(pending) > 1:
+                    pending[-2].block_until_ready()
                 done = self.step_count
                 log = done % run.log_every == 0 or done == total
                 evaluate = self.val is not None and (done % run.eval_every == 0 or done == total)

@@ -207,3 +207,23 @@ def test_a_run_stores_its_tokenizer_and_config(text_file, tmp_path):
     assert meta["run_format"] == 2 and meta["config"]["version"] == 1 and meta["tokenizer"] == {"kind": "byte"}
     assert TrainingConfig.from_json(meta["config"]).run.steps == 2
     assert jax.numpy.dtype(meta["model"]["dtype"]) == jnp.float32
+
+
+def test_at_most_two_compiled_calls_are_in_flight(text_file, tmp_path, monkeypatch):
+    # Train steps return without waiting (purelm._jit): without a bound, the loop would queue every call up
+    # to the next log, and a signal or stop request would wait for all of them. Each loss here is made slow
+    # to compute (~10 ms of matmuls after the step), so a queue would show as unfinished earlier results.
+    run = Run.create(tiny(text_file, run={"steps": 8, "log_every": 8, "checkpoint_every": 8, "steps_per_call": 1}),
+                     tmp_path / "run")
+    square = jnp.full((256, 256), 1e-3)
+    slow = jax.jit(lambda losses, m: losses + 0 * jnp.sum(jax.lax.fori_loop(0, 40, lambda _, x: jnp.tanh(x @ x), m)))
+    step, unfinished, returned = run.step, [], []
+
+    def slowed_step(count=1):
+        unfinished.append(sum(not losses.is_ready() for losses in returned))
+        returned.append(slow(step(count), square))
+        return returned[-1]
+
+    monkeypatch.setattr(run, "step", slowed_step)
+    assert run.train().status == "done"
+    assert len(unfinished) == 8 and max(unfinished) <= 1, unfinished
