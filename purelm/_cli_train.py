@@ -17,8 +17,9 @@ import jax
 from purelm import _signals
 from purelm._checkpoint import CHECKPOINT_FILE, save_checkpoint
 from purelm._cli import UsageError
+from purelm._compile_cache import is_off
 from purelm._data import DataSpec, layout_dir
-from purelm._host_memory import keep_freed_memory
+from purelm._host_memory import ENV_VAR as KEEP_FREED_MEMORY_ENV, keep_freed_memory
 from purelm._parallel import initialize_distributed, is_main_process
 from purelm._plot import plot_losses
 from purelm._progress import Progress, format_rate
@@ -174,7 +175,7 @@ def train(args) -> int:
                            process_id=args.process_id, auto=args.distributed)
     # Reuse freed host memory instead of page-faulting fresh buffers every step (purelm/_host_memory.py);
     # a training process reaches its peak memory every step anyway.
-    if os.environ.get("PURELM_KEEP_FREED_MEMORY", "1") != "0":
+    if not is_off(os.environ.get(KEEP_FREED_MEMORY_ENV, "on")):
         keep_freed_memory()
     changes = _given(args)
     console = _Console(sys.stdout if is_main_process() else open(os.devnull, "w"))  # noqa: SIM115

@@ -32,7 +32,7 @@ import os
 import warnings
 from pathlib import Path
 
-__all__ = ["ENV_VAR", "MAX_BYTES", "MIN_COMPILE_SECONDS", "cache_dir", "enable", "enabled_dir"]
+__all__ = ["ENV_VAR", "MAX_BYTES", "MIN_COMPILE_SECONDS", "cache_dir", "enable", "enabled_dir", "is_off"]
 
 ENV_VAR = "PURELM_CACHE_DIR"
 # Evict least recently used entries beyond this (a compiled training step is 0.1-2 MB on CPU).
@@ -57,9 +57,19 @@ def cache_dir(path: str | os.PathLike | None = None) -> Path | None:
         path = os.environ.get(ENV_VAR)
     if path is not None:
         text = os.fspath(path).strip()
-        return None if text.lower() in {"", "off", "0", "none", "false"} else Path(text).expanduser()
+        return None if is_off(text) else Path(text).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "purelm" / "jax"
+
+
+def is_off(text: str) -> bool:
+    """Whether a purelm environment setting says "off": empty, `off`, `0`, `none` or `false` (any case).
+
+    Example:
+        >>> is_off("Off"), is_off("1")
+        (True, False)
+    """
+    return text.strip().lower() in {"", "off", "0", "none", "false"}
 
 
 def enable(path: str | os.PathLike | None = None) -> Path | None:

@@ -34,7 +34,10 @@ from __future__ import annotations
 import ctypes
 import sys
 
-__all__ = ["keep_freed_memory"]
+__all__ = ["ENV_VAR", "keep_freed_memory"]
+
+# `purelm train` calls keep_freed_memory() unless this says off (see `purelm._compile_cache.is_off`).
+ENV_VAR = "PURELM_KEEP_FREED_MEMORY"
 
 # glibc's <malloc.h> parameter numbers (stable ABI since glibc 2.0).
 _M_TRIM_THRESHOLD = -1

@@ -53,7 +53,7 @@ def test_is_public_and_idempotent_in_a_subprocess():
     assert "keep_freed_memory" in purelm.__all__
 
 
-@pytest.mark.parametrize(("env", "called"), [("1", True), ("0", False)])
+@pytest.mark.parametrize(("env", "called"), [("1", True), ("0", False), ("off", False)])
 def test_purelm_train_turns_it_on_unless_told_not_to(monkeypatch, tmp_path, env, called):
     calls = []
     monkeypatch.setattr(cli_train, "keep_freed_memory", lambda: calls.append(True))
