@@ -11,11 +11,11 @@ step per call, compiled three ways:
 - `jax.jit`: the same update over the arrays alone, the model split once with `eqx.partition` outside
   the loop: the floor no wrapper can beat.
 
-Each is timed twice: "sync", waiting for every step (as benchmarks/train_throughput.py does), and
-"async", waiting once after `--steps` steps, so Python may prepare a call while the one before runs
-(`eqx.filter_jit` itself waits for each call). "trivial" calls a function that does almost no work
-(it negates its arguments) with the same argument and result trees, synchronously: what is left is
-the wrappers' Python work and JAX's dispatch.
+Each is timed twice: "sync", waiting for every step (as `purelm, 1 per call, waiting` does in
+benchmarks/train_throughput.py), and "async", waiting once after `--steps` steps, so Python may prepare
+a call while the one before runs (`eqx.filter_jit` itself waits for each call). "trivial" calls a
+function that does almost no work (it negates its arguments) with the same argument and result trees,
+synchronously: what is left is the wrappers' Python work and JAX's dispatch.
 Finally the pieces of that work, each timed alone on `(model, opt_state, batch, states)`.
 
 The candidates run in alternating rounds inside one process, so a busy machine slows them alike; each

@@ -2,9 +2,13 @@
 
 One step is forward + backward + Adam update on a batch of windows, with the recurrent state carried
 from step to step (truncated BPTT). The candidates run in alternating rounds inside one process, so a
-busy machine slows them alike; the table gives the median step time over every timed step. purelm runs
-twice: one step per call (`make_train_step`) and 10 steps per call (`make_train_steps`, as `purelm
-train` does by default), whose step time is the call's time divided by 10.
+busy machine slows them alike. In each round every candidate makes `--steps` consecutive steps as a
+training loop makes them, timed together; the table gives the median over the rounds of the time per
+step. purelm runs one step per call (`make_train_step`) and 10 steps per call (`make_train_steps`, as
+`purelm train` does by default). Its calls return before they have finished (JAX's asynchronous
+dispatch), and like `purelm train` the loop waits for the call before the last one, so Python prepares
+the next step while the current one runs; `purelm, 1 per call, waiting` waits for every step before
+making the next (a loop that reads the loss after each step), as torch on a CPU always does.
 
     python benchmarks/train_throughput.py --config all --steps 5 --repeats 3
     python benchmarks/train_throughput.py --config w --steps 2 --repeats 3 [--tied] [--keep-freed-memory]
@@ -21,7 +25,7 @@ side gets the same structure (`tie_embeddings=True, output_bias=True`). For (w) 
 the compiled peak temporary memory of the output layer + loss and its gradient (XLA's memory analysis
 of the compiled program), fused (`purelm._xent`, the default) against the materialised logits.
 
-Columns: tokens/s (median, and best single step), ratio of the medians to torch.nn.LSTM, the first
+Columns: tokens/s (median over the rounds, and the best round), ratio of the medians to torch.nn.LSTM, the first
 call's wall time (for purelm: tracing + XLA compilation + that call's steps), peak memory (growth of the
 process's resident set size, sampled every 2 ms while building the model, compiling and running a few
 steps, in a fresh subprocess per candidate, above the RSS right after imports; on a GPU, the
@@ -96,9 +100,11 @@ def purelm_model(config):
     )
 
 
-def purelm_candidate(config, loss=purelm.batch_loss, steps_per_call=1):
+def purelm_candidate(config, loss=purelm.batch_loss, steps_per_call=1, wait_each=False):
     """Through the public API: LSTMLM + optax.adam, with make_train_step (one step per call) or
-    make_train_steps (`steps_per_call` steps per call, as `purelm train` runs by default)."""
+    make_train_steps (`steps_per_call` steps per call, as `purelm train` runs by default).
+
+    Returns `run(calls)`, which makes `calls` consecutive calls and returns once all have finished."""
     model = purelm_model(config)
     optimizer = optax.adam(1e-3)
     opt_state = optimizer.init(eqx.filter(model, eqx.is_array))
@@ -110,11 +116,22 @@ def purelm_candidate(config, loss=purelm.batch_loss, steps_per_call=1):
         tokens = jnp.asarray(np.stack([random_batch(config, seed) for seed in range(steps_per_call)]), jnp.int32)
     carry = [(model, opt_state, purelm.batch_initial_state(model, config["batch"]))]
 
-    def run():
-        model, opt_state, states = carry[0]
-        model, opt_state, states, loss = step(model, opt_state, tokens, states)
-        jax.block_until_ready((model, opt_state, states, loss))
-        carry[0] = (model, opt_state, states)
+    def run(calls):
+        # As `purelm train` runs them: a call returns before it has finished (JAX's asynchronous
+        # dispatch), and the loop waits for the call before the last one, so at most two are in flight.
+        # With `wait_each`, every call is waited for before the next is made (a loop that reads the loss
+        # after every step).
+        pending = []
+        for _ in range(calls):
+            model, opt_state, states = carry[0]
+            model, opt_state, states, loss = step(model, opt_state, tokens, states)
+            carry[0] = (model, opt_state, states)
+            pending.append(loss)
+            if wait_each:
+                jax.block_until_ready(loss)
+            elif len(pending) >= 2:
+                jax.block_until_ready(pending[-2])
+        jax.block_until_ready((carry[0], pending))
 
     return run
 
@@ -132,17 +149,15 @@ def nn_lstm_candidate(config):
     zeros = torch.zeros(layers, config["batch"], config["hidden"], device=device)
     carry = [(zeros, zeros.clone())]
 
-    def run():
+    def step():
         optimizer.zero_grad()
         logits, (h, c) = model(tokens, carry[0])
         loss = torch.nn.functional.cross_entropy(logits.reshape(-1, config["vocab"]), tokens.reshape(-1))
         loss.backward()
         optimizer.step()
         carry[0] = (h.detach(), c.detach())
-        if device.type == "cuda":
-            torch.cuda.synchronize()
 
-    return run
+    return _torch_steps(step, device)
 
 
 class TutorialStyleLM(torch.nn.Module):
@@ -171,7 +186,7 @@ def tutorial_candidate(config):
     initial = (torch.tanh(model.c_0).detach(), model.c_0.detach())
     carry = [[initial] * config["batch"]]
 
-    def run():
+    def step():
         optimizer.zero_grad()
         total, states = 0.0, []
         for seq, hc in zip(tokens, carry[0]):
@@ -181,6 +196,19 @@ def tutorial_candidate(config):
         (total / tokens.numel()).backward()
         optimizer.step()
         carry[0] = states
+
+    return _torch_steps(step, torch.device("cpu"))
+
+
+def _torch_steps(step, device):
+    """`run(calls)` for a torch training step: the steps one after the other (torch on a CPU finishes each
+    operation before returning; on CUDA the queue is drained at the end, as JAX's is)."""
+
+    def run(calls):
+        for _ in range(calls):
+            step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
 
     return run
 
@@ -193,6 +221,7 @@ STEPS_PER_CALL = 10  # `purelm train --steps-per-call`'s default
 MULTI_STEP = f"purelm, {STEPS_PER_CALL} steps per call"
 CANDIDATES = {
     "purelm, 1 step per call": purelm_candidate,
+    "purelm, 1 per call, waiting": lambda config: purelm_candidate(config, wait_each=True),
     MULTI_STEP: lambda config: purelm_candidate(config, steps_per_call=STEPS_PER_CALL),
     "purelm, vmap of sequence_loss": lambda config: purelm_candidate(config, loss=vmap_batch_loss),
     "purelm, materialised head": lambda config: purelm_candidate(config, loss=materialised_batch_loss),
@@ -209,9 +238,9 @@ SLOW = "tutorial per-token (torch)"
 SKIP = {"a": set(), "b": set(), "w": {SLOW, "purelm, vmap of sequence_loss"}}
 
 
-def timed(run):
+def timed(run, *args):
     start = time.perf_counter()
-    run()
+    run(*args)
     return time.perf_counter() - start
 
 
@@ -268,9 +297,7 @@ def rss_mb():
 
 def memory_probe(name, config, steps):
     if jax.default_backend() == "gpu":  # the accelerator's own peak, not the host's
-        run = CANDIDATES[name](config)
-        for _ in range(steps):
-            run()
+        CANDIDATES[name](config)(steps)
         if name.startswith("purelm"):
             print(jax.devices()[0].memory_stats()["peak_bytes_in_use"] / 2**20)
         else:
@@ -287,9 +314,7 @@ def memory_probe(name, config, steps):
 
     sampler = threading.Thread(target=sample)
     sampler.start()
-    run = CANDIDATES[name](config)
-    for _ in range(steps):
-        run()
+    CANDIDATES[name](config)(steps)
     done.set()
     sampler.join()
     print(max(peak[0], rss_mb()) - before)
@@ -301,14 +326,16 @@ def benchmark(config, names, steps, repeats):
         make = CANDIDATES[name]
         start = time.perf_counter()
         runs[name] = make(config)
-        runs[name]()
+        runs[name](1)
         first_step[name] = time.perf_counter() - start
     times = {name: [] for name in names}
-    # Alternating rounds: every candidate sees the same stretch of machine load.
+    # Alternating rounds: every candidate sees the same stretch of machine load. Each round times one run
+    # of consecutive calls, as a training loop makes them, and records its time per step.
     for _ in range(repeats):
         for name, run in runs.items():
-            calls = 1 if name == SLOW else max(1, steps // STEPS_PER_RUN.get(name, 1))
-            times[name].extend(timed(run) / STEPS_PER_RUN.get(name, 1) for _ in range(calls))
+            per_call = STEPS_PER_RUN.get(name, 1)
+            calls = 1 if name == SLOW else max(1, steps // per_call)
+            times[name].append(timed(run, calls) / (calls * per_call))
     return first_step, times
 
 
@@ -326,8 +353,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", choices=["a", "b", "w", "all"], default="all", help="all: a and b")
     parser.add_argument("--tied", action="store_true", help="tie the head to the embedding (needs embed == hidden: w)")
-    parser.add_argument("--steps", type=int, default=5, help="timed steps per candidate per round")
-    parser.add_argument("--repeats", type=int, default=3, help="alternating rounds")
+    parser.add_argument("--steps", type=int, default=10, help="consecutive timed steps per candidate per round")
+    parser.add_argument("--repeats", type=int, default=5, help="alternating rounds (one sample per candidate each)")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
     parser.add_argument("--skip-tutorial", action="store_true", help="leave out the slow per-token model")
     parser.add_argument("--keep-freed-memory", action="store_true",
@@ -379,7 +406,7 @@ def main(argv=None):
     load_after = os.getloadavg()
     memory = "accelerator peak" if jax.default_backend() == "gpu" else "host peak-RSS growth"
     print(f"load average (1 min) before {load_before[0]:.2f}, after {load_after[0]:.2f}; {args.repeats} rounds x "
-          f"{args.steps} timed steps per candidate ({SLOW}: 1 per round); peak MB = {memory}"
+          f"{args.steps} consecutive steps per candidate ({SLOW}: 1 per round); peak MB = {memory}"
           + ("; tied head" if args.tied else "")
           + ("; keep_freed_memory() for every candidate" if args.keep_freed_memory else ""))
     for note in notes:
