@@ -8,12 +8,18 @@ at the measured peak of one large float32 matmul, or its compulsory memory traff
 bandwidth of a large in-place update (`bound` is the larger of the two). `CPU ms` is the process's CPU
 time (both cores) per call: on a shared machine it moves less than the wall time.
 
-    python benchmarks/profile_w.py --repeats 5
+The last line is the floor of a step with the kernels XLA has on this machine: the output layer's three
+matmuls (logits, `dh`, `dW`) for each of `_xent`'s chunks, the LSTM layers and an in-place Adam update,
+each at its best time. Everything else a step does (the softmax passes, the weight-gradient sums, copies)
+comes on top of it.
+
+    python benchmarks/profile_w.py --repeats 5 [--keep-freed-memory]
     python benchmarks/profile_w.py --repeats 5 --tied
     python benchmarks/profile_w.py --trace 25      # the 25 slowest operations inside one step (JAX profiler)
 """
 
 import argparse
+import math
 import os
 import statistics
 import time
@@ -56,11 +62,35 @@ class Peaks:
         self.gbs = max(self.gbs, 2 * self.big.nbytes / (time.perf_counter() - start) / 1e9)
 
 
+CHUNK_LOGITS = "head chunk: logits (h @ W.T)"
+CHUNK_DH = "head chunk: dh (dlogits @ W)"
+CHUNK_DW = "head chunk: dW (dlogits.T @ h)"
+LSTM = "LSTM layers + embedding, fwd+bwd"
+ADAM_IN_PLACE = "Adam update, in place (donated buffers)"
+
+
+def head_chunks(tokens, vocab):
+    """(number of chunks, tokens per chunk) of `_xent.fused_token_log_probs` at the default chunk size."""
+    chunk = max(1, _xent.CHUNK_ELEMENTS // vocab)
+    count = math.ceil(tokens / min(chunk, tokens))
+    return count, math.ceil(tokens / count)
+
+
+def floor_ms(best, tokens, vocab):
+    """The least a step can take with these kernels: every chunk's three head matmuls, the LSTM layers and an
+    in-place Adam update, each at its best time (ms); None unless all of them were timed."""
+    needed = (CHUNK_LOGITS, CHUNK_DH, CHUNK_DW, LSTM, ADAM_IN_PLACE)
+    if not all(name in best for name in needed):
+        return None
+    count, _ = head_chunks(tokens, vocab)
+    return count * (best[CHUNK_LOGITS] + best[CHUNK_DH] + best[CHUNK_DW]) + best[LSTM] + best[ADAM_IN_PLACE]
+
+
 def pieces(tied):
     """name -> (function, args, matmul flops, compulsory bytes)."""
     c = W
     tokens = c["batch"] * c["seq"]
-    k = jax.random.split(jax.random.key(0), 8)
+    k = jax.random.split(jax.random.key(0), 9)
     vocab, hidden, embed = c["vocab"], c["hidden"], c["embed"]
     f32 = 4
     h = jax.random.normal(k[0], (tokens, hidden)) * 0.5
@@ -75,6 +105,15 @@ def pieces(tied):
         return jax.jit(jax.value_and_grad(lambda h, w, b: -jnp.mean(log_probs(h, w, b, targets)), argnums=(0, 1, 2)))
 
     out["head: logits matmul alone (h @ W.T)"] = (jax.jit(lambda h, w: h @ w.T), (h, weight), head_flops / 3, weight.nbytes)
+    # The three matmuls of one chunk of `_xent`'s fused head, with its chunk size, in its layouts: the least
+    # a chunk costs with XLA's kernels (see FLOOR).
+    count, size = head_chunks(tokens, vocab)
+    dlogits = jax.random.normal(k[8], (size, vocab)) * 1e-3
+    chunk_flops = 2 * size * hidden * vocab
+    out[CHUNK_LOGITS] = (jax.jit(lambda h, w: h @ w.T), (h[:size], weight), chunk_flops, weight.nbytes)
+    out[CHUNK_DH] = (jax.jit(lambda d, w: d @ w), (dlogits, weight), chunk_flops, weight.nbytes)
+    out[CHUNK_DW] = (jax.jit(lambda d, h: jax.lax.dot_general(d, h, (((0,), (0,)), ((), ())))), (dlogits, h[:size]),
+                     chunk_flops, weight.nbytes)
     out["head: plain autodiff (materialised)"] = (head_loss(_xent.plain_token_log_probs), (h, weight, bias), head_flops, head_bytes)
     for chunk in (175, 350, 700):
         fn = lambda h, w, b, t, chunk=chunk: _xent.fused_token_log_probs(h, w, b, t, chunk=chunk)
@@ -94,7 +133,7 @@ def pieces(tied):
 
     lstm_params = 4 * hidden * (embed + hidden) + 4 * hidden * (2 * hidden)
     lstm_flops = 6 * tokens * lstm_params
-    out["LSTM layers + embedding, fwd+bwd"] = (
+    out[LSTM] = (
         jax.jit(jax.grad(layers_loss, argnums=(0, 1))), (model.embedding, params), lstm_flops, 2 * model.embedding.nbytes)
     out["LSTM layers only (params grad)"] = (
         jax.jit(jax.grad(layers_loss, argnums=1)), (model.embedding, params), lstm_flops, 0)
@@ -103,8 +142,11 @@ def pieces(tied):
         jax.jit(jax.grad(lambda w, x: jnp.sum(_fused.lstm_recurrence(w, x, h0[:, 0], c0[:, 0])[0] * dhs), argnums=(0, 1))),
         (params[1][1], xs), 6 * tokens * 4 * hidden * hidden, 0)
     emb_ct = jax.random.normal(k[7], (c["seq"], c["batch"], embed))
+    # The batch and the cotangent are arguments: closed over, XLA would fold the whole gradient (which does not
+    # depend on the embedding's values) into a constant at compile time.
     out["embedding gather + scatter-add grad"] = (
-        jax.jit(jax.grad(lambda e: jnp.sum(e[batch.T] * emb_ct))), (model.embedding,), 0, 2 * model.embedding.nbytes)
+        jax.jit(jax.grad(lambda e, tokens, ct: jnp.sum(e[tokens.T] * ct))), (model.embedding, batch, emb_ct), 0,
+        2 * model.embedding.nbytes)
 
     # Adam over the whole model (two [33278, 200] matrices when untied): read p, g, m, v; write p, m, v.
     optimizer = optax.adam(1e-3)
@@ -123,7 +165,7 @@ def pieces(tied):
     # The same update written into its inputs' buffers (donated): what the fresh [33278, 200] outputs of
     # a functional step cost (every page of them is faulted in and zeroed by the kernel on each call).
     donated = Chained(jax.jit(adam, donate_argnums=(0, 1)), (jax.tree.map(jnp.copy, p), optimizer.init(p)), (grads,))
-    out["Adam update, in place (donated buffers)"] = (donated, (), 0, 7 * f32 * n_params)
+    out[ADAM_IN_PLACE] = (donated, (), 0, 7 * f32 * n_params)
 
     states = purelm.batch_initial_state(model, c["batch"])
     whole_flops = 6 * tokens * (lstm_params + hidden * vocab)
@@ -216,7 +258,11 @@ def main():
     parser.add_argument("--tied", action="store_true", help="tie the head to the embedding")
     parser.add_argument("--only", help="run only pieces whose name contains this")
     parser.add_argument("--trace", type=int, metavar="N", help="instead: the N slowest operations of one train step")
+    parser.add_argument("--keep-freed-memory", action="store_true",
+                        help="call purelm.keep_freed_memory() first, as `purelm train` does")
     args = parser.parse_args()
+    if args.keep_freed_memory:
+        purelm.keep_freed_memory()
     if args.trace:
         trace_step(args.tied, args.trace)
         return
@@ -247,7 +293,14 @@ def main():
         print(f"{name:<45}{med:>10.1f}{best:>9.1f}{cpu:>8.0f}{flops / 1e9:>7.2f}{nbytes / 1e6:>6.0f}{bound:>9.1f}"
               f"{med / bound if bound else float('nan'):>8.2f}")
     print(f"load average (1 min) before {load:.2f}, after {os.getloadavg()[0]:.2f}; {args.repeats} alternating rounds; "
-          "bound: matmul FLOPs at the matmul peak or compulsory bytes at the memory bandwidth, the larger")
+          "bound: matmul FLOPs at the matmul peak or compulsory bytes at the memory bandwidth, the larger"
+          + ("; keep_freed_memory()" if args.keep_freed_memory else ""))
+    tokens = W["batch"] * W["seq"]
+    floor = floor_ms({name: min(wall for wall, _ in samples) * 1e3 for name, samples in times.items()}, tokens, W["vocab"])
+    if floor is not None:
+        count, size = head_chunks(tokens, W["vocab"])
+        print(f"floor with these kernels: {count} head chunks of {size} tokens x (logits + dh + dW) + LSTM layers + Adam in "
+              f"place, each at its best: {floor:.0f} ms per step, {tokens / floor * 1e3:,.0f} tokens/s")
 
 
 if __name__ == "__main__":
