@@ -106,7 +106,7 @@ def pieces(tied):
 
     out["head: logits matmul alone (h @ W.T)"] = (jax.jit(lambda h, w: h @ w.T), (h, weight), head_flops / 3, weight.nbytes)
     # The three matmuls of one chunk of `_xent`'s fused head, with its chunk size, in its layouts: the least
-    # a chunk costs with XLA's kernels (see FLOOR).
+    # a chunk costs with XLA's kernels (see `floor_ms`).
     count, size = head_chunks(tokens, vocab)
     dlogits = jax.random.normal(k[8], (size, vocab)) * 1e-3
     chunk_flops = 2 * size * hidden * vocab

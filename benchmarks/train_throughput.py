@@ -10,8 +10,8 @@ dispatch), and like `purelm train` the loop waits for the call before the last o
 the next step while the current one runs; `purelm, 1 per call, waiting` waits for every step before
 making the next (a loop that reads the loss after each step), as torch on a CPU always does.
 
-    python benchmarks/train_throughput.py --config all --steps 5 --repeats 3
-    python benchmarks/train_throughput.py --config w --steps 2 --repeats 3 [--tied] [--keep-freed-memory]
+    python benchmarks/train_throughput.py --config all [--skip-tutorial] [--no-memory]
+    python benchmarks/train_throughput.py --config w --steps 10 --repeats 3 [--tied] [--keep-freed-memory]
 
 `--keep-freed-memory` calls `purelm.keep_freed_memory()` first, as `purelm train` does: glibc's malloc
 then reuses freed blocks instead of unmapping them (purelm/_host_memory.py). The setting is process-wide,
@@ -25,13 +25,13 @@ side gets the same structure (`tie_embeddings=True, output_bias=True`). For (w) 
 the compiled peak temporary memory of the output layer + loss and its gradient (XLA's memory analysis
 of the compiled program), fused (`purelm._xent`, the default) against the materialised logits.
 
-Columns: tokens/s (median over the rounds, and the best round), ratio of the medians to torch.nn.LSTM, the first
-call's wall time (for purelm: tracing + XLA compilation + that call's steps), peak memory (growth of the
-process's resident set size, sampled every 2 ms while building the model, compiling and running a few
-steps, in a fresh subprocess per candidate, above the RSS right after imports; on a GPU, the
-accelerator's own peak allocation), and GFLOP/s: the nominal training work
-6 x (matmul parameters) per token, the same count for every candidate, next to the measured peak of
-one large float32 matmul on this machine.
+Columns: tokens/s (median over the rounds, and the best round), ratio of the medians to torch.nn.LSTM,
+the first call's wall time (for purelm: tracing + XLA compilation + that call's steps), peak memory
+(growth of the process's resident set size, sampled every 2 ms while building the model, compiling and
+running a few steps, in a fresh subprocess per candidate, above the RSS right after imports; on a GPU,
+the accelerator's own peak allocation), and GFLOP/s: the nominal training work 6 x (matmul parameters)
+per token, the same count for every candidate, next to the measured peak of one large float32 matmul on
+this machine.
 """
 
 import argparse
