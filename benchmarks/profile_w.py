@@ -71,8 +71,7 @@ ADAM_IN_PLACE = "Adam update, in place (donated buffers)"
 
 def head_chunks(tokens, vocab):
     """(number of chunks, tokens per chunk) of `_xent.fused_token_log_probs` at the default chunk size."""
-    chunk = max(1, _xent.CHUNK_ELEMENTS // vocab)
-    count = math.ceil(tokens / min(chunk, tokens))
+    count = _xent.chunk_count(tokens, vocab)
     return count, math.ceil(tokens / count)
 
 

@@ -53,7 +53,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Int
 
-__all__ = ["PLAIN_MAX_ELEMENTS", "fused_token_log_probs", "head_log_probs", "head_of", "plain_token_log_probs", "token_log_probs"]
+__all__ = ["PLAIN_MAX_ELEMENTS", "chunk_count", "fused_token_log_probs", "head_log_probs", "head_of", "plain_token_log_probs", "token_log_probs"]
 
 # At or below this many logits (tokens x vocab) the plain, materialised version is used. Measured on
 # this project's 2-core CPU, the fused version won at every size tried, down to config (b)'s 512 x 65
@@ -118,12 +118,16 @@ def fused_token_log_probs(h, weight, bias, targets, *, chunk: int | None = None)
 
     `chunk` is the number of tokens per chunk (default: about `CHUNK_ELEMENTS` logits per chunk).
     """
-    tokens, vocab = h.shape[0], weight.shape[0]
+    return _fused(chunk_count(h.shape[0], weight.shape[0], chunk), h, weight, bias, targets)
+
+
+def chunk_count(tokens: int, vocab: int, chunk: int | None = None) -> int:
+    """How many chunks `fused_token_log_probs` cuts `tokens` into (`chunk` tokens each at most; default:
+    about `CHUNK_ELEMENTS` logits per chunk). Equal chunks, as few as the target size allows, so that the
+    padding is less than one token per chunk."""
     if chunk is None:
         chunk = max(1, CHUNK_ELEMENTS // vocab)
-    # Equal chunks, as few as the target size allows, so that the padding is less than one per chunk.
-    count = math.ceil(tokens / min(chunk, tokens))
-    return _fused(count, h, weight, bias, targets)
+    return math.ceil(tokens / min(chunk, tokens))
 
 
 def _accumulator(*arrays):
