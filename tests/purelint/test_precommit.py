@@ -9,7 +9,10 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import tarfile
 import textwrap
+import tomllib
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -30,9 +33,11 @@ def git(cwd, *args):
 
 
 def copy_light_project(root):
-    """What the hook installs from the repository root: its pyproject, readme, hook definition and
-    package (and nothing of purelm, so a build that reached for it would fail)."""
-    for name in ("pyproject.toml", "README.md", ".pre-commit-hooks.yaml"):
+    """What the hook installs from the repository root: its pyproject, PyPI readme, license, manifest,
+    hook definition and package (and nothing of purelm, so a build that reached for it would fail)."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    for name in ("pyproject.toml", "MANIFEST.in", ".pre-commit-hooks.yaml", project["readme"], *project["license-files"]):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(REPO / name, root / name)
     shutil.copytree(REPO / "purelint", root / "purelint", ignore=shutil.ignore_patterns("__pycache__"))
     return root
@@ -135,6 +140,57 @@ def test_the_toolkit_distribution_pins_this_linter(tmp_path):
     assert meta["Name"] == "purelm" and meta["Version"] == version == purelint.__version__
     assert pin == f"=={purelint.__version__}"
     assert {"torch", "plot"} <= set(meta.get_all("Provides-Extra"))
+
+
+def checkout_copy(root):
+    """This checkout as a fresh clone has it: the files git tracks or would add (tests included, so a
+    build that picks them up by accident shows it), symlinks kept as symlinks."""
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO,
+                            capture_output=True, text=True, check=False)
+    if listed.returncode != 0:
+        pytest.skip("not a git checkout")
+    for name in filter(None, listed.stdout.split("\0")):
+        source, target = REPO / name, root / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_symlink():
+            target.symlink_to(os.readlink(source))
+        elif source.is_file():  # a tracked file deleted in the working tree is not there
+            shutil.copy2(source, target)
+    return root
+
+
+def build(project, hook, out):
+    """One PEP 517 build (`build_wheel` or `build_sdist`) of `project`, offline: no build isolation."""
+    code = "import sys; from setuptools import build_meta; print(getattr(build_meta, sys.argv[1])(sys.argv[2]))"
+    done = subprocess.run([sys.executable, "-c", code, hook, str(out)], cwd=project, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return out / done.stdout.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("project", [".", "packaging/purelm"])
+def test_wheel_and_sdist_ship_the_license_and_no_tests(project, tmp_path):
+    """Both distributions, as wheel and sdist: LICENSE (MIT) inside, their own PyPI page as the long
+    description, and nothing from tests/ (setuptools adds tests/test*.py to an sdist unless told not to)."""
+    checkout = checkout_copy(tmp_path / "checkout")
+    meta = tomllib.loads((checkout / project / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    license_text = (REPO / "LICENSE").read_text(encoding="utf-8")
+    assert license_text.startswith("MIT License") and meta["license"] == "MIT"
+    wheel = build(checkout / project, "build_wheel", tmp_path / "dist")
+    sdist = build(checkout / project, "build_sdist", tmp_path / "dist")
+    with zipfile.ZipFile(wheel) as archive:
+        wheel_files = {name: archive.read(name) for name in archive.namelist()}
+    with tarfile.open(sdist) as archive:
+        sdist_files = {m.name.split("/", 1)[1]: archive.extractfile(m).read() for m in archive.getmembers() if m.isfile()}
+    info = f"{meta['name']}-{purelint.__version__}.dist-info"
+    assert wheel_files[f"{info}/licenses/LICENSE"].decode() == license_text
+    assert sdist_files["LICENSE"].decode() == license_text
+    for files in (wheel_files, sdist_files):
+        assert not [name for name in files if "tests" in name.split("/")], sorted(files)
+        assert any(name.startswith(f"{meta['name']}/") and name.endswith("__init__.py") for name in files)
+    metadata = email.parser.Parser().parsestr(wheel_files[f"{info}/METADATA"].decode())
+    assert metadata["License-Expression"] == "MIT"
+    readme = (checkout / project / meta["readme"]).read_text(encoding="utf-8")
+    assert readme.startswith(f"# {meta['name']}\n") and metadata.get_payload().strip() == readme.strip()
 
 
 def test_the_linter_runs_where_jax_cannot_be_imported(tmp_path):
