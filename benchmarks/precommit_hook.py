@@ -8,7 +8,7 @@ the root pyproject: as committed, and without the language-server dependencies (
 alternating rounds in one run. A one-file project is the hook's target. pre-commit downloads
 libcst, pathspec (and pygls) from the configured package index, so this needs the network.
 
-Targets (issue 12): environment under 60 MB, first try-repo under 25 s. For scale it also sizes a
+Targets: environment under 60 MB, first try-repo under 25 s. For scale it also sizes a
 bare `python -m venv` with pip, libcst and pathspec.
 """
 

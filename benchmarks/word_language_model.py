@@ -8,8 +8,8 @@ epoch and the wall time of each whole command (start-up, data loading, compilati
 evaluation; their main.py also scores the test file at the end, and its own epoch time is shown too).
 
 Their main.py comes from a checkout of pytorch/examples (`--wlm` names its word_language_model folder)
-and runs in a subprocess with this interpreter, which needs torch. A snapshot of their repository may
-lack the large wikitext-2 train.txt: then both sides train on a copy of valid.txt, and the table says
+and runs in a subprocess with this interpreter, which needs torch. A partial copy of their repository
+may lack the large wikitext-2 train.txt: then both sides train on a copy of valid.txt, and the table says
 so (the validation number is then not a wikitext-2 result, only a like-for-like comparison).
 
 An epoch is each side's own: theirs ends with a partial window, purelm's (`steps per epoch` in its
