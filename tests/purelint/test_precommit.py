@@ -36,7 +36,8 @@ def copy_light_project(root):
     """What the hook installs from the repository root: its pyproject, PyPI readme, license, manifest,
     hook definition and package (and nothing of purelm, so a build that reached for it would fail)."""
     project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    for name in ("pyproject.toml", "MANIFEST.in", ".pre-commit-hooks.yaml", project["readme"], *project["license-files"]):
+    names = ("pyproject.toml", "MANIFEST.in", ".pre-commit-hooks.yaml", project["readme"], *project["license-files"])
+    for name in names:
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(REPO / name, root / name)
     shutil.copytree(REPO / "purelint", root / "purelint", ignore=shutil.ignore_patterns("__pycache__"))
@@ -162,7 +163,8 @@ def checkout_copy(root):
 def build(project, hook, out):
     """One PEP 517 build (`build_wheel` or `build_sdist`) of `project`, offline: no build isolation."""
     code = "import sys; from setuptools import build_meta; print(getattr(build_meta, sys.argv[1])(sys.argv[2]))"
-    done = subprocess.run([sys.executable, "-c", code, hook, str(out)], cwd=project, capture_output=True, text=True, timeout=300)
+    done = subprocess.run([sys.executable, "-c", code, hook, str(out)], cwd=project, capture_output=True, text=True,
+                          timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     return out / done.stdout.strip().splitlines()[-1]
 
@@ -180,7 +182,8 @@ def test_wheel_and_sdist_ship_the_license_and_no_tests(project, tmp_path):
     with zipfile.ZipFile(wheel) as archive:
         wheel_files = {name: archive.read(name) for name in archive.namelist()}
     with tarfile.open(sdist) as archive:
-        sdist_files = {m.name.split("/", 1)[1]: archive.extractfile(m).read() for m in archive.getmembers() if m.isfile()}
+        members = [m for m in archive.getmembers() if m.isfile()]
+        sdist_files = {m.name.split("/", 1)[1]: archive.extractfile(m).read() for m in members}
     info = f"{meta['name']}-{purelint.__version__}.dist-info"
     assert wheel_files[f"{info}/licenses/LICENSE"].decode() == license_text
     assert sdist_files["LICENSE"].decode() == license_text
