@@ -10,7 +10,7 @@ TORCH  := torch==2.13.0
 
 install: $(STAMP)
 
-# Two distributions (README, "Two distributions, one repository"): the root is the light linter
+# Two distributions (docs/install.md): the root is the light linter
 # (purelint, with the dev tools), packaging/purelm the model toolkit; both editable, in one pip call.
 $(STAMP): pyproject.toml packaging/purelm/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
