@@ -1,12 +1,12 @@
 """SIGINT and SIGTERM end a `purelm` command cleanly, whatever it is doing.
 
 The console entry point (`purelm._cli._entry.console_main`) installs the handlers before anything heavy
-is imported. A signal is always *recorded* (so an exception that some callback swallows, e.g. JAX's garbage-collection
-hook, is still honoured at the next `phase()` or `check()`), and, outside `deferred()` blocks, also
-*raised* as `Interrupted` (a `KeyboardInterrupt`). The training loop runs inside `deferred()`: there a
+is imported. A signal is always *recorded* (so an exception that some callback swallows, e.g. JAX's
+garbage-collection hook, is still honoured at the next `phase()` or `check()`), and, outside `deferred()`
+blocks, also *raised* as `Interrupted` (a `KeyboardInterrupt`). The training loop runs inside `deferred()`: there a
 signal only sets the flag, the loop stops between two compiled calls, saves, and calls `stop()`. One exit
-path prints one line and ends the process with status 128 + the signal number (130 for SIGINT, 143 for
-SIGTERM), via `os._exit` so that interpreter teardown never races XLA's threads.
+path (`exit_interrupted`) prints one line and ends the process with status 128 + the signal number (130
+for SIGINT, 143 for SIGTERM), via `os._exit` so that interpreter teardown never races XLA's threads.
 
 This module imports only the standard library: in library use it changes nothing (no handler is
 installed), except that `deferred()` records a Ctrl-C in the main thread while it is active.
@@ -22,7 +22,6 @@ installed), except that `deferred()` records a Ctrl-C in the main thread while i
 from __future__ import annotations
 
 import contextlib
-import gc
 import os
 import shlex
 import signal
