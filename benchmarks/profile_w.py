@@ -118,7 +118,8 @@ def pieces(tied):
     for chunk in (175, 350, 700):
         fn = lambda h, w, b, t, chunk=chunk: _xent.fused_token_log_probs(h, w, b, t, chunk=chunk)
         out[f"head: _xent fused, chunk {chunk}"] = (head_loss(fn), (h, weight, bias), head_flops, head_bytes)
-    out["head: _xent default (linear_log_probs)"] = (head_loss(_xent.linear_log_probs), (h, weight, bias), head_flops, head_bytes)
+    out["head: _xent default (linear_log_probs)"] = (head_loss(_xent.linear_log_probs), (h, weight, bias), head_flops,
+                                                     head_bytes)
 
     # The two LSTM layers with the embedding gather, forward + backward (cotangent on every output).
     model = purelm.LSTMLM(vocab, embed, hidden, num_layers=c["layers"], key=k[3])

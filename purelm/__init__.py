@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-from purelm._runtime._version import __version__
+from purelm._runtime._version import __version__ as __version__
 
 # Each public name and the private module defining it, imported on first use (PEP 562): the `purelm`
 # command installs its signal handlers before JAX is loaded, and `import purelm` itself stays fast.

@@ -10,8 +10,8 @@ from purelm._cli._progress import Progress, format_rate
 from purelm._data._metrics import format_loss
 from purelm._rundir._checkpoint import CHECKPOINT_FILE
 from purelm._rundir._format import BEST_DIR, METRICS_FILE, PLOT_FILE, read_metrics
-from purelm._runtime import _signals
 from purelm._rundir._run import Run
+from purelm._runtime import _signals
 from purelm.training._loop import Result
 from purelm.training._state import Callback
 

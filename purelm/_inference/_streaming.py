@@ -19,9 +19,9 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Int, PRNGKeyArray
 
-from purelm._runtime import _signals
-from purelm._model._lstmlm import LSTMLM
 from purelm._inference._sample import check_options, draw
+from purelm._model._lstmlm import LSTMLM
+from purelm._runtime import _signals
 
 DEFAULT_CHUNK = 256
 

@@ -27,7 +27,7 @@ import shlex
 import signal
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import NoReturn
 
 HANDLED = (signal.SIGINT, signal.SIGTERM)

@@ -48,7 +48,7 @@ class Trainer(TrainingState):
         with _signals.deferred():
             while result is None and self.step_count < self.config.run.steps:
                 self._stop_if_signalled()
-                result = self._stop_if_requested() or self._steps()
+                result = self._stop_if_requested() or self._advance()
             self._stop_if_signalled()
         return self._end(result or self._result("done", f"done: step {self.step_count}"))
 
@@ -62,13 +62,13 @@ class Trainer(TrainingState):
         self._began = time.perf_counter()
         self._last = {}
 
-    def _steps(self) -> Result | None:
+    def _advance(self) -> Result | None:
         """One compiled call, then what is due at the step it reaches: logging, validation, a checkpoint."""
         _signals.phase("step" if self._losses.calls else "compile")
-        run = self.config.run
+        run, eval_every = self.config.run, self._eval_every()
         self._losses.add(self.step(steps_in_next_call(self.step_count, run.steps, run.steps_per_call,
-                                                      [run.log_every, run.checkpoint_every, self._eval_every()])))
-        log, validate, save = (self._due(every) for every in (run.log_every, self._eval_every(), run.checkpoint_every))
+                                                      [run.log_every, run.checkpoint_every, eval_every])))
+        log, validate, save = (self._due(every) for every in (run.log_every, eval_every, run.checkpoint_every))
         if not (log or validate or save):
             self._emit("on_steps", self.step_count, self._losses.pending_mean())
             return None
