@@ -1,12 +1,12 @@
 """Per-call cost of a compiled train step: `eqx.filter_jit` against purelm's own `filter_jit`
-(`purelm/_jit.py`, what `make_train_step` and `make_train_steps` use) and a bare `jax.jit`.
+(`purelm/_runtime/_jit.py`, what `make_train_step` and `make_train_steps` use) and a bare `jax.jit`.
 
     python benchmarks/dispatch_overhead.py --rounds 5 --steps 20
 
 Configuration (b) of benchmarks/train_throughput.py (`LSTMLM(65, 32, 128)`, batch 16 x 32, Adam), one
 step per call, compiled three ways:
 
-- `eqx.filter_jit`: what `make_train_step` returned before `purelm/_jit.py`;
+- `eqx.filter_jit`: what `make_train_step` returned before `purelm/_runtime/_jit.py`;
 - `make_train_step`: purelm's `filter_jit`;
 - `jax.jit`: the same update over the arrays alone, the model split once with `eqx.partition` outside
   the loop: the floor no wrapper can beat.
@@ -35,8 +35,8 @@ import numpy as np
 import optax
 
 import purelm
-from purelm import _jit
-from purelm._train import _update
+from purelm._runtime import _jit
+from purelm.training._steps import _update
 
 CONFIG_B = {"vocab": 65, "embed": 32, "hidden": 128, "batch": 16, "seq": 32}
 
@@ -122,7 +122,7 @@ def pieces(model, opt_state, batch, states, repeats):
     work = {
         "eqx.partition(args, eqx.is_array)": lambda: eqx.partition(args, eqx.is_array),
         "jax.tree.flatten(args)": lambda: jax.tree.flatten(args),
-        "split leaves (purelm._jit._split)": lambda: _jit._split(leaves),
+        "split leaves (purelm._runtime._jit._split)": lambda: _jit._split(leaves),
         "hash((treedef, static leaves))": lambda: hash((treedef, static)),
         "jax.tree.unflatten(treedef, leaves)": lambda: jax.tree.unflatten(treedef, leaves),
     }

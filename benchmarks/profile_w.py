@@ -30,7 +30,8 @@ import jax.numpy as jnp
 import optax
 
 import purelm
-from purelm import _fused, _train, _xent
+from purelm._model import _fused, _xent
+from purelm.training import _steps
 
 W = {"vocab": 33278, "embed": 200, "hidden": 200, "layers": 2, "batch": 20, "seq": 35}
 
@@ -117,7 +118,8 @@ def pieces(tied):
     for chunk in (175, 350, 700):
         fn = lambda h, w, b, t, chunk=chunk: _xent.fused_token_log_probs(h, w, b, t, chunk=chunk)
         out[f"head: _xent fused, chunk {chunk}"] = (head_loss(fn), (h, weight, bias), head_flops, head_bytes)
-    out["head: _xent default (token_log_probs)"] = (head_loss(_xent.token_log_probs), (h, weight, bias), head_flops, head_bytes)
+    out["head: _xent default (linear_log_probs)"] = (head_loss(_xent.linear_log_probs), (h, weight, bias), head_flops,
+                                                     head_bytes)
 
     # The two LSTM layers with the embedding gather, forward + backward (cotangent on every output).
     model = purelm.LSTMLM(vocab, embed, hidden, num_layers=c["layers"], key=k[3])
@@ -208,7 +210,7 @@ def trace_step(tied, top, calls=3):
                           **({"tie_embeddings": True, "output_bias": True} if tied else {}))
     optimizer = optax.adam(1e-3)
     params, static = eqx.partition(model, eqx.is_array)
-    update = _train._update(optimizer, purelm.batch_loss)
+    update = _steps._update(optimizer, purelm.batch_loss)
 
     def step(params, opt_state, batch, states):
         model, opt_state, states, loss = update(eqx.combine(params, static), opt_state, batch, states)

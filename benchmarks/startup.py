@@ -1,5 +1,5 @@
 """Startup time of the `purelm` command and of a first training call, with a cold and a warm persistent
-compilation cache (`purelm/_compile_cache.py`), and with the cache turned off.
+compilation cache (`purelm/_runtime/_compile_cache.py`), and with the cache turned off.
 
     python benchmarks/startup.py --repeats 3
     python benchmarks/startup.py --run RUN_DIR --eval-file FILE    # an existing run instead of a fresh one
@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 
 # What every `purelm` command that computes must do at least: import JAX, start its backend, and exit as
-# purelm._signals.console_main exits (gc.freeze() spares the final collection JAX's many objects).
+# purelm._cli._entry.console_main exits (gc.freeze() spares the final collection JAX's many objects).
 FLOOR = "import gc, jax; jax.devices(); gc.freeze()"
 A = {"vocab": 256, "embed": 128, "hidden": 512, "batch": 32, "seq": 64}
 
@@ -70,7 +70,7 @@ def first_training_call(steps_per_call: int) -> None:
     import optax
 
     import purelm
-    from purelm import _compile_cache
+    from purelm._runtime import _compile_cache
 
     _compile_cache.enable()
     imported = time.perf_counter()

@@ -14,7 +14,7 @@ making the next (a loop that reads the loss after each step), as torch on a CPU 
     python benchmarks/train_throughput.py --config w --steps 10 --repeats 3 [--tied] [--keep-freed-memory]
 
 `--keep-freed-memory` calls `purelm.keep_freed_memory()` first, as `purelm train` does: glibc's malloc
-then reuses freed blocks instead of unmapping them (purelm/_host_memory.py). The setting is process-wide,
+then reuses freed blocks instead of unmapping them (purelm/_runtime/_host_memory.py). The setting is process-wide,
 so every candidate, torch's included, runs with it: it is an allocator setting any process can make, not
 an advantage of one framework.
 
@@ -23,7 +23,7 @@ Configuration (w) is PyTorch word_language_model's default model (33,278-word Wi
 to the embedding with `--tied`, which keeps the decoder's bias as the example does), and its purelm
 side gets the same structure (`tie_embeddings=True, output_bias=True`). For (w) the script also prints
 the compiled peak temporary memory of the output layer + loss and its gradient (XLA's memory analysis
-of the compiled program), fused (`purelm._xent`, the default) against the materialised logits.
+of the compiled program), fused (`purelm._model._xent`, the default) against the materialised logits.
 
 Columns: tokens/s (median over the rounds, and the best round), ratio of the medians to torch.nn.LSTM,
 the first call's wall time (for purelm: tracing + XLA compilation + that call's steps), peak memory
@@ -51,7 +51,7 @@ import optax
 import torch
 
 import purelm
-from purelm import _xent
+from purelm._model import _xent
 from purelm.reference import TorchLSTMCell, TorchNNLSTMLM
 
 CONFIGS = {
@@ -70,7 +70,7 @@ def random_batch(config, seed=0):
 
 def vmap_batch_loss(model, tokens, states):
     """The straightforward batch path, for comparison: `jax.vmap` of the per-sequence model's loss
-    (`purelm.batch_loss` computes the same numbers with the fused layers of `purelm._fused`)."""
+    (`purelm.batch_loss` computes the same numbers with the fused layers of `purelm._model._fused`)."""
     losses, states = jax.vmap(purelm.sequence_loss, in_axes=(None, 0, 0))(model, tokens, states)
     return jnp.sum(losses) / tokens.size, states
 
@@ -271,7 +271,7 @@ def loss_memory_mb(config):
     bias = jax.ShapeDtypeStruct((config["vocab"],), jnp.float32)
     targets = jax.ShapeDtypeStruct((tokens,), jnp.int32)
     sizes = {}
-    for name, log_probs in (("fused", _xent.token_log_probs), ("materialised", _xent.plain_token_log_probs)):
+    for name, log_probs in (("fused", _xent.linear_log_probs), ("materialised", _xent.plain_token_log_probs)):
         loss = lambda h, weight, bias, targets, log_probs=log_probs: -jnp.mean(log_probs(h, weight, bias, targets))
         compiled = jax.jit(jax.value_and_grad(loss, argnums=(0, 1, 2))).lower(h, weight, bias, targets).compile()
         sizes[name] = compiled.memory_analysis().temp_size_in_bytes / 2**20

@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="wlm_bench_") as scratch:
             scratch = Path(scratch)
             data, note = prepare_data(args.data or args.wlm / "data" / "wikitext-2", scratch)
-            # purelm's epoch: every stream's full windows (`purelm._data.num_windows`).
+            # purelm's epoch: every stream's full windows (`purelm._data._corpus.num_windows`).
             steps_per_epoch = count_words(data / "train.txt") // BATCH // SEQ_LEN
             theirs, ours = [], []
             for round_ in range(args.rounds):

@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from purelm._model import CELL_TYPES, LSTMCell, LSTMLM
+from purelm._model._lstmlm import CELL_TYPES, LSTMCell, LSTMLM
 
 
 class StateDictError(ValueError):

@@ -15,6 +15,9 @@ The `purelm train` command is argument parsing on top of this module.
 'done'
 """
 
+import importlib
+from typing import TYPE_CHECKING
+
 from purelm.training._config import (
     CONFIG_VERSION,
     ConfigError,
@@ -26,41 +29,42 @@ from purelm.training._config import (
     TrainingConfig,
     make_optimizer,
 )
-from typing import TYPE_CHECKING
 
-# The names defined in purelm.training._run (the training loop: equinox, the model, the optimizers),
-# imported on first use (PEP 562): `purelm eval` reads a run's configuration without loading them.
-_RUN_NAMES = frozenset({
-    "BEST_DIR", "METRICS_FILE", "PLOT_FILE", "RUN_FORMAT", "Callback", "Evaluation", "Result", "Run",
-    "TrainingError", "load_run_model", "read_metrics", "score",
-})
+# The names defined with the training loop (equinox, the model, the optimizers) and with the run directory,
+# imported on first use (PEP 562): `purelm eval` reads a run's configuration without loading them. The run
+# directory's modules sit above this package's (they import it), so this is the only place they meet.
+_LAZY = {
+    "BEST_DIR": "purelm._rundir._format",
+    "METRICS_FILE": "purelm._rundir._format",
+    "PLOT_FILE": "purelm._rundir._format",
+    "RUN_FORMAT": "purelm._rundir._format",
+    "Callback": "purelm.training._state",
+    "Evaluation": "purelm._data._metrics",
+    "Result": "purelm.training._loop",
+    "Run": "purelm._rundir._run",
+    "TrainingError": "purelm.training._loop",
+    "load_run_model": "purelm._rundir._format",
+    "read_metrics": "purelm._rundir._format",
+    "score": "purelm.training._evaluate",
+}
 
 
 def __getattr__(name: str):
-    if name not in _RUN_NAMES:
+    module = _LAZY.get(name)
+    if module is None:
         raise AttributeError(f"module 'purelm.training' has no attribute {name!r}")
-    from purelm.training import _run
-
-    value = getattr(_run, name)
+    value = getattr(importlib.import_module(module), name)
     globals()[name] = value  # later lookups skip __getattr__
     return value
 
 
 if TYPE_CHECKING:
-    from purelm.training._run import (
-        BEST_DIR,
-        METRICS_FILE,
-        PLOT_FILE,
-        RUN_FORMAT,
-        Callback,
-        Evaluation,
-        Result,
-        Run,
-        TrainingError,
-        load_run_model,
-        read_metrics,
-        score,
-    )
+    from purelm._data._metrics import Evaluation
+    from purelm._rundir._format import BEST_DIR, METRICS_FILE, PLOT_FILE, RUN_FORMAT, load_run_model, read_metrics
+    from purelm._rundir._run import Run
+    from purelm.training._evaluate import score
+    from purelm.training._loop import Result, TrainingError
+    from purelm.training._state import Callback
 
 __all__ = [
     "BEST_DIR",

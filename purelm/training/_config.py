@@ -23,6 +23,8 @@ CELLS = ("lstm", "gru", "rnn_tanh", "rnn_relu")
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "cosine")
 DTYPES = ("float32", "bfloat16")
+# word_language_model's evaluation layout: eval_batch_size 10, and its default bptt of 35 tokens.
+WORD_EVAL_BATCH_SIZE, WORD_EVAL_SEQ_LEN = 10, 35
 
 
 class ConfigError(ValueError):
@@ -106,7 +108,7 @@ class ModelConfig(_Section):
 
     def build(self, key):
         """A freshly initialised `purelm.LSTMLM` with these settings."""
-        from purelm._model import LSTMLM
+        from purelm._model._lstmlm import LSTMLM
 
         return LSTMLM(self.vocab_size, self.embed_dim, self.hidden_dim, key=key, **self.kwargs())
 
@@ -171,14 +173,21 @@ class DataConfig(_Section):
                 _positive(getattr(self, name), option)
 
     def spec(self):
-        from purelm._data import DataSpec
+        from purelm._data._corpus import DataSpec
 
         return DataSpec(paths=self.paths, include=self.include)
 
     def eval_layout(self) -> tuple[int, int]:
         """`(batch_size, seq_len)` for validation."""
-        batch = self.eval_batch_size or (10 if self.tokenizer == "word" else self.batch_size)
+        batch = self.eval_batch_size or (WORD_EVAL_BATCH_SIZE if self.tokenizer == "word" else self.batch_size)
         return batch, self.eval_seq_len or self.seq_len
+
+    @classmethod
+    def untrained(cls, tokenizer: str) -> DataConfig:
+        """The evaluation settings of a model no run configuration comes with (from `convert-torch`): the
+        defaults, and for a word-level model word_language_model's evaluation layout (10 columns of
+        35-token windows)."""
+        return cls(tokenizer=tokenizer, eval_seq_len=WORD_EVAL_SEQ_LEN if tokenizer == "word" else None)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -331,6 +340,19 @@ class TrainingConfig:
         types = {"model": ModelConfig, "data": DataConfig, "optim": OptimConfig, "schedule": ScheduleConfig,
                  "run": RunConfig}
         return cls(**{name: types[name].from_json(data.get(name, {})) for name in cls.SECTIONS})
+
+    @classmethod
+    def new(cls, **sections: dict) -> TrainingConfig:
+        """The defaults with some fields changed, as `replace`, for a new run: a word-level run validates on
+        its whole validation split unless `eval_tokens` is given, as word_language_model does.
+
+        >>> TrainingConfig.new(data={"tokenizer": "word"}).data.eval_tokens is None
+        True
+        """
+        data = sections.get("data", {})
+        if data.get("tokenizer") == "word" and "eval_tokens" not in data:
+            sections = sections | {"data": data | {"eval_tokens": None}}
+        return cls().replace(**sections)
 
     def replace(self, **sections: dict) -> TrainingConfig:
         """A copy with some fields changed: `config.replace(run={"steps": 2000}, optim={"lr": 1.0})`."""

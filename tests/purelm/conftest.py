@@ -4,7 +4,7 @@ import jax
 import pytest
 from jax.experimental.compilation_cache import compilation_cache
 
-# JAX's persistent-cache settings that purelm._compile_cache.enable changes.
+# JAX's persistent-cache settings that purelm._runtime._compile_cache.enable changes.
 CACHE_OPTIONS = (
     "jax_compilation_cache_dir",
     "jax_persistent_cache_min_compile_time_secs",

@@ -1,4 +1,4 @@
-"""Inference programs compiled ahead of time (`purelm._aot`): the tokens and losses of `purelm.sample` and
+"""Inference programs compiled ahead of time (`purelm._inference._aot`): the tokens and losses of `purelm.sample` and
 `purelm.evaluate` bit for bit, from a cold cache, a warm one (no model built, nothing traced), a damaged one
 and none; and a warm `purelm sample` that never imports equinox or optax."""
 
@@ -12,10 +12,12 @@ import numpy as np
 import pytest
 
 import purelm
-import purelm._cli as cli
-from purelm import _aot, _compile_cache
-from purelm._checkpoint import load_model, save_checkpoint
-from purelm._tokenizer import ByteTokenizer
+import purelm._cli._main as cli
+from purelm._inference import _aot
+from purelm._runtime import _compile_cache
+from purelm._rundir._checkpoint import save_checkpoint
+from purelm._rundir._format import load_model
+from purelm._data._tokenizer import ByteTokenizer
 from purelm.training import RUN_FORMAT, ModelConfig
 
 PROMPT = np.frombuffer(b"def f(x):", np.uint8).astype(np.int32)
@@ -152,8 +154,8 @@ def test_the_command_off_cold_concurrent_and_warm(tmp_path, run_dir, monkeypatch
     assert outputs[0] == outputs[1]
     sampled = outputs[0][0]
     assert sampled.startswith("def ") and "bits per byte" in outputs[0][1]
-    probe = ("import sys\nfrom purelm._cli import main\nassert main(sys.argv[1:]) == 0\n"
-             "print(sorted(m for m in ('equinox', 'optax', 'jaxtyping', 'matplotlib', 'purelm.training._run') "
+    probe = ("import sys\nfrom purelm._cli._main import main\nassert main(sys.argv[1:]) == 0\n"
+             "print(sorted(m for m in ('equinox', 'optax', 'jaxtyping', 'matplotlib', 'purelm.training._trainer') "
              "if m in sys.modules))")
     command = [sys.executable, "-c", probe, "sample", str(run_dir), "--length", "12", "--seed", "4"]
     env = {**os.environ, _compile_cache.ENV_VAR: str(tmp_path / "shared")}

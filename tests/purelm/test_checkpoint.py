@@ -10,7 +10,7 @@ import numpy as np
 import optax
 import pytest
 
-from purelm._checkpoint import (
+from purelm._rundir._checkpoint import (
     CHECKPOINT_FILE,
     HPARAMS_FILE,
     CheckpointError,
@@ -141,7 +141,7 @@ def test_a_write_killed_midway_leaves_the_previous_checkpoint(tmp_path, monkeypa
 
 
 def test_atomic_writes_get_the_mode_of_a_new_file(tmp_path):
-    from purelm._files import atomic_write_bytes
+    from purelm._runtime._files import atomic_write_bytes
 
     previous = os.umask(0o027)
     try:

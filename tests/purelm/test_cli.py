@@ -9,9 +9,10 @@ import sys
 import numpy as np
 import pytest
 
-import purelm._cli as cli
-from purelm._checkpoint import CHECKPOINT_FILE, _read_all, load_checkpoint, load_model
-from purelm._progress import Progress, format_duration
+import purelm._cli._main as cli
+from purelm._rundir._checkpoint import CHECKPOINT_FILE, _read_all, load_checkpoint
+from purelm._rundir._format import load_model
+from purelm._cli._progress import Progress, format_duration
 
 # Tiny and shared by every run, so the compiled step and evaluation are reused across tests.
 TINY = ["--batch-size", "4", "--seq-len", "16", "--embed-dim", "8", "--hidden-dim", "16"]
@@ -283,7 +284,7 @@ def word_dir(tmp_path):
 def test_word_model_from_torch_pickle_scores_words_and_samples_words(capsys, word_dir, tmp_path):
     torch = pytest.importorskip("torch")
     import purelm
-    from purelm._tokenizer import WordTokenizer, read_lines
+    from purelm._data._tokenizer import WordTokenizer, read_lines
     from purelm.reference import RNNModel
 
     words = WordTokenizer.build(read_lines(word_dir / name) for name in ("train.txt", "valid.txt", "test.txt"))

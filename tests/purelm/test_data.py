@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from purelm._data import (
+from purelm._data._corpus import (
     DataError,
     DataSpec,
     batchify,

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import purelm
-import purelm._evaluate
-from purelm._evaluate import scored_log_probs
+import purelm.training._evaluate
+from purelm.training._evaluate import scored_log_probs
 
 VOCAB = 12
 BATCH, BPTT = 10, 35
@@ -59,13 +59,13 @@ def test_evaluation_counts_every_token_but_the_first(model):
 
 def test_stream_lengths_share_compilations(model, monkeypatch):
     traces = []
-    original = purelm._evaluate.batch_token_log_probs
+    original = purelm.training._evaluate.batch_token_log_probs
 
     def counting(*args, **kwargs):
         traces.append(args[1].shape)  # runs only while tracing
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(purelm._evaluate, "batch_token_log_probs", counting)
+    monkeypatch.setattr(purelm.training._evaluate, "batch_token_log_probs", counting)
     # A batch size no other test uses, so nothing is cached; 2 windows per column for all three lengths.
     for n in (7 * 40 + 3, 7 * 45, 7 * 50 + 6):
         purelm.evaluate(model, stream(n), batch_size=7, seq_len=BPTT)

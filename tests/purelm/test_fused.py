@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from purelm._fused import (
+from purelm._model._fused import (
     batch_token_log_probs,
     dropout_masks,
     gru_recurrence,
@@ -19,8 +19,8 @@ from purelm._fused import (
     lstm_lm_window,
     rnn_recurrence,
 )
-from purelm._model import LSTMLM, batch_initial_state
-from purelm._train import batch_loss, sequence_loss, token_log_probs
+from purelm._model._lstmlm import LSTMLM, batch_initial_state
+from purelm.training._losses import batch_loss, sequence_loss, token_log_probs
 
 TOLERANCE = {jnp.float64: 1e-10, jnp.float32: 1e-5}
 

@@ -8,8 +8,8 @@ import textwrap
 import pytest
 
 import purelm
-import purelm._cli_train as cli_train
-from purelm._host_memory import _glibc
+import purelm._cli._train as cli_train
+from purelm._runtime._host_memory import _glibc
 
 needs_glibc = pytest.mark.skipif(_glibc() is None, reason="glibc's malloc only")
 

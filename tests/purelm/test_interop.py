@@ -12,7 +12,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import purelm
-from purelm._fused import batch_token_log_probs
+from purelm._model._fused import batch_token_log_probs
 from purelm.reference import RNNModel, TorchLSTMLM, TorchNNLSTMLM, train_tutorial
 
 VOCAB = 12

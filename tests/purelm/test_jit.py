@@ -1,4 +1,4 @@
-"""purelm._jit.filter_jit: the semantics of `eqx.filter_jit` (what is traced, what is static, what comes
+"""purelm._runtime._jit.filter_jit: the semantics of `eqx.filter_jit` (what is traced, what is static, what comes
 back, when it compiles again), checked against `eqx.filter_jit` itself where both can run."""
 
 import equinox as eqx
@@ -9,8 +9,8 @@ import optax
 import pytest
 
 import purelm
-from purelm._jit import filter_jit
-from purelm._train import _update
+from purelm._runtime._jit import filter_jit
+from purelm.training._steps import _update
 
 
 class Tagged(eqx.Module):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import runpy
 import shlex
 import signal
 import socket
@@ -22,10 +23,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from purelm._parallel import DeviceError, distributed_settings
-from purelm._signals import PAUSE_ENV, PAUSE_MARKER
-
-ENTRY = "from purelm._signals import console_main; console_main()"
+from purelm._runtime._parallel import DeviceError, distributed_settings
+PAUSED = Path(__file__).with_name("paused_purelm.py")  # the command, paused at a phase or "-" (see there)
+PAUSE_MARKER = runpy.run_path(str(PAUSED))["MARKER"]
 TINY = ["--batch-size", "4", "--seq-len", "16", "--embed-dim", "8", "--hidden-dim", "16",
         "--log-every", "1", "--eval-every", "2"]
 WAIT_S = 300
@@ -37,9 +37,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _launch(argv: list[str], env: dict, log: Path) -> subprocess.Popen:
+def _launch(argv: list[str], env: dict, log: Path, pause_at: str | None = None) -> subprocess.Popen:
+    command = [sys.executable, str(PAUSED), pause_at or "-"]
     with log.open("wb") as f:
-        return subprocess.Popen([sys.executable, "-c", ENTRY, *argv], stdout=f, stderr=subprocess.STDOUT, env=env)
+        return subprocess.Popen([*command, *argv], stdout=f, stderr=subprocess.STDOUT, env=env)
 
 
 def _finish(procs: dict[Path, subprocess.Popen], status: int = 0) -> None:
@@ -96,7 +97,7 @@ def test_two_processes_match_two_devices_bit_for_bit_and_resume(tmp_path, env):
         log = tmp_path / f"first{i}.log"
         first[log] = _launch(["train", str(corpus), "--out", str(two), *TINY, "--steps", "4",
                               "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2", "--process-id", str(i)],
-                             env | ({PAUSE_ENV: "step"} if i == 0 else {}), log)
+                             env, log, pause_at="step" if i == 0 else None)
     process0 = next(iter(first.values()))
     try:
         while PAUSE_MARKER not in (tmp_path / "first0.log").read_text():

@@ -13,19 +13,20 @@ import numpy as np
 import optax
 import pytest
 
-from purelm import LSTMLM, _streaming, sample
-from purelm._checkpoint import _read_all
-from purelm._cli import main
-from purelm._errors import OutOfMemory, check_fits, describe_resource_error, parameter_size
-from purelm._parallel import DeviceError, choose_devices, make_mesh, replicate, shard_batch
-from purelm._streaming import sample_stream
+from purelm import LSTMLM, sample
+from purelm._inference import _streaming
+from purelm._rundir._checkpoint import _read_all
+from purelm._cli._main import main
+from purelm._runtime._errors import OutOfMemory, check_fits, describe_resource_error, parameter_size
+from purelm._runtime._parallel import DeviceError, choose_devices, make_mesh, replicate, shard_batch
+from purelm._inference._streaming import sample_stream
 
 SCRIPT = textwrap.dedent(
     """
     import sys
     import jax, numpy as np
-    from purelm._cli import main
-    from purelm._parallel import choose_devices, make_mesh, replicate, shard_batch
+    from purelm._cli._main import main
+    from purelm._runtime._parallel import choose_devices, make_mesh, replicate, shard_batch
 
     data, tmp = sys.argv[1], sys.argv[2]
     assert jax.device_count() == 4, jax.devices()
@@ -134,9 +135,9 @@ def test_the_cli_refuses_a_model_too_large_in_one_line(tmp_path, capsys):
 
 def test_running_out_of_memory_at_run_time_is_one_line(tmp_path):
     # A real RESOURCE_EXHAUSTED from XLA (no machine has 4 PiB) reaching the console entry point.
-    script = ("import jax, purelm._cli, purelm._signals\n"
-              "purelm._cli.main = lambda argv: jax.numpy.zeros(2**50, jax.numpy.float32).block_until_ready()\n"
-              "purelm._signals.console_main()\n")
+    script = ("import jax, purelm._cli._entry, purelm._cli._main\n"
+              "purelm._cli._main.main = lambda argv: jax.numpy.zeros(2**50, jax.numpy.float32).block_until_ready()\n"
+              "purelm._cli._entry.console_main()\n")
     env = os.environ | {"JAX_PLATFORMS": "cpu"}
     proc = subprocess.run([sys.executable, "-c", script, "train"], capture_output=True, text=True, env=env,
                           timeout=300, check=False)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import purelm
-import purelm._sample
+import purelm._inference._sample
 
 VOCAB = 9
 LENGTH = 8  # one length everywhere: each length (static) is a compilation
@@ -87,13 +87,13 @@ def test_sampling_compiles_one_loop(monkeypatch):
     # A fresh shape, so nothing is cached from the other tests.
     model = purelm.LSTMLM(VOCAB + 2, 3, 4, key=jax.random.key(1))
     calls = []
-    choose = purelm._sample._choose
+    choose = purelm._inference._sample._choose
 
     def counting_choose(*args):
         calls.append(1)  # runs only while tracing
         return choose(*args)
 
-    monkeypatch.setattr(purelm._sample, "_choose", counting_choose)
+    monkeypatch.setattr(purelm._inference._sample, "_choose", counting_choose)
     for seed, temperature, prompt in [(0, 1.0, [1, 2]), (1, 0.7, [3, 4]), (2, 1.3, [5, 0])]:
         tokens = purelm.sample(model, jax.random.key(seed), jnp.array(prompt), 30, temperature=temperature, top_k=4)
         assert tokens.shape == (30,)

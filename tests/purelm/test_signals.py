@@ -1,7 +1,7 @@
 """SIGINT and SIGTERM end `purelm train`, `sample` and `eval` cleanly in every phase.
 
-Real signals go to real `purelm` processes. `PURELM_TEST_PAUSE_AT=<phase>` makes a process print a marker
-and wait at that phase, so each signal lands in its phase deterministically (no sleeps). The processes share
+Real signals go to real `purelm` processes. `paused_purelm.py PHASE` runs the command so that it prints a
+marker and waits at that phase, so each signal lands in its phase deterministically (no sleeps). The processes share
 a persistent compilation cache and, after one warm-up run, start together, each being signalled as soon as
 its marker appears: the file's wall time is about that of a few short runs.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import runpy
 import shlex
 import signal
 import subprocess
@@ -24,10 +25,11 @@ import numpy as np
 import pytest
 
 from purelm import load_model
-from purelm import _signals
-from purelm._signals import PAUSE_ENV, PAUSE_MARKER, Interrupted, deferred, install, requested, resume_command, stop
+from purelm._runtime import _signals
+from purelm._runtime._signals import Interrupted, deferred, install, requested, resume_command, stop
 
-ENTRY = "from purelm._signals import console_main; console_main()"
+PAUSED = Path(__file__).with_name("paused_purelm.py")  # the command, paused at a phase or "-" (see there)
+PAUSE_MARKER = runpy.run_path(str(PAUSED))["MARKER"]
 TINY = ["--batch-size", "4", "--seq-len", "16", "--embed-dim", "8", "--hidden-dim", "16"]
 TRAIN = [*TINY, "--steps", "4", "--log-every", "1", "--eval-every", "2"]
 WAIT_S = 240  # to reach the phase; generous: the suite's machine may be shared
@@ -68,10 +70,10 @@ class Proc:
     def __init__(self, root: Path, name: str, argv: list[str], env: dict, pause_at: str | None):
         self.name, self.root, self.pause_at = name, root, pause_at
         self.stdout_path, self.stderr_path = root / f"{name}.out", root / f"{name}.err"
-        env = env | ({PAUSE_ENV: pause_at} if pause_at else {})
+        command = [sys.executable, str(PAUSED), pause_at or "-"]
         with self.stdout_path.open("wb") as out, self.stderr_path.open("wb") as err:
             with _not_ignored():
-                self.popen = subprocess.Popen([sys.executable, "-c", ENTRY, *argv], stdout=out, stderr=err, env=env)
+                self.popen = subprocess.Popen([*command, *argv], stdout=out, stderr=err, env=env)
         self.signalled_at: float | None = None
         self.timed_out = False
 
@@ -255,7 +257,7 @@ def test_a_signal_ignored_from_the_start_stays_ignored(monkeypatch):
 
 
 def test_the_entry_point_installs_its_handlers_before_importing_jax(lab):
-    probe = "import sys, purelm._signals; print(sorted(m for m in ('jax', 'numpy') if m in sys.modules))"
+    probe = "import sys, purelm._cli._entry; print(sorted(m for m in ('jax', 'numpy') if m in sys.modules))"
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=lab["env"],
                             timeout=WAIT_S, check=True)
     assert result.stdout.strip() == "[]"
@@ -267,7 +269,7 @@ def test_a_signal_while_importing_ends_at_once_even_if_library_code_catches_it(l
     probe = textwrap.dedent(
         """
         import os, signal, time, traceback
-        from purelm import _signals
+        from purelm._runtime import _signals
         _signals.install()
         _signals._State.immediate = "train"
         try:

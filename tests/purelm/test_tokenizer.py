@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from purelm._data import DataError, DataSpec, build_tokenizer, layout_dir, load_corpus, read_tokens
-from purelm._tokenizer import (
+from purelm._data._corpus import DataError, DataSpec, build_tokenizer, layout_dir, load_corpus, read_tokens
+from purelm._data._tokenizer import (
     ByteTokenizer,
     TokenizerError,
     WordTokenizer,

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from purelm._checkpoint import CHECKPOINT_FILE, _read_all, read_meta
+from purelm._rundir._checkpoint import CHECKPOINT_FILE, _read_all, read_meta
 from purelm.training import (
     BEST_DIR,
     Callback,
@@ -191,7 +191,7 @@ def test_resume_refuses_other_data_and_model_only_checkpoints(text_file, tmp_pat
     Run.create(tiny(text_file, run={"steps": 2}), out).train()
     other = tmp_path / "other.txt"
     other.write_text("something else entirely " * 80)
-    from purelm._checkpoint import CheckpointError
+    from purelm._rundir._checkpoint import CheckpointError
 
     with pytest.raises(CheckpointError, match="the data does not match the checkpoint"):
         Run.resume(out, changes={"data": {"paths": (str(other),)}})
@@ -210,7 +210,7 @@ def test_a_run_stores_its_tokenizer_and_config(text_file, tmp_path):
 
 
 def test_at_most_two_compiled_calls_are_in_flight(text_file, tmp_path, monkeypatch):
-    # Train steps return without waiting (purelm._jit): without a bound, the loop would queue every call up
+    # Train steps return without waiting (purelm._runtime._jit): without a bound, the loop would queue every call up
     # to the next log, and a signal or stop request would wait for all of them. Each loss here is made slow
     # to compute (~10 ms of matmuls after the step), so a queue would show as unfinished earlier results.
     run = Run.create(tiny(text_file, run={"steps": 8, "log_every": 8, "checkpoint_every": 8, "steps_per_call": 1}),

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import purelm
-from purelm import _xent
-from purelm._xent import fused_token_log_probs, head_of, plain_token_log_probs, token_log_probs
+from purelm._model import _xent
+from purelm._model._xent import fused_token_log_probs, head_of, linear_log_probs, plain_token_log_probs
 
 TOKENS, HIDDEN, VOCAB = 37, 6, 50
 
@@ -91,7 +91,7 @@ def test_dispatch_by_size(monkeypatch):
     h, weight, bias, targets, _ = inputs(jnp.float32)
 
     def uses_fused():
-        jaxpr = jax.make_jaxpr(lambda h: token_log_probs(h, weight, bias, targets))(h)
+        jaxpr = jax.make_jaxpr(lambda h: linear_log_probs(h, weight, bias, targets))(h)
         return "custom_vjp" in str(jaxpr)
 
     monkeypatch.setattr(_xent, "PLAIN_MAX_ELEMENTS", TOKENS * VOCAB)
@@ -99,7 +99,7 @@ def test_dispatch_by_size(monkeypatch):
     monkeypatch.setattr(_xent, "PLAIN_MAX_ELEMENTS", TOKENS * VOCAB - 1)
     assert uses_fused()
     np.testing.assert_allclose(
-        token_log_probs(h, weight, bias, targets), plain_token_log_probs(h, weight, bias, targets), rtol=1e-5
+        linear_log_probs(h, weight, bias, targets), plain_token_log_probs(h, weight, bias, targets), rtol=1e-5
     )
 
 

@@ -1,0 +1,118 @@
+"""The `purelm` command: train on text, sample, evaluate, and import PyTorch weights.
+
+    purelm train [DATA...] --out DIR      # no DATA: the Python standard library of this interpreter
+    purelm train --resume DIR             # continue DIR's run exactly, to its stored target
+    purelm sample DIR --prompt "def " --length 300 --temperature 0.8 --top-k 40 --seed 0
+    purelm eval DIR [FILE... | DATA_DIR]
+    purelm convert-torch MODEL.pt [--vocab DATA_DIR] --out DIR
+
+The command line is argument parsing (`purelm._cli._parser`) on top of the library: `purelm.training` and
+the run directory for train and convert-torch (`purelm._cli._train`, which sample and eval never import),
+the inference layer for sample and eval. Bad input (missing or empty data, a bad checkpoint, impossible
+options) ends with one line on stderr and exit status 2; nothing half-written is left behind.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Sequence
+
+from purelm._cli._parser import UsageError, build_parser
+from purelm._runtime import _compile_cache, _signals
+
+# The errors reported as one line: (module, class, exit status). Each is looked up only if its module was
+# loaded, so that `purelm sample` need not import the training loop (and equinox) to recognise its errors: a
+# command that never loaded a module cannot have raised its error.
+_ONE_LINE_ERRORS = (
+    ("purelm._cli._parser", "UsageError", 2), ("purelm._data._corpus", "DataError", 2),
+    ("purelm._rundir._checkpoint", "CheckpointError", 2), ("purelm._runtime._parallel", "DeviceError", 2),
+    ("purelm.training._config", "ConfigError", 2), ("purelm._data._tokenizer", "TokenizerError", 2),
+    ("purelm.interop", "StateDictError", 2),
+    # Training could not go on (diverged); the last checkpoint is intact.
+    ("purelm.training._loop", "TrainingError", 1),
+)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the `purelm` command line; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    # Before the first compilation: a second run of the same command loads XLA's output from disk.
+    _compile_cache.enable("off" if args.no_compile_cache else None)
+    try:
+        if args.command in ("train", "convert-torch"):
+            from purelm._cli import _train
+
+            return (_train.train if args.command == "train" else _train.convert)(args)
+        return {"sample": _sample, "eval": _eval}[args.command](args)
+    except BrokenPipeError:
+        raise  # `purelm sample ... | head`: the console entry ends quietly, as a tool killed by SIGPIPE
+    except Exception as err:
+        status = _one_line_status(err)
+        if status is not None:
+            print(f"purelm {args.command}: error: {_one_line(err)}", file=sys.stderr)
+            return status
+        if isinstance(err, OSError):  # an unwritable --out, a full disk: still one line, not a traceback
+            print(f"purelm {args.command}: error: {err.strerror or err}: {err.filename or ''}", file=sys.stderr)
+            return 2
+        raise
+
+
+def _one_line_status(err: Exception) -> int | None:
+    for module, name, status in _ONE_LINE_ERRORS:
+        if module in sys.modules and isinstance(err, getattr(sys.modules[module], name)):
+            return status
+    return None
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def _one_line(err: BaseException) -> str:
+    text = _ANSI.sub("", str(err)).strip()
+    return " ".join(text.split()) if text else type(err).__name__
+
+
+# ------------------------------------------------------------------------------------- sample and eval
+
+
+def _sample(args) -> int:
+    # Programs compiled ahead of time (purelm._inference._aot): a warm run loads them instead of tracing the
+    # model. The tokens are those of purelm.sample(model, jax.random.key(seed), ids, length, temperature, top_k).
+    from purelm._inference._aot import Checkpoint
+    from purelm._inference._commands import sample_text
+
+    run = Checkpoint(args.dir)
+    if args.top_k is None:
+        top_k = min(40, run.vocab_size)  # the default, on a vocabulary smaller than 40 too
+    else:
+        top_k = args.top_k or None
+        if top_k is not None and top_k > run.vocab_size:
+            raise UsageError(f"--top-k {top_k} exceeds the model's vocabulary of {run.vocab_size:,}")
+    # Written as it is drawn (the prompt with the first tokens): a long --length shows progress, and Ctrl-C
+    # stops within one chunk.
+    for text in sample_text(run, args.prompt, args.length, seed=args.seed, temperature=args.temperature,
+                            top_k=top_k, source="--prompt"):
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    return 0
+
+
+def _eval(args) -> int:
+    from purelm._data._metrics import format_loss
+    from purelm._inference._aot import Checkpoint
+    from purelm._inference._commands import evaluate_tokens, held_out_tokens
+    from purelm._rundir._format import eval_layout
+
+    run = Checkpoint(args.dir)
+    _signals.phase("data")
+    tokens, what = held_out_tokens(run, args.data, args.include)
+    tokens = tokens[: args.max_tokens]
+    batch_size, seq_len = eval_layout(run.directory, run.meta, run.tokenizer)
+    batch_size, seq_len = args.batch_size or batch_size, args.seq_len or seq_len
+    _signals.phase("eval")
+    result, batch_size = evaluate_tokens(run, tokens, batch_size=batch_size, seq_len=seq_len)
+    unit = run.tokenizer.unit
+    print(f"evaluated {result.count:,} {unit}s (all {tokens.size:,} but the first, which is context): {what}")
+    print(format_loss(result.nats, unit, "report", batch_size=batch_size, seq_len=seq_len))
+    return 0

@@ -1,0 +1,104 @@
+"""Held-out scoring: `evaluate` (every token of a stream, word_language_model's convention), `score` (the
+same for any text a run validates on) and `mean_loss`.
+
+Training validates with these; the `purelm eval` command runs `score_windows` compiled ahead of time
+(`purelm._inference._aot`).
+"""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Float, Int
+
+from purelm._data._columns import Columns, checked_stream
+from purelm._data._metrics import Evaluation
+from purelm._model._fused import batch_token_log_probs
+from purelm._model._lstmlm import LSTMLM, batch_initial_state
+from purelm.training._losses import batch_loss
+
+
+def evaluate(model: LSTMLM, tokens, *, batch_size: int = 10, seq_len: int = 35) -> Evaluation:
+    """Score every token of a stream but the first, exactly as word_language_model's `evaluate()` does.
+
+    The convention: the `N` tokens are cut into `batch_size` contiguous columns as word_language_model's
+    `batchify` cuts them (column length `L = N // batch_size`), and every column starts from the model's
+    initial state. Column `j` reads tokens `j*L .. (j+1)*L`: one token more than its share, so the token
+    that starts column `j+1` is scored at the end of column `j`, and the last column continues through the
+    `N % batch_size` tail tokens that `batchify` drops. So every token except the very first is scored
+    exactly once (`count == N - 1`; the first token is context only, nothing precedes it), and every
+    token word_language_model scores is scored with the same context and the same state. Columns are read
+    in windows of `seq_len` tokens with the state carried (the windows change no number, only memory).
+
+    One compiled program serves every stream length: the windows are padded to a fixed shape, and a
+    `jax.lax.scan` runs a power-of-two number of them (at most 32) per call.
+
+    Example:
+        >>> result = evaluate(model, jnp.array(test_ids), batch_size=10, seq_len=35)   # doctest: +SKIP
+        >>> result.perplexity, result.count                                            # doctest: +SKIP
+    """
+    log_probs = scored_log_probs(model, tokens, batch_size=batch_size, seq_len=seq_len)
+    scored = log_probs[1:]
+    return Evaluation.from_nats(float(-np.sum(scored, dtype=np.float64) / scored.size), int(scored.size))
+
+
+def score(model, tokens: np.ndarray, *, batch_size: int, seq_len: int) -> Evaluation:
+    """Score every token of `tokens` but the first with `purelm.evaluate` (word_language_model's layout:
+    `batch_size` contiguous columns, `seq_len` windows, the tail included). Short texts use fewer columns."""
+    tokens, batch_size = checked_stream(tokens, model.vocab_size, batch_size)
+    return evaluate(model, tokens, batch_size=batch_size, seq_len=seq_len)
+
+
+def scored_log_probs(model: LSTMLM, tokens, *, batch_size: int = 10, seq_len: int = 35) -> np.ndarray:
+    """The log-probability `evaluate` gives each token of the stream (`[N]`, float64; NaN for the first).
+
+    Example:
+        >>> scored_log_probs(model, jnp.array([4, 8, 15, 16, 23, 42]), batch_size=2, seq_len=2)   # doctest: +SKIP
+    """
+    layout = Columns.of(tokens, batch_size=batch_size, seq_len=seq_len)
+    tokens = np.asarray(tokens)
+    if tokens.min() < 0 or tokens.max() >= model.vocab_size:
+        raise ValueError(f"token ids must be in [0, {model.vocab_size}), got {tokens.min()}..{tokens.max()}")
+    states = batch_initial_state(model, batch_size)
+    pieces = []
+    for windows in layout.grid:
+        # device_put, not jnp.asarray: the latter compiles a program per distinct shape (JAX 0.10).
+        states, log_probs = _score_windows(model, jax.device_put(windows), states)
+        pieces.append(log_probs)
+    return layout.place(np.stack(jax.device_get(pieces)))
+
+
+def score_windows(model, windows, states):
+    """The log-probability of every token of `windows` (`[count, batch, seq]`, the windows read in order,
+    the state carried from one to the next) and the states after them; uncompiled (`purelm._inference._aot` compiles
+    it ahead of time for the `purelm eval` command)."""
+
+    def body(states, batch):
+        log_probs, states = batch_token_log_probs(model, batch, states)
+        return states, log_probs.astype(jnp.promote_types(log_probs.dtype, jnp.float32))
+
+    return jax.lax.scan(body, states, windows)
+
+
+_score_windows = eqx.filter_jit(score_windows)
+
+
+@eqx.filter_jit
+def mean_loss(model: LSTMLM, windows: Int[Array, "windows batch seq"]) -> Float[Array, ""]:
+    """Mean negative log-likelihood per token (nats) of `windows`, each row one contiguous stream.
+
+    Window `w + 1` of a row continues from the state after window `w` (as in training), so the number
+    matches what a truncated-BPTT-trained model sees. Unlike `evaluate`, each row's first token is scored
+    from the initial state and only whole windows are read: use `evaluate` to score a held-out stream.
+
+    >>> mean_loss(model, eval_windows(corpus.val, 32, 64))  # doctest: +SKIP
+    """
+
+    def body(states, batch):
+        total, states = batch_loss(model, batch, states, reduction="sum")
+        return states, total
+
+    _, totals = jax.lax.scan(body, batch_initial_state(model, windows.shape[1]), windows)
+    return jnp.sum(totals) / windows.size
