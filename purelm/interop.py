@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from purelm._model._lstmlm import CELL_TYPES, LSTMCell, LSTMLM
+from purelm._model._lstmlm import CELL_TYPES, LSTMLM, LSTMCell
 
 
 class StateDictError(ValueError):
@@ -177,8 +177,7 @@ def _module_state_dict(path, module) -> tuple[dict, dict]:
     encoder, decoder = getattr(module, "encoder", None), getattr(module, "decoder", None)
     if not isinstance(rnn, torch.nn.RNNBase) or encoder is None or decoder is None:
         raise StateDictError(
-            f"{path} holds a {info['class']}, not a recurrent language model (encoder, rnn, decoder) purelm can "
-            "import"
+            f"{path} holds a {info['class']}, not a recurrent language model (encoder, rnn, decoder) purelm can import"
         )
     if isinstance(rnn, torch.nn.LSTM):
         info["cell"] = "lstm"

@@ -63,8 +63,14 @@ class Console(Callback):
         resumed = getattr(run, "resumed_from", None)
         if resumed is not None and run.step_count < config.run.steps:
             self.say(f"resuming {resumed} at step {run.step_count} (target {config.run.steps})")
-        self.progress = Progress(config.run.steps, run.step_count, config.data.batch_size * config.data.seq_len,
-                                 log_every=config.run.log_every, stream=self.stream, unit=unit)
+        self.progress = Progress(
+            config.run.steps,
+            run.step_count,
+            config.data.batch_size * config.data.seq_len,
+            log_every=config.run.log_every,
+            stream=self.stream,
+            unit=unit,
+        )
 
     def on_steps(self, run, step, loss):
         self.progress.update(step, loss_fn=loss)

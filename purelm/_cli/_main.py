@@ -25,9 +25,12 @@ from purelm._runtime import _compile_cache, _signals
 # loaded, so that `purelm sample` need not import the training loop (and equinox) to recognise its errors: a
 # command that never loaded a module cannot have raised its error.
 _ONE_LINE_ERRORS = (
-    ("purelm._cli._parser", "UsageError", 2), ("purelm._data._corpus", "DataError", 2),
-    ("purelm._rundir._checkpoint", "CheckpointError", 2), ("purelm._runtime._parallel", "DeviceError", 2),
-    ("purelm.training._config", "ConfigError", 2), ("purelm._data._tokenizer", "TokenizerError", 2),
+    ("purelm._cli._parser", "UsageError", 2),
+    ("purelm._data._corpus", "DataError", 2),
+    ("purelm._rundir._checkpoint", "CheckpointError", 2),
+    ("purelm._runtime._parallel", "DeviceError", 2),
+    ("purelm.training._config", "ConfigError", 2),
+    ("purelm._data._tokenizer", "TokenizerError", 2),
     ("purelm.interop", "StateDictError", 2),
     # Training could not go on (diverged); the last checkpoint is intact.
     ("purelm.training._loop", "TrainingError", 1),
@@ -91,8 +94,9 @@ def _sample(args) -> int:
             raise UsageError(f"--top-k {top_k} exceeds the model's vocabulary of {run.vocab_size:,}")
     # Written as it is drawn (the prompt with the first tokens): a long --length shows progress, and Ctrl-C
     # stops within one chunk.
-    for text in sample_text(run, args.prompt, args.length, seed=args.seed, temperature=args.temperature,
-                            top_k=top_k, source="--prompt"):
+    for text in sample_text(
+        run, args.prompt, args.length, seed=args.seed, temperature=args.temperature, top_k=top_k, source="--prompt"
+    ):
         sys.stdout.write(text)
         sys.stdout.flush()
     return 0

@@ -45,6 +45,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _number(kind: type, *, allow_zero: bool):
     """An argparse type: a finite positive (or, with `allow_zero`, non-negative) int or float."""
+
     def parse(text: str):
         try:
             value = kind(text)
@@ -77,82 +78,192 @@ def _add_train_arguments(train: argparse.ArgumentParser) -> None:
     from purelm.training._config import CELLS, DTYPES, OPTIMIZERS, SCHEDULES
 
     add = train.add_argument
-    add("data", nargs="*", metavar="DATA", help="files or directories; a directory holding train.txt and "
-        "valid.txt (and test.txt) is read as those splits (default: the stdlib)")
+    add(
+        "data",
+        nargs="*",
+        metavar="DATA",
+        help="files or directories; a directory holding train.txt and "
+        "valid.txt (and test.txt) is read as those splits (default: the stdlib)",
+    )
     add("--out", metavar="DIR", help="run directory (checkpoint, metrics.jsonl, loss.png, best/)")
-    add("--resume", metavar="DIR", help="continue the run in DIR exactly, to its stored target; options given "
-        "with it may change the target, intervals, devices, early stopping and --lr, nothing else")
+    add(
+        "--resume",
+        metavar="DIR",
+        help="continue the run in DIR exactly, to its stored target; options given "
+        "with it may change the target, intervals, devices, early stopping and --lr, nothing else",
+    )
     add("--include", metavar="GLOB", help="files to take from directories (default '*'; '*.py' for the stdlib)")
-    add("--tokenizer", choices=TOKENIZERS, help="byte: every byte a token; word: whitespace-split words and "
-        "<eos> per line, as word_language_model's data.py (byte)")
+    add(
+        "--tokenizer",
+        choices=TOKENIZERS,
+        help="byte: every byte a token; word: whitespace-split words and "
+        "<eos> per line, as word_language_model's data.py (byte)",
+    )
     group = train.add_argument_group("model")
     group.add_argument("--embed-dim", dest="embed_dim", type=_positive_int, metavar="N", help="embedding size (64)")
     group.add_argument("--hidden-dim", dest="hidden_dim", type=_positive_int, metavar="N", help="recurrent size (256)")
     group.add_argument("--layers", dest="num_layers", type=_positive_int, metavar="N", help="recurrent layers (1)")
     group.add_argument("--cell", choices=CELLS, help="recurrent cell, torch's equations (lstm)")
-    group.add_argument("--tied", action="store_true", default=None,
-                       help="output layer = embedding matrix, plus an output bias (word_language_model's --tied; "
-                       "needs --embed-dim = --hidden-dim)")
-    group.add_argument("--dropout", type=_dropout, metavar="P", help="dropout on embeddings, between layers and "
-                       "before the output layer, in training only (0)")
-    group.add_argument("--dtype", choices=DTYPES, help="parameter and activation dtype; losses accumulate in float32 "
-                       "(float32)")
+    group.add_argument(
+        "--tied",
+        action="store_true",
+        default=None,
+        help="output layer = embedding matrix, plus an output bias (word_language_model's --tied; "
+        "needs --embed-dim = --hidden-dim)",
+    )
+    group.add_argument(
+        "--dropout",
+        type=_dropout,
+        metavar="P",
+        help="dropout on embeddings, between layers and before the output layer, in training only (0)",
+    )
+    group.add_argument(
+        "--dtype", choices=DTYPES, help="parameter and activation dtype; losses accumulate in float32 (float32)"
+    )
     group = train.add_argument_group("optimisation")
-    group.add_argument("--optimizer", choices=OPTIMIZERS, help="sgd (word_language_model's update), adam or adamw (adam)")
+    group.add_argument(
+        "--optimizer", choices=OPTIMIZERS, help="sgd (word_language_model's update), adam or adamw (adam)"
+    )
     group.add_argument("--lr", type=_positive_float, metavar="X", help="learning rate (0.003)")
-    group.add_argument("--weight-decay", dest="weight_decay", type=_nonneg_float, metavar="X",
-                       help="L2 for sgd/adam (torch's weight_decay), decoupled for adamw (0; adamw: 0.01)")
-    group.add_argument("--grad-clip", dest="grad_clip", type=_nonneg_float, metavar="X",
-                       help="clip the gradient's global norm; 0 turns it off (1.0)")
-    group.add_argument("--schedule", choices=SCHEDULES, help="lr multiplier per step: constant, or cosine down to "
-                       "--min-lr-ratio at --steps (constant)")
+    group.add_argument(
+        "--weight-decay",
+        dest="weight_decay",
+        type=_nonneg_float,
+        metavar="X",
+        help="L2 for sgd/adam (torch's weight_decay), decoupled for adamw (0; adamw: 0.01)",
+    )
+    group.add_argument(
+        "--grad-clip",
+        dest="grad_clip",
+        type=_nonneg_float,
+        metavar="X",
+        help="clip the gradient's global norm; 0 turns it off (1.0)",
+    )
+    group.add_argument(
+        "--schedule",
+        choices=SCHEDULES,
+        help="lr multiplier per step: constant, or cosine down to --min-lr-ratio at --steps (constant)",
+    )
     group.add_argument("--warmup", type=_count, metavar="N", help="linear lr warmup over N steps (0)")
-    group.add_argument("--min-lr-ratio", dest="min_lr_ratio", type=_nonneg_float, metavar="X",
-                       help="the cosine schedule's final lr / lr (0.1)")
-    group.add_argument("--anneal", type=_nonneg_float, metavar="X", help="divide the lr by X after every "
-                       "validation that does not improve on the best (word_language_model: 4); 0: off (0)")
+    group.add_argument(
+        "--min-lr-ratio",
+        dest="min_lr_ratio",
+        type=_nonneg_float,
+        metavar="X",
+        help="the cosine schedule's final lr / lr (0.1)",
+    )
+    group.add_argument(
+        "--anneal",
+        type=_nonneg_float,
+        metavar="X",
+        help="divide the lr by X after every "
+        "validation that does not improve on the best (word_language_model: 4); 0: off (0)",
+    )
     group = train.add_argument_group("batches")
     group.add_argument("--batch-size", dest="batch_size", type=_positive_int, metavar="N", help="parallel streams (32)")
-    group.add_argument("--seq-len", dest="seq_len", type=_positive_int, metavar="N", help="window length in tokens (64)")
+    group.add_argument(
+        "--seq-len", dest="seq_len", type=_positive_int, metavar="N", help="window length in tokens (64)"
+    )
     group = train.add_argument_group("the run")
-    group.add_argument("--steps", type=_positive_int, metavar="N", help="target step (1000; stored, so --resume "
-                       "continues to it)")
+    group.add_argument(
+        "--steps", type=_positive_int, metavar="N", help="target step (1000; stored, so --resume continues to it)"
+    )
     group.add_argument("--seed", type=_count, metavar="N", help="initialisation and dropout seed (0)")
-    group.add_argument("--eval-every", dest="eval_every", type=_count, metavar="N",
-                       help="validate every N steps and at the end; 0: never (200)")
-    group.add_argument("--eval-tokens", "--eval-bytes", dest="eval_tokens", type=_positive_int, metavar="N",
-                       help="validation tokens scored during training (131072 bytes; word runs: all)")
-    group.add_argument("--eval-batch-size", dest="eval_batch_size", type=_positive_int, metavar="N",
-                       help="validation columns (--batch-size; word runs: 10, as word_language_model)")
-    group.add_argument("--checkpoint-every", dest="checkpoint_every", type=_positive_int, metavar="N",
-                       help="save every N steps, and always at the end (200)")
-    group.add_argument("--log-every", dest="log_every", type=_positive_int, metavar="N",
-                       help="steps per metrics record / plain log line (10)")
-    group.add_argument("--steps-per-call", dest="steps_per_call", type=_positive_int, metavar="N",
-                       help="training steps per compiled call; same result, less Python overhead. A call stops "
-                       "early at log, eval and checkpoint steps (10)")
-    group.add_argument("--early-stop", dest="early_stop", type=_count, metavar="N",
-                       help="stop after N validations without improvement; 0: never (0)")
-    group.add_argument("--no-best", dest="keep_best", action="store_false", default=None,
-                       help="do not keep the best model by validation in DIR/best/")
-    group.add_argument("--divergence", type=_nonneg_float, metavar="X", help="stop when the mean loss exceeds X "
-                       "times a uniform guess's, or is not finite; 0: only non-finite (3)")
-    group.add_argument("--devices", type=_positive_int, metavar="N", help="data-parallel devices (default: all that "
-                       "divide the batch)")
+    group.add_argument(
+        "--eval-every",
+        dest="eval_every",
+        type=_count,
+        metavar="N",
+        help="validate every N steps and at the end; 0: never (200)",
+    )
+    group.add_argument(
+        "--eval-tokens",
+        "--eval-bytes",
+        dest="eval_tokens",
+        type=_positive_int,
+        metavar="N",
+        help="validation tokens scored during training (131072 bytes; word runs: all)",
+    )
+    group.add_argument(
+        "--eval-batch-size",
+        dest="eval_batch_size",
+        type=_positive_int,
+        metavar="N",
+        help="validation columns (--batch-size; word runs: 10, as word_language_model)",
+    )
+    group.add_argument(
+        "--checkpoint-every",
+        dest="checkpoint_every",
+        type=_positive_int,
+        metavar="N",
+        help="save every N steps, and always at the end (200)",
+    )
+    group.add_argument(
+        "--log-every",
+        dest="log_every",
+        type=_positive_int,
+        metavar="N",
+        help="steps per metrics record / plain log line (10)",
+    )
+    group.add_argument(
+        "--steps-per-call",
+        dest="steps_per_call",
+        type=_positive_int,
+        metavar="N",
+        help="training steps per compiled call; same result, less Python overhead. A call stops "
+        "early at log, eval and checkpoint steps (10)",
+    )
+    group.add_argument(
+        "--early-stop",
+        dest="early_stop",
+        type=_count,
+        metavar="N",
+        help="stop after N validations without improvement; 0: never (0)",
+    )
+    group.add_argument(
+        "--no-best",
+        dest="keep_best",
+        action="store_false",
+        default=None,
+        help="do not keep the best model by validation in DIR/best/",
+    )
+    group.add_argument(
+        "--divergence",
+        type=_nonneg_float,
+        metavar="X",
+        help="stop when the mean loss exceeds X times a uniform guess's, or is not finite; 0: only non-finite (3)",
+    )
+    group.add_argument(
+        "--devices", type=_positive_int, metavar="N", help="data-parallel devices (default: all that divide the batch)"
+    )
     _add_distributed_arguments(train)
 
 
 def _add_distributed_arguments(parser: argparse.ArgumentParser) -> None:
     """`--coordinator`, `--num-processes`, `--process-id` and `--distributed` (`purelm._runtime._parallel`)."""
     group = parser.add_argument_group("multi-process (one process per host; see docs/purelm-cli.md)")
-    group.add_argument("--coordinator", metavar="HOST:PORT",
-                       help="address of process 0's coordinator (env JAX_COORDINATOR_ADDRESS)")
-    group.add_argument("--num-processes", dest="num_processes", type=int, metavar="N",
-                       help="number of processes (env JAX_NUM_PROCESSES)")
-    group.add_argument("--process-id", dest="process_id", type=int, metavar="I",
-                       help="this process's id, 0 .. N-1 (env JAX_PROCESS_ID)")
-    group.add_argument("--distributed", action="store_true",
-                       help="join a multi-process run found in the environment (Slurm, Open MPI, Cloud TPU)")
+    group.add_argument(
+        "--coordinator", metavar="HOST:PORT", help="address of process 0's coordinator (env JAX_COORDINATOR_ADDRESS)"
+    )
+    group.add_argument(
+        "--num-processes",
+        dest="num_processes",
+        type=int,
+        metavar="N",
+        help="number of processes (env JAX_NUM_PROCESSES)",
+    )
+    group.add_argument(
+        "--process-id",
+        dest="process_id",
+        type=int,
+        metavar="I",
+        help="this process's id, 0 .. N-1 (env JAX_PROCESS_ID)",
+    )
+    group.add_argument(
+        "--distributed",
+        action="store_true",
+        help="join a multi-process run found in the environment (Slurm, Open MPI, Cloud TPU)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -160,46 +271,88 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="purelm", description="Train, sample and evaluate LSTM (GRU, RNN) language models.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--no-compile-cache", dest="no_compile_cache", action="store_true",
-                        help="do not use JAX's persistent compilation cache (also: PURELM_CACHE_DIR=off)")
+    common.add_argument(
+        "--no-compile-cache",
+        dest="no_compile_cache",
+        action="store_true",
+        help="do not use JAX's persistent compilation cache (also: PURELM_CACHE_DIR=off)",
+    )
 
     def add_parser(name, **kwargs):
         return commands.add_parser(name, parents=[common], **kwargs)
 
-    add_parser("train", help="train a model (default data: the Python standard library)",
-               add_arguments=_add_train_arguments)
+    add_parser(
+        "train", help="train a model (default data: the Python standard library)", add_arguments=_add_train_arguments
+    )
 
     sampling = add_parser("sample", help="generate text from a trained model")
     sampling.add_argument("dir", metavar="DIR", help="a run directory (from train or convert-torch)")
     sampling.add_argument("--prompt", help="text to continue (byte runs: 'def '; word runs: none, i.e. a new line)")
     sampling.add_argument("--length", type=_positive_int, metavar="N", default=300, help="tokens to generate (300)")
-    sampling.add_argument("--temperature", type=_positive_float, metavar="X", default=0.8,
-                          help="divide the scores by X: lower is safer, higher wilder (0.8)")
-    sampling.add_argument("--top-k", dest="top_k", type=_count, metavar="N",
-                          help="sample among the k likeliest tokens; 0: all (40)")
+    sampling.add_argument(
+        "--temperature",
+        type=_positive_float,
+        metavar="X",
+        default=0.8,
+        help="divide the scores by X: lower is safer, higher wilder (0.8)",
+    )
+    sampling.add_argument(
+        "--top-k", dest="top_k", type=_count, metavar="N", help="sample among the k likeliest tokens; 0: all (40)"
+    )
     sampling.add_argument("--seed", type=_count, metavar="N", default=0, help="sampling seed (0)")
 
     evaluate = add_parser("eval", help="perplexity (and bits per byte) on held-out text, every token")
     evaluate.add_argument("dir", metavar="DIR", help="a run directory (from train or convert-torch)")
-    evaluate.add_argument("data", nargs="*", metavar="DATA", help="files to score, all of them, or a data "
-                          "directory (its test.txt); default: the run's validation split")
+    evaluate.add_argument(
+        "data",
+        nargs="*",
+        metavar="DATA",
+        help="files to score, all of them, or a data directory (its test.txt); default: the run's validation split",
+    )
     evaluate.add_argument("--include", metavar="GLOB", help="files to take from directories")
-    evaluate.add_argument("--max-tokens", "--max-bytes", dest="max_tokens", type=_positive_int, metavar="N",
-                          help="score only the first N tokens")
-    evaluate.add_argument("--batch-size", dest="batch_size", type=_positive_int, metavar="N",
-                          help="contiguous columns (the run's validation layout; word runs: 10)")
-    evaluate.add_argument("--seq-len", dest="seq_len", type=_positive_int, metavar="N",
-                          help="window length (the run's --seq-len; word_language_model: 35)")
+    evaluate.add_argument(
+        "--max-tokens",
+        "--max-bytes",
+        dest="max_tokens",
+        type=_positive_int,
+        metavar="N",
+        help="score only the first N tokens",
+    )
+    evaluate.add_argument(
+        "--batch-size",
+        dest="batch_size",
+        type=_positive_int,
+        metavar="N",
+        help="contiguous columns (the run's validation layout; word runs: 10)",
+    )
+    evaluate.add_argument(
+        "--seq-len",
+        dest="seq_len",
+        type=_positive_int,
+        metavar="N",
+        help="window length (the run's --seq-len; word_language_model: 35)",
+    )
 
-    convert = add_parser("convert-torch", help="import a PyTorch language model (word_language_model's "
-                                  "RNNModel, purelm.reference)")
+    convert = add_parser(
+        "convert-torch", help="import a PyTorch language model (word_language_model's RNNModel, purelm.reference)"
+    )
     convert.add_argument("state_dict", metavar="MODEL.pt", help="a state_dict saved with torch.save")
     convert.add_argument("--out", metavar="DIR", required=True)
-    convert.add_argument("--vocab", metavar="DATA_DIR", help="the data directory the model was trained on "
-                         "(train.txt, valid.txt, test.txt): its words, in word_language_model's order")
-    convert.add_argument("--cell", choices=("rnn_tanh", "rnn_relu"), help="the nonlinearity of an nn.RNN model "
-                         "(a state_dict cannot tell)")
-    convert.add_argument("--allow-pickle", action="store_true",
-                         help="also read a whole pickled model (what word_language_model's main.py saves). "
-                         "Unpickling runs code from the file: only for files you trust")
+    convert.add_argument(
+        "--vocab",
+        metavar="DATA_DIR",
+        help="the data directory the model was trained on "
+        "(train.txt, valid.txt, test.txt): its words, in word_language_model's order",
+    )
+    convert.add_argument(
+        "--cell",
+        choices=("rnn_tanh", "rnn_relu"),
+        help="the nonlinearity of an nn.RNN model (a state_dict cannot tell)",
+    )
+    convert.add_argument(
+        "--allow-pickle",
+        action="store_true",
+        help="also read a whole pickled model (what word_language_model's main.py saves). "
+        "Unpickling runs code from the file: only for files you trust",
+    )
     return parser

@@ -16,26 +16,44 @@ from purelm._rundir._format import holds_checkpoint
 from purelm._rundir._run import Run
 from purelm._runtime import _signals
 from purelm._runtime._compile_cache import is_off
-from purelm._runtime._host_memory import ENV_VAR as KEEP_FREED_MEMORY_ENV, keep_freed_memory
+from purelm._runtime._host_memory import ENV_VAR as KEEP_FREED_MEMORY_ENV
+from purelm._runtime._host_memory import keep_freed_memory
 from purelm._runtime._parallel import initialize_distributed, is_main_process
 from purelm.training._config import TrainingConfig
 
 # argparse destination -> (config section, field). Options left out on the command line stay None, so a
 # resumed run keeps what its checkpoint stores and only what was given is compared.
 _FIELDS = {
-    "embed_dim": ("model", "embed_dim"), "hidden_dim": ("model", "hidden_dim"), "num_layers": ("model", "num_layers"),
-    "cell": ("model", "cell"), "dropout": ("model", "dropout"), "dtype": ("model", "dtype"),
-    "tokenizer": ("data", "tokenizer"), "include": ("data", "include"), "batch_size": ("data", "batch_size"),
-    "seq_len": ("data", "seq_len"), "eval_tokens": ("data", "eval_tokens"),
+    "embed_dim": ("model", "embed_dim"),
+    "hidden_dim": ("model", "hidden_dim"),
+    "num_layers": ("model", "num_layers"),
+    "cell": ("model", "cell"),
+    "dropout": ("model", "dropout"),
+    "dtype": ("model", "dtype"),
+    "tokenizer": ("data", "tokenizer"),
+    "include": ("data", "include"),
+    "batch_size": ("data", "batch_size"),
+    "seq_len": ("data", "seq_len"),
+    "eval_tokens": ("data", "eval_tokens"),
     "eval_batch_size": ("data", "eval_batch_size"),
-    "optimizer": ("optim", "optimizer"), "lr": ("optim", "lr"), "weight_decay": ("optim", "weight_decay"),
+    "optimizer": ("optim", "optimizer"),
+    "lr": ("optim", "lr"),
+    "weight_decay": ("optim", "weight_decay"),
     "grad_clip": ("optim", "grad_clip"),
-    "schedule": ("schedule", "kind"), "warmup": ("schedule", "warmup"), "min_lr_ratio": ("schedule", "min_ratio"),
+    "schedule": ("schedule", "kind"),
+    "warmup": ("schedule", "warmup"),
+    "min_lr_ratio": ("schedule", "min_ratio"),
     "anneal": ("schedule", "anneal"),
-    "steps": ("run", "steps"), "eval_every": ("run", "eval_every"), "log_every": ("run", "log_every"),
-    "checkpoint_every": ("run", "checkpoint_every"), "steps_per_call": ("run", "steps_per_call"),
-    "seed": ("run", "seed"), "devices": ("run", "devices"), "early_stop": ("run", "early_stop"),
-    "keep_best": ("run", "keep_best"), "divergence": ("run", "divergence"),
+    "steps": ("run", "steps"),
+    "eval_every": ("run", "eval_every"),
+    "log_every": ("run", "log_every"),
+    "checkpoint_every": ("run", "checkpoint_every"),
+    "steps_per_call": ("run", "steps_per_call"),
+    "seed": ("run", "seed"),
+    "devices": ("run", "devices"),
+    "early_stop": ("run", "early_stop"),
+    "keep_best": ("run", "keep_best"),
+    "divergence": ("run", "divergence"),
 }
 
 
@@ -63,8 +81,12 @@ def _given(args) -> dict[str, dict]:
 
 def train(args) -> int:
     # First, before any JAX computation: joining a multi-process run must precede backend initialisation.
-    initialize_distributed(coordinator=args.coordinator, num_processes=args.num_processes,
-                           process_id=args.process_id, auto=args.distributed)
+    initialize_distributed(
+        coordinator=args.coordinator,
+        num_processes=args.num_processes,
+        process_id=args.process_id,
+        auto=args.distributed,
+    )
     # Reuse freed host memory instead of page-faulting fresh buffers every step (purelm._runtime._host_memory);
     # a training process reaches its peak memory every step anyway.
     if not is_off(os.environ.get(KEEP_FREED_MEMORY_ENV, "on")):
@@ -90,8 +112,11 @@ def train(args) -> int:
         print(f"purelm train: error: {result.message}", file=sys.stderr)
         return 1
     if result.status in ("nothing", "stopped"):
-        console.say(result.message if result.status == "nothing" else
-                    f"{result.message}; continue: {_signals.resume_command(run.out)}")
+        console.say(
+            result.message
+            if result.status == "nothing"
+            else f"{result.message}; continue: {_signals.resume_command(run.out)}"
+        )
         return 0
     summarize(run, result, console)
     return 0
@@ -106,8 +131,9 @@ def convert(args) -> int:
     out = _out_dir(args.out)
     if holds_checkpoint(out):
         raise UsageError(f"{out} already holds a checkpoint; pick another --out")
-    hp, tokenizer, checkpoint = convert_torch(path, out, vocab=args.vocab, cell=args.cell,
-                                              allow_pickle=args.allow_pickle)
+    hp, tokenizer, checkpoint = convert_torch(
+        path, out, vocab=args.vocab, cell=args.cell, allow_pickle=args.allow_pickle
+    )
     print(
         f"converted {path} -> {checkpoint}: {hp.cell}, vocabulary {hp.vocab_size:,} "
         f"({tokenizer.kind}s), embed {hp.embed_dim}, hidden {hp.hidden_dim}, {hp.num_layers} layer(s), "

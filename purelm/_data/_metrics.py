@@ -29,7 +29,7 @@ _FORMATS = {
         "short": "ppl {perplexity:.2f}",
         "eval": "perplexity {perplexity:.2f} (loss {nats:.4f}, {count:,} words)",
         "report": "perplexity: {perplexity:.4f}  (per word; loss {nats:.6f} nats; batch {batch_size}, "
-                  "seq-len {seq_len})",
+        "seq-len {seq_len})",
     },
 }
 

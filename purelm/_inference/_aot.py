@@ -32,6 +32,7 @@ XLA:CPU compiles for the instruction set of the machine it runs on.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -64,8 +65,14 @@ MAX_BYTES = 256 * 2**20
 # same tokens).
 CHUNK = 256
 # The modules whose code ends up in the programs, relative to the package.
-_TRACED = ("_inference/_aot.py", "training/_evaluate.py", "_model/_fused.py", "_model/_lstmlm.py",
-           "_inference/_sample.py", "_model/_xent.py")
+_TRACED = (
+    "_inference/_aot.py",
+    "training/_evaluate.py",
+    "_model/_fused.py",
+    "_model/_lstmlm.py",
+    "_inference/_sample.py",
+    "_model/_xent.py",
+)
 
 
 class Checkpoint:
@@ -88,15 +95,20 @@ class Checkpoint:
             tokenizer: Tokenizer | None = tokenizer_of(self.directory, self.meta)
         except CheckpointError:
             tokenizer = None
-        if not isinstance(vocab, int) or tokenizer is None or tokenizer.vocab_size != vocab or any(
-            leaf.get("key") for leaf in self.leaves
+        if (
+            not isinstance(vocab, int)
+            or tokenizer is None
+            or tokenizer.vocab_size != vocab
+            or any(leaf.get("key") for leaf in self.leaves)
         ):
             self.model()  # raises the CheckpointError that says what is wrong, or copes
             vocab, tokenizer = self._model.vocab_size, self._tokenizer
         self.vocab_size: int = vocab
         self.tokenizer: Tokenizer = tokenizer
-        self.fingerprint = json.dumps({"model": settings, "leaves": [
-            [leaf["name"], leaf["shape"], leaf["dtype"]] for leaf in self.leaves]}, sort_keys=True)
+        self.fingerprint = json.dumps(
+            {"model": settings, "leaves": [[leaf["name"], leaf["shape"], leaf["dtype"]] for leaf in self.leaves]},
+            sort_keys=True,
+        )
 
     def model(self):
         """The `LSTMLM`, loaded as `purelm.training.load_run_model` loads it (equinox and all)."""
@@ -174,8 +186,8 @@ def _eval_start(run: Checkpoint, *, batch_size: int):
 def _eval_windows(run: Checkpoint, *, per_call: int, batch_size: int, seq_len: int):
     """(params, windows [per_call, batch, seq] int32, states) -> (states, log-probabilities):
     `purelm.training._evaluate.score_windows`."""
-    from purelm.training._evaluate import score_windows
     from purelm._model._lstmlm import batch_initial_state
+    from purelm.training._evaluate import score_windows
 
     model = run.model()
     rebuild, specs = _rebuild(model)
@@ -206,15 +218,27 @@ def _environment() -> str:
     cpu = ""
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-            cpu = "".join(line for line in f.read(1 << 16).splitlines(keepends=True)
-                          if line.startswith(("model name", "flags", "Features", "CPU part")))
+            cpu = "".join(
+                line
+                for line in f.read(1 << 16).splitlines(keepends=True)
+                if line.startswith(("model name", "flags", "Features", "CPU part"))
+            )
     except OSError:
         pass
-    return json.dumps({
-        "version": VERSION, "sources": sources, "jax": jax.__version__, "jaxlib": getattr(jaxlib, "__version__", ""),
-        "device": [device.platform, device.device_kind, device.client.platform_version], "options": options,
-        "xla_flags": os.environ.get("XLA_FLAGS", ""), "machine": platform.machine(), "cpu": cpu,
-    }, sort_keys=True)
+    return json.dumps(
+        {
+            "version": VERSION,
+            "sources": sources,
+            "jax": jax.__version__,
+            "jaxlib": getattr(jaxlib, "__version__", ""),
+            "device": [device.platform, device.device_kind, device.client.platform_version],
+            "options": options,
+            "xla_flags": os.environ.get("XLA_FLAGS", ""),
+            "machine": platform.machine(),
+            "cpu": cpu,
+        },
+        sort_keys=True,
+    )
 
 
 def _key(name: str, settings: dict, run: Checkpoint) -> str:
@@ -239,14 +263,12 @@ def _load(path: Path):
     from jax.experimental.serialize_executable import deserialize_and_load
 
     try:
-        serialized, in_tree, out_tree = pickle.loads(payload)  # noqa: S301  (our own file, checksummed)
+        serialized, in_tree, out_tree = pickle.loads(payload)
         compiled = deserialize_and_load(serialized, in_tree, out_tree, execution_devices=jax.devices()[:1])
-    except Exception:  # noqa: BLE001  (an entry from another jaxlib, a damaged file: compile again)
+    except Exception:
         return None
-    try:
+    with contextlib.suppress(OSError):
         os.utime(path)  # recently used: eviction keeps it
-    except OSError:
-        pass
     return compiled
 
 
@@ -258,7 +280,7 @@ def _store(path: Path, compiled) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(path, _MAGIC + hashlib.sha256(payload).hexdigest().encode("ascii") + payload)
         _evict(path.parent, MAX_BYTES)
-    except Exception:  # noqa: BLE001  (a backend that cannot serialize, a full disk: the next run compiles)
+    except Exception:
         pass
 
 
@@ -275,10 +297,8 @@ def _evict(directory: Path, limit: int) -> None:
     for _, size, path in sorted(entries):
         if total <= limit:
             break
-        try:
+        with contextlib.suppress(OSError):
             path.unlink()
-        except OSError:
-            pass
         total -= size
 
 
@@ -335,14 +355,24 @@ def _compile_fresh(lowered) -> tuple[Any, bool]:
 def key_data(seed: int) -> np.ndarray:
     """The raw data of `jax.random.key(seed)` (uint32 [2]), computed on the host for the default
     threefry keys in 32-bit mode (what JAX computes: the seed modulo 2**32), else by JAX itself."""
-    if (jax.config.jax_default_prng_impl == "threefry2x32" and not jax.config.jax_enable_x64
-            and not jax.config.jax_random_seed_offset and 0 <= seed < 2**63):
+    if (
+        jax.config.jax_default_prng_impl == "threefry2x32"
+        and not jax.config.jax_enable_x64
+        and not jax.config.jax_random_seed_offset
+        and 0 <= seed < 2**63
+    ):
         return np.array([0, seed % 2**32], np.uint32)
     return np.asarray(jax.random.key_data(jax.random.key(seed)))
 
 
 def sample_chunks(
-    run: Checkpoint, prompt: np.ndarray, length: int, *, seed: int, temperature: float, top_k: int | None,
+    run: Checkpoint,
+    prompt: np.ndarray,
+    length: int,
+    *,
+    seed: int,
+    temperature: float,
+    top_k: int | None,
     chunk: int = CHUNK,
 ) -> Iterator[np.ndarray]:
     """Yield the `length` tokens `purelm.sample(model, jax.random.key(seed), prompt, length, temperature,
@@ -376,7 +406,7 @@ def sample_chunks(
 def score(run: Checkpoint, tokens: np.ndarray, *, batch_size: int, seq_len: int) -> Evaluation:
     """What `purelm.evaluate(model, tokens, batch_size=batch_size, seq_len=seq_len)` returns."""
     layout = Columns.of(tokens, batch_size=batch_size, seq_len=seq_len)
-    calls, per_call = layout.grid.shape[:2]
+    _calls, per_call = layout.grid.shape[:2]
     initial = _program(run, _eval_start, batch_size=batch_size)
     windows = _program(run, _eval_windows, per_call=per_call, batch_size=batch_size, seq_len=seq_len)
     params = run.params()

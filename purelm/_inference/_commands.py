@@ -27,8 +27,16 @@ from purelm._runtime import _signals
 DEFAULT_PROMPTS = {"byte": "def ", "word": ""}
 
 
-def sample_text(run: Checkpoint, prompt: str | None, length: int, *, seed: int, temperature: float,
-                top_k: int | None, source: str = "the prompt") -> Iterator[str]:
+def sample_text(
+    run: Checkpoint,
+    prompt: str | None,
+    length: int,
+    *,
+    seed: int,
+    temperature: float,
+    top_k: int | None,
+    source: str = "the prompt",
+) -> Iterator[str]:
     """The prompt and `length` tokens drawn after it, as text, in pieces as they are drawn (the tokens of
     `purelm.sample(model, jax.random.key(seed), ids, length, temperature, top_k)`). `source` names the
     prompt in the error for a word outside a word-level model's vocabulary."""

@@ -8,7 +8,7 @@ from jaxtyping import Array, Float, Int, PRNGKeyArray
 from purelm._model._lstmlm import LSTMLM, State
 
 
-def greedy(model: LSTMLM, state: State, length: int) -> Int[Array, "length"]:
+def greedy(model: LSTMLM, state: State, length: int) -> Int[Array, " length"]:
     """Repeatedly take the most likely next token and feed it back, starting from `state`.
 
     Example:
@@ -20,11 +20,11 @@ def greedy(model: LSTMLM, state: State, length: int) -> Int[Array, "length"]:
 def sample(
     model: LSTMLM,
     key: PRNGKeyArray,
-    prompt_tokens: Int[Array, "prompt"],
+    prompt_tokens: Int[Array, " prompt"],
     length: int,
     temperature: float = 1.0,
     top_k: int | None = None,
-) -> Int[Array, "length"]:
+) -> Int[Array, " length"]:
     """Read `prompt_tokens` from the initial state, then draw `length` tokens; returns only the new ones.
 
     `temperature` is traced (changing it does not recompile); `length` and `top_k` are static.
@@ -47,7 +47,7 @@ def check_options(model: LSTMLM, temperature, top_k: int | None) -> None:
 
 
 def _choose(
-    logits: Float[Array, "vocab"], key: PRNGKeyArray | None, temperature: Float[Array, ""] | None, top_k: int | None
+    logits: Float[Array, " vocab"], key: PRNGKeyArray | None, temperature: Float[Array, ""] | None, top_k: int | None
 ) -> Int[Array, ""]:
     if key is None:
         return jnp.argmax(logits).astype(jnp.int32)

@@ -29,7 +29,7 @@ DEFAULT_CHUNK = 256
 def sample_stream(
     model: LSTMLM,
     key: PRNGKeyArray,
-    prompt_tokens: Int[Array, "prompt"],
+    prompt_tokens: Int[Array, " prompt"],
     length: int,
     temperature: float = 1.0,
     top_k: int | None = None,

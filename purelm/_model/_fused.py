@@ -118,9 +118,7 @@ def _backward(residuals, cotangents):
         # The cell state entering this step is the one leaving the step before: carried, not re-read.
         return (weight_hh_t @ dpre, dc * f, c_prev), dpre.T
 
-    (dh0_t, dc0_t, _), dxproj = jax.lax.scan(
-        step, (dh_last.T, dc_last.T, c_last), (dhs, c_ins, acts_t), reverse=True
-    )
+    (dh0_t, dc0_t, _), dxproj = jax.lax.scan(step, (dh_last.T, dc_last.T, c_last), (dhs, c_ins, acts_t), reverse=True)
     dweight_hh = _weight_hh_gradient(dxproj, _previous_states(h0_t, hs))
     return dweight_hh, dxproj, dh0_t.T, dc0_t.T
 
@@ -189,7 +187,7 @@ def lstm_recurrence(
 def lstm_layer(
     weight_ih: Float[Array, "4*hidden input"],
     weight_hh: Float[Array, "4*hidden hidden"],
-    bias: Float[Array, "4*hidden"],
+    bias: Float[Array, " 4*hidden"],
     xs: Float[Array, "seq batch input"],
     h0: Float[Array, "batch hidden"],
     c0: Float[Array, "batch hidden"],
@@ -208,7 +206,9 @@ def lstm_layers(
     h0: Float[Array, "batch layers hidden"],
     c0: Float[Array, "batch layers hidden"],
     masks: Sequence[Array] | None = None,
-) -> tuple[Float[Array, "seq batch hidden"], tuple[Float[Array, "batch layers hidden"], Float[Array, "batch layers hidden"]]]:
+) -> tuple[
+    Float[Array, "seq batch hidden"], tuple[Float[Array, "batch layers hidden"], Float[Array, "batch layers hidden"]]
+]:
     """A stack of layers; `params[k] = (weight_ih, weight_hh, bias)` of layer k.
 
     States use the batched layout of `purelm.State` (`[batch, layers, hidden]`). `masks[k]`, if given,
@@ -231,7 +231,9 @@ def lstm_lm_window(
     h0: Float[Array, "batch layers hidden"],
     c0: Float[Array, "batch layers hidden"],
     masks: Sequence[Array] | None = None,
-) -> tuple[Float[Array, "seq batch hidden"], tuple[Float[Array, "batch layers hidden"], Float[Array, "batch layers hidden"]]]:
+) -> tuple[
+    Float[Array, "seq batch hidden"], tuple[Float[Array, "batch layers hidden"], Float[Array, "batch layers hidden"]]
+]:
     """Embed a batch of windows and run the layer stack: the top layer's hidden state after each token.
 
     When the window holds at least as many tokens as the vocabulary has entries (byte-level models),
@@ -262,7 +264,9 @@ def scan_lm_window(
     h0: Float[Array, "batch layers hidden"],
     c0: Float[Array, "batch layers hidden"],
     masks: Sequence[Array] | None = None,
-) -> tuple[Float[Array, "seq batch hidden"], tuple[Float[Array, "batch layers hidden"], Float[Array, "batch layers hidden"]]]:
+) -> tuple[
+    Float[Array, "seq batch hidden"], tuple[Float[Array, "batch layers hidden"], Float[Array, "batch layers hidden"]]
+]:
     """`lstm_lm_window` for GRU and RNN models: each layer's input projection is one matmul, then
     `gru_recurrence` or `rnn_recurrence` (hand-written backward passes, like the LSTM's). Same arguments
     and layout as `lstm_lm_window`; `c` is carried through unchanged, as the cells do."""
@@ -343,7 +347,7 @@ def _gru_backward(weight_hh, h0_t, hs, acts, dhs, dh_last):
 @jax.custom_vjp
 def gru_recurrence(
     weight_hh: Float[Array, "3*hidden hidden"],
-    bias_hn: Float[Array, "hidden"],
+    bias_hn: Float[Array, " hidden"],
     xproj: Float[Array, "seq batch 3*hidden"],
     h0: Float[Array, "batch hidden"],
 ) -> tuple[Float[Array, "seq batch hidden"], Float[Array, "batch hidden"]]:

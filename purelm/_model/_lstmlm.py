@@ -14,7 +14,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 State = tuple[Float[Array, "layers hidden"], Float[Array, "layers hidden"]]
-CellState = tuple[Float[Array, "hidden"], Float[Array, "hidden"]]
+CellState = tuple[Float[Array, " hidden"], Float[Array, " hidden"]]
 
 CELL_TYPES = ("lstm", "gru", "rnn_tanh", "rnn_relu")
 
@@ -23,10 +23,10 @@ class _RecurrentCell(eqx.Module):
     """What every cell shares: the input projection `weight_ih @ x + bias` is hoisted out of the
     recurrence, which each cell defines in `recur(pre, state)`."""
 
-    def recur(self, pre: Float[Array, "gates"], state: CellState) -> CellState:
+    def recur(self, pre: Float[Array, " gates"], state: CellState) -> CellState:
         raise NotImplementedError
 
-    def __call__(self, x: Float[Array, "input"], state: CellState) -> CellState:
+    def __call__(self, x: Float[Array, " input"], state: CellState) -> CellState:
         return self.recur(self.weight_ih @ x + self.bias, state)
 
     def scan(self, xs: Float[Array, "seq input"], state: CellState) -> tuple[Float[Array, "seq hidden"], CellState]:
@@ -54,7 +54,7 @@ class LSTMCell(_RecurrentCell):
 
     weight_ih: Float[Array, "4*hidden input"]
     weight_hh: Float[Array, "4*hidden hidden"]
-    bias: Float[Array, "4*hidden"]
+    bias: Float[Array, " 4*hidden"]
     input_size: int = eqx.field(static=True)
     hidden_size: int = eqx.field(static=True)
 
@@ -72,7 +72,7 @@ class LSTMCell(_RecurrentCell):
         gates = 4 * hidden_size
         return (gates, input_size), (gates, hidden_size), (gates,)
 
-    def recur(self, pre: Float[Array, "4*hidden"], state: CellState) -> CellState:
+    def recur(self, pre: Float[Array, " 4*hidden"], state: CellState) -> CellState:
         """The recurrent half of a step, given the input projection `weight_ih @ x + bias`."""
         h, c = state
         i, f, g, o = jnp.split(pre + self.weight_hh @ h, 4)
@@ -97,8 +97,8 @@ class GRUCell(_RecurrentCell):
 
     weight_ih: Float[Array, "3*hidden input"]
     weight_hh: Float[Array, "3*hidden hidden"]
-    bias: Float[Array, "3*hidden"]
-    bias_hn: Float[Array, "hidden"]
+    bias: Float[Array, " 3*hidden"]
+    bias_hn: Float[Array, " hidden"]
     input_size: int = eqx.field(static=True)
     hidden_size: int = eqx.field(static=True)
 
@@ -115,7 +115,7 @@ class GRUCell(_RecurrentCell):
         gates = 3 * hidden_size
         return (gates, input_size), (gates, hidden_size), (gates,), (hidden_size,)
 
-    def recur(self, pre: Float[Array, "3*hidden"], state: CellState) -> CellState:
+    def recur(self, pre: Float[Array, " 3*hidden"], state: CellState) -> CellState:
         """The recurrent half of a step, given the input projection `weight_ih @ x + bias`."""
         h, c = state
         pre_r, pre_z, pre_n = jnp.split(pre, 3)
@@ -140,14 +140,12 @@ class RNNCell(_RecurrentCell):
 
     weight_ih: Float[Array, "hidden input"]
     weight_hh: Float[Array, "hidden hidden"]
-    bias: Float[Array, "hidden"]
+    bias: Float[Array, " hidden"]
     input_size: int = eqx.field(static=True)
     hidden_size: int = eqx.field(static=True)
     nonlinearity: str = eqx.field(static=True)
 
-    def __init__(
-        self, input_size: int, hidden_size: int, *, nonlinearity: str = "tanh", key: PRNGKeyArray, dtype=None
-    ):
+    def __init__(self, input_size: int, hidden_size: int, *, nonlinearity: str = "tanh", key: PRNGKeyArray, dtype=None):
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
         shapes = self.shapes(input_size, hidden_size)
@@ -162,7 +160,7 @@ class RNNCell(_RecurrentCell):
         """The shapes of the cell's arrays, in field order."""
         return (hidden_size, input_size), (hidden_size, hidden_size), (hidden_size,)
 
-    def recur(self, pre: Float[Array, "hidden"], state: CellState) -> CellState:
+    def recur(self, pre: Float[Array, " hidden"], state: CellState) -> CellState:
         """The recurrent half of a step, given the input projection `weight_ih @ x + bias`."""
         h, c = state
         pre = pre + self.weight_hh @ h
@@ -209,7 +207,7 @@ class LSTMLM(eqx.Module):
     cells: tuple[LSTMCell | GRUCell | RNNCell, ...]
     c0: Float[Array, "layers hidden"]
     head: eqx.nn.Linear | None
-    head_bias: Float[Array, "vocab"] | None
+    head_bias: Float[Array, " vocab"] | None
     vocab_size: int = eqx.field(static=True)
     embed_dim: int = eqx.field(static=True)
     hidden_dim: int = eqx.field(static=True)
@@ -279,7 +277,7 @@ class LSTMLM(eqx.Module):
         """Whether the head adds a bias (always for an untied head); the constructor's `output_bias`."""
         return self.head is not None or self.head_bias is not None
 
-    def head_params(self) -> tuple[Float[Array, "vocab hidden"], Float[Array, "vocab"] | None]:
+    def head_params(self) -> tuple[Float[Array, "vocab hidden"], Float[Array, " vocab"] | None]:
         """The output layer `(weight, bias)`: `logits = weight @ h (+ bias)`, tied or not; `bias` may be None."""
         if self.head is None:
             return self.embedding, self.head_bias
@@ -289,13 +287,13 @@ class LSTMLM(eqx.Module):
         """The learnable initial state `(tanh(c0), c0)`."""
         return jnp.tanh(self.c0), self.c0
 
-    def project(self, h_top: Float[Array, "hidden"]) -> Float[Array, "vocab"]:
+    def project(self, h_top: Float[Array, " hidden"]) -> Float[Array, " vocab"]:
         """Next-token scores from the top layer's `h` (tied: `embedding @ h`, plus the bias if any)."""
         weight, bias = self.head_params()
         logits = weight @ h_top
         return logits if bias is None else logits + bias
 
-    def next_logits(self, state: State) -> Float[Array, "vocab"]:
+    def next_logits(self, state: State) -> Float[Array, " vocab"]:
         """Scores for the next token given a state."""
         return self.project(state[0][-1])
 
@@ -310,7 +308,7 @@ class LSTMLM(eqx.Module):
             x = h
         return jnp.stack(hs), jnp.stack(cs)
 
-    def __call__(self, tokens: Int[Array, "seq"], state: State) -> tuple[Float[Array, "seq vocab"], State]:
+    def __call__(self, tokens: Int[Array, " seq"], state: State) -> tuple[Float[Array, "seq vocab"], State]:
         """`logits[t]` scores `tokens[t]` given `state` and `tokens[:t]`; the new state has read all tokens."""
         xs = self.embedding[tokens]
         hs, cs = [], []
@@ -324,9 +322,9 @@ class LSTMLM(eqx.Module):
         return jax.vmap(self.project)(h_in), (jnp.stack(hs), jnp.stack(cs))
 
 
-def batch_initial_state(model: LSTMLM, batch_size: int) -> tuple[
-    Float[Array, "batch layers hidden"], Float[Array, "batch layers hidden"]
-]:
+def batch_initial_state(
+    model: LSTMLM, batch_size: int
+) -> tuple[Float[Array, "batch layers hidden"], Float[Array, "batch layers hidden"]]:
     """The model's initial state repeated for `batch_size` sequences.
 
     Example:

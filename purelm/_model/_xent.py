@@ -75,7 +75,7 @@ PLAIN_MAX_ELEMENTS = 0
 CHUNK_ELEMENTS = 6 * 2**20
 
 
-def head_of(model) -> tuple[Float[Array, "vocab hidden"], Float[Array, "vocab"] | None]:
+def head_of(model) -> tuple[Float[Array, "vocab hidden"], Float[Array, " vocab"] | None]:
     """The output layer of an `LSTMLM` as `(weight [vocab, hidden], bias [vocab] or None)`.
 
     Uses `model.head_params()` where the model has it; otherwise an untied `eqx.nn.Linear` head, or the
@@ -95,9 +95,9 @@ def head_of(model) -> tuple[Float[Array, "vocab hidden"], Float[Array, "vocab"] 
 def linear_log_probs(
     h: Float[Array, "tokens hidden"],
     weight: Float[Array, "vocab hidden"],
-    bias: Float[Array, "vocab"] | None,
-    targets: Int[Array, "tokens"],
-) -> Float[Array, "tokens"]:
+    bias: Float[Array, " vocab"] | None,
+    targets: Int[Array, " tokens"],
+) -> Float[Array, " tokens"]:
     """`log_softmax(h @ weight.T + bias)[i, targets[i]]` for every token `i`, differentiable in `h`,
     `weight` and `bias`.
 
@@ -112,7 +112,7 @@ def linear_log_probs(
     return fused_token_log_probs(h, weight, bias, targets)
 
 
-def plain_token_log_probs(h, weight, bias, targets) -> Float[Array, "tokens"]:
+def plain_token_log_probs(h, weight, bias, targets) -> Float[Array, " tokens"]:
     """The straightforward version: the whole logits matrix, `jax.nn.log_softmax`, plain autodiff."""
     logits = jnp.matmul(h, weight.T, preferred_element_type=_accumulator(h, weight))
     if bias is not None:
@@ -121,7 +121,7 @@ def plain_token_log_probs(h, weight, bias, targets) -> Float[Array, "tokens"]:
     return jnp.take_along_axis(log_probs, targets[:, None], axis=-1)[:, 0]
 
 
-def fused_token_log_probs(h, weight, bias, targets, *, chunk: int | None = None) -> Float[Array, "tokens"]:
+def fused_token_log_probs(h, weight, bias, targets, *, chunk: int | None = None) -> Float[Array, " tokens"]:
     """The chunked version with the hand-written backward pass (see the module docstring).
 
     `chunk` is the number of tokens per chunk (default: about `CHUNK_ELEMENTS` logits per chunk).
@@ -226,7 +226,9 @@ def _gradients(count, h, weight, bias, targets, g):
     log_probs, dh, dweight, dbias = _gradient_chunk(*(c[0] for c in chunks), weight, bias, acc)
     log_probs, dh = log_probs[None], dh[None]
     if count > 1:
-        (dweight, dbias), (rest_log_probs, rest_dh) = _scan_chunks(body, (dweight, dbias), tuple(c[1:] for c in chunks), count - 1)
+        (dweight, dbias), (rest_log_probs, rest_dh) = _scan_chunks(
+            body, (dweight, dbias), tuple(c[1:] for c in chunks), count - 1
+        )
         log_probs = jnp.concatenate([log_probs, rest_log_probs])
         dh = jnp.concatenate([dh, rest_dh])
     tokens = h.shape[0]

@@ -96,7 +96,7 @@ def _open(directory: Path) -> tuple[Any, dict[str, Any]]:
         archive = np.load(path, allow_pickle=False)
         header = json.loads(archive["header"].tobytes().decode("utf-8"))
     # A damaged zip surfaces as any of BadZipFile, zlib.error, EOFError, ValueError, KeyError, UnicodeError...
-    except Exception as err:  # noqa: BLE001
+    except Exception as err:
         raise CheckpointError(f"{path} is corrupt or truncated ({type(err).__name__}: {err})") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a purelm checkpoint")
@@ -137,7 +137,7 @@ def _stored_dtype(array: np.ndarray, dtype: str) -> np.ndarray:
 def _read_member(archive: Any, path: Path, member: str, dtype: str) -> np.ndarray:
     try:
         return _stored_dtype(archive[member], dtype)
-    except Exception as err:  # noqa: BLE001  (see _open)
+    except Exception as err:
         raise CheckpointError(f"{path} is corrupt or truncated ({type(err).__name__}: {err})") from None
 
 

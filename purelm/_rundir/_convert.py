@@ -22,8 +22,9 @@ def _vocabulary(vocab: str) -> Tokenizer:
     return build_tokenizer(DataSpec(paths=(str(root),)), "word")
 
 
-def convert_torch(path: PathLike, out: PathLike, *, vocab: str | None = None, cell: str | None = None,
-                  allow_pickle: bool = False) -> tuple[ModelConfig, Tokenizer, Path]:
+def convert_torch(
+    path: PathLike, out: PathLike, *, vocab: str | None = None, cell: str | None = None, allow_pickle: bool = False
+) -> tuple[ModelConfig, Tokenizer, Path]:
     """Convert the PyTorch model saved at `path` into the model directory `out`; `vocab` is the data
     directory of a word-level model, `cell` the nonlinearity of an `nn.RNN` one ("rnn_tanh" or "rnn_relu":
     a state_dict cannot tell). Returns the model's settings, its tokenizer and the checkpoint written."""

@@ -51,16 +51,29 @@ def holds_checkpoint(directory: PathLike) -> bool:
 # ------------------------------------------------------------------------------------------ writing
 
 
-def run_meta(kind: str, model: ModelConfig, tokenizer: Tokenizer, *, step: int,
-             config: TrainingConfig | None = None, **facts: Any) -> dict[str, Any]:
+def run_meta(
+    kind: str,
+    model: ModelConfig,
+    tokenizer: Tokenizer,
+    *,
+    step: int,
+    config: TrainingConfig | None = None,
+    **facts: Any,
+) -> dict[str, Any]:
     """The metadata of a checkpoint of `kind` ("train" or "model"): the run format, the run's configuration
     (if it has one), the model settings, the tokenizer, the step, what the caller adds (`facts`: the data
     position, the best validation, the source of a converted model, ...) and the versions that wrote it."""
     meta: dict[str, Any] = {"kind": kind, "run_format": RUN_FORMAT}
     if config is not None:
         meta["config"] = config.to_json()
-    return meta | {"model": model.to_json(), "tokenizer": tokenizer.to_json(), "step": step, **facts,
-                   "purelm_version": __version__, "jax_version": jax.__version__}
+    return meta | {
+        "model": model.to_json(),
+        "tokenizer": tokenizer.to_json(),
+        "step": step,
+        **facts,
+        "purelm_version": __version__,
+        "jax_version": jax.__version__,
+    }
 
 
 def save_model_directory(directory: PathLike, model, tokenizer: Tokenizer, **facts: Any) -> Path:
@@ -139,14 +152,18 @@ def read_training(directory: PathLike) -> tuple[TrainingConfig, Tokenizer, dict]
     """The configuration, tokenizer and metadata of the resumable training state in `directory`."""
     meta = read_meta(directory)
     if meta.get("kind") == "model":
-        raise CheckpointError(f"{directory} holds a model without training state (from convert-torch or a best/ "
-                              "copy); cannot resume it")
+        raise CheckpointError(
+            f"{directory} holds a model without training state (from convert-torch or a best/ copy); cannot resume it"
+        )
     if meta.get("kind") == "train" and "run_format" not in meta:
-        raise CheckpointError(f"{directory} is a run from an older purelm (run format 1): sample and eval read it, "
-                              "but it cannot be resumed; start a new run")
+        raise CheckpointError(
+            f"{directory} is a run from an older purelm (run format 1): sample and eval read it, "
+            "but it cannot be resumed; start a new run"
+        )
     if meta.get("kind") != "train" or meta.get("run_format") != RUN_FORMAT:
         raise CheckpointError(
-            f"{directory}'s checkpoint is not a purelm training checkpoint of run format {RUN_FORMAT}")
+            f"{directory}'s checkpoint is not a purelm training checkpoint of run format {RUN_FORMAT}"
+        )
     config = stored_config(directory, meta)
     if config is None:
         raise CheckpointError(f"{directory}: the checkpoint records no run configuration")
@@ -185,6 +202,8 @@ def load_run_model(directory: PathLike) -> tuple[Any, Tokenizer, dict]:
                 f"{directory} holds a model with a vocabulary of {model.vocab_size:,} but no word list, so its ids "
                 "cannot be read or written as text; convert it again with --vocab DATA_DIR"
             )
-        raise CheckpointError(f"{directory}: the word list has {tokenizer.vocab_size:,} words but the model a "
-                              f"vocabulary of {model.vocab_size:,}")
+        raise CheckpointError(
+            f"{directory}: the word list has {tokenizer.vocab_size:,} words but the model a "
+            f"vocabulary of {model.vocab_size:,}"
+        )
     return model, tokenizer, meta

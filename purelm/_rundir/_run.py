@@ -100,10 +100,16 @@ class Run(Trainer):
         """The metadata of this run's training checkpoint at its current step."""
         epoch, window = divmod(self.step_count, self.windows_per_epoch)
         return run_meta(
-            "train", self.config.model, self.tokenizer, step=self.step_count, config=self.config,
+            "train",
+            self.config.model,
+            self.tokenizer,
+            step=self.step_count,
+            config=self.config,
             position={"epoch": epoch, "window": window, "windows_per_epoch": self.windows_per_epoch},
-            data=self.config.data.spec().to_json() | self.data_meta, best=self.best,
-            evals_since_best=self.evals_since_best, lr=self.lr,
+            data=self.config.data.spec().to_json() | self.data_meta,
+            best=self.best,
+            evals_since_best=self.evals_since_best,
+            lr=self.lr,
         )
 
     def _write_checkpoint(self, directory: Path, trees: dict) -> None:

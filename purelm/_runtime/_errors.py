@@ -78,7 +78,7 @@ def device_memory(device: Any | None = None) -> tuple[int | None, str]:
     stats = None
     try:
         stats = device.memory_stats()
-    except Exception:  # noqa: BLE001 -- backends without the query raise assorted errors
+    except Exception:
         stats = None
     if stats and stats.get("bytes_limit"):
         return int(stats["bytes_limit"]), f"the {device.platform} device's memory"
@@ -93,8 +93,14 @@ def device_memory(device: Any | None = None) -> tuple[int | None, str]:
     return (min(candidates) if candidates else None), "this machine's memory"
 
 
-def check_fits(model: Any, *, optimizer: Any | None = None, training: bool = True, device: Any | None = None,
-               available: int | None = None) -> None:
+def check_fits(
+    model: Any,
+    *,
+    optimizer: Any | None = None,
+    training: bool = True,
+    device: Any | None = None,
+    available: int | None = None,
+) -> None:
     """Raise `OutOfMemory` if `model` (arrays or shapes) cannot fit on one device even before activations.
 
     Training holds the parameters, their gradients and the state of `optimizer` (an optax transformation;

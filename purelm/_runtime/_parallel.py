@@ -141,9 +141,14 @@ def _slurm_step_of_several_tasks(environ: Mapping[str, str]) -> bool:
     return tasks.isdigit() and int(tasks) > 1
 
 
-def distributed_settings(coordinator: str | None = None, num_processes: int | None = None,
-                         process_id: int | None = None, *, auto: bool = False,
-                         environ: Mapping[str, str] | None = None) -> dict[str, Any] | None:
+def distributed_settings(
+    coordinator: str | None = None,
+    num_processes: int | None = None,
+    process_id: int | None = None,
+    *,
+    auto: bool = False,
+    environ: Mapping[str, str] | None = None,
+) -> dict[str, Any] | None:
     """The keyword arguments for `jax.distributed.initialize`, or None for a single-process run.
 
     Options win over the environment; what is still unset is left to JAX's cluster detection when a cluster
@@ -185,8 +190,13 @@ def distributed_settings(coordinator: str | None = None, num_processes: int | No
     return {"coordinator_address": address, "num_processes": count, "process_id": index}
 
 
-def initialize_distributed(coordinator: str | None = None, num_processes: int | None = None,
-                           process_id: int | None = None, *, auto: bool = False) -> bool:
+def initialize_distributed(
+    coordinator: str | None = None,
+    num_processes: int | None = None,
+    process_id: int | None = None,
+    *,
+    auto: bool = False,
+) -> bool:
     """Join a multi-process run if one is asked for (options, environment, Slurm; see the module docs).
 
     Call it before any JAX computation. Returns whether this is a multi-process run; calling it again is a

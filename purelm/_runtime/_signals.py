@@ -28,7 +28,7 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator
-from typing import NoReturn
+from typing import ClassVar, NoReturn
 
 HANDLED = (signal.SIGINT, signal.SIGTERM)
 
@@ -59,7 +59,7 @@ class _State:
     exiting = False  # in the exit path: signals are only recorded
     immediate: str | None = None  # while importing: the command to end at once on a signal
     phase = "start"
-    owned: set[int] = set()  # the signals install() took over
+    owned: ClassVar[set[int]] = set()  # the signals install() took over
 
 
 def signal_name(signum: int) -> str:

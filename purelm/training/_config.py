@@ -83,15 +83,23 @@ class ModelConfig(_Section):
     dtype: str = "float32"
 
     def __post_init__(self):
-        for name, option in (("vocab_size", "vocab size"), ("embed_dim", "--embed-dim"),
-                             ("hidden_dim", "--hidden-dim"), ("num_layers", "--layers")):
+        for name, option in (
+            ("vocab_size", "vocab size"),
+            ("embed_dim", "--embed-dim"),
+            ("hidden_dim", "--hidden-dim"),
+            ("num_layers", "--layers"),
+        ):
             _positive(getattr(self, name), option)
         _need(self.cell in CELLS, f"--cell must be one of {', '.join(CELLS)}, got {self.cell!r}")
         _need(self.dtype in DTYPES, f"--dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
-        _need(isinstance(self.dropout, int | float) and 0 <= self.dropout < 1,
-              f"--dropout must be in [0, 1), got {self.dropout!r}")
-        _need(not self.tie_embeddings or self.embed_dim == self.hidden_dim,
-              f"--tied needs --embed-dim equal to --hidden-dim, got {self.embed_dim} and {self.hidden_dim}")
+        _need(
+            isinstance(self.dropout, int | float) and 0 <= self.dropout < 1,
+            f"--dropout must be in [0, 1), got {self.dropout!r}",
+        )
+        _need(
+            not self.tie_embeddings or self.embed_dim == self.hidden_dim,
+            f"--tied needs --embed-dim equal to --hidden-dim, got {self.embed_dim} and {self.hidden_dim}",
+        )
 
     def kwargs(self) -> dict:
         """The keyword arguments of `purelm.LSTMLM` (defaults left out, so older models build unchanged)."""
@@ -167,8 +175,11 @@ class DataConfig(_Section):
         _need(self.tokenizer in ("byte", "word"), f"--tokenizer must be byte or word, got {self.tokenizer!r}")
         _positive(self.batch_size, "--batch-size")
         _positive(self.seq_len, "--seq-len")
-        for name, option in (("eval_tokens", "--eval-tokens"), ("eval_batch_size", "--eval-batch-size"),
-                             ("eval_seq_len", "--eval-seq-len")):
+        for name, option in (
+            ("eval_tokens", "--eval-tokens"),
+            ("eval_batch_size", "--eval-batch-size"),
+            ("eval_seq_len", "--eval-seq-len"),
+        ):
             if getattr(self, name) is not None:
                 _positive(getattr(self, name), option)
 
@@ -206,7 +217,9 @@ class OptimConfig(_Section):
     grad_clip: float = 1.0
 
     def __post_init__(self):
-        _need(self.optimizer in OPTIMIZERS, f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
+        _need(
+            self.optimizer in OPTIMIZERS, f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}"
+        )
         _positive(self.lr, "--lr", float)
         if self.weight_decay is not None:
             _positive(self.weight_decay, "--weight-decay", float, zero=True)
@@ -241,10 +254,15 @@ class ScheduleConfig(_Section):
         _positive(self.warmup, "--warmup", zero=True)
         if self.decay_steps is not None:
             _positive(self.decay_steps, "decay steps")
-        _need(isinstance(self.min_ratio, int | float) and 0 <= self.min_ratio <= 1,
-              f"the cosine's final ratio must be in [0, 1], got {self.min_ratio!r}")
+        _need(
+            isinstance(self.min_ratio, int | float) and 0 <= self.min_ratio <= 1,
+            f"the cosine's final ratio must be in [0, 1], got {self.min_ratio!r}",
+        )
         _positive(self.anneal, "--anneal", float, zero=True)
-        _need(self.anneal == 0 or self.anneal > 1, f"--anneal must be above 1 (the lr is divided by it), got {self.anneal}")
+        _need(
+            self.anneal == 0 or self.anneal > 1,
+            f"--anneal must be above 1 (the lr is divided by it), got {self.anneal}",
+        )
 
     def multiplier(self, count):
         """The schedule's factor at optimizer step `count` (traced)."""
@@ -291,24 +309,59 @@ class RunConfig(_Section):
 
 # What a resume may change, by section: everything else must match the checkpoint.
 _RESUMABLE = {
-    "run": {"steps", "eval_every", "log_every", "checkpoint_every", "steps_per_call", "devices", "early_stop",
-            "keep_best", "divergence"},
+    "run": {
+        "steps",
+        "eval_every",
+        "log_every",
+        "checkpoint_every",
+        "steps_per_call",
+        "devices",
+        "early_stop",
+        "keep_best",
+        "divergence",
+    },
     "optim": {"lr"},
     # Moved data is fine: the tokens are checked against the checkpoint's fingerprint.
     "data": {"eval_tokens", "paths", "include"},
 }
 # Command-line spelling of each field, for messages.
 OPTION = {
-    "embed_dim": "--embed-dim", "hidden_dim": "--hidden-dim", "num_layers": "--layers", "cell": "--cell",
-    "tie_embeddings": "--tied", "output_bias": "--tied", "dropout": "--dropout", "dtype": "--dtype",
-    "vocab_size": "--tokenizer", "paths": "DATA", "include": "--include", "tokenizer": "--tokenizer",
-    "batch_size": "--batch-size", "seq_len": "--seq-len", "eval_tokens": "--eval-tokens",
-    "eval_batch_size": "--eval-batch-size", "eval_seq_len": "--eval-seq-len", "optimizer": "--optimizer",
-    "lr": "--lr", "weight_decay": "--weight-decay", "grad_clip": "--grad-clip", "kind": "--schedule",
-    "warmup": "--warmup", "decay_steps": "--steps (cosine schedule length)", "min_ratio": "--min-lr-ratio",
-    "anneal": "--anneal", "steps": "--steps", "eval_every": "--eval-every", "log_every": "--log-every",
-    "checkpoint_every": "--checkpoint-every", "steps_per_call": "--steps-per-call", "seed": "--seed",
-    "devices": "--devices", "early_stop": "--early-stop", "keep_best": "--no-best", "divergence": "--divergence",
+    "embed_dim": "--embed-dim",
+    "hidden_dim": "--hidden-dim",
+    "num_layers": "--layers",
+    "cell": "--cell",
+    "tie_embeddings": "--tied",
+    "output_bias": "--tied",
+    "dropout": "--dropout",
+    "dtype": "--dtype",
+    "vocab_size": "--tokenizer",
+    "paths": "DATA",
+    "include": "--include",
+    "tokenizer": "--tokenizer",
+    "batch_size": "--batch-size",
+    "seq_len": "--seq-len",
+    "eval_tokens": "--eval-tokens",
+    "eval_batch_size": "--eval-batch-size",
+    "eval_seq_len": "--eval-seq-len",
+    "optimizer": "--optimizer",
+    "lr": "--lr",
+    "weight_decay": "--weight-decay",
+    "grad_clip": "--grad-clip",
+    "kind": "--schedule",
+    "warmup": "--warmup",
+    "decay_steps": "--steps (cosine schedule length)",
+    "min_ratio": "--min-lr-ratio",
+    "anneal": "--anneal",
+    "steps": "--steps",
+    "eval_every": "--eval-every",
+    "log_every": "--log-every",
+    "checkpoint_every": "--checkpoint-every",
+    "steps_per_call": "--steps-per-call",
+    "seed": "--seed",
+    "devices": "--devices",
+    "early_stop": "--early-stop",
+    "keep_best": "--no-best",
+    "divergence": "--divergence",
 }
 
 
@@ -335,10 +388,17 @@ class TrainingConfig:
     @classmethod
     def from_json(cls, data: dict) -> TrainingConfig:
         version = data.get("version") if isinstance(data, dict) else None
-        _need(version == CONFIG_VERSION,
-              f"the checkpoint's run configuration has version {version!r}; this purelm reads version {CONFIG_VERSION}")
-        types = {"model": ModelConfig, "data": DataConfig, "optim": OptimConfig, "schedule": ScheduleConfig,
-                 "run": RunConfig}
+        _need(
+            version == CONFIG_VERSION,
+            f"the checkpoint's run configuration has version {version!r}; this purelm reads version {CONFIG_VERSION}",
+        )
+        types = {
+            "model": ModelConfig,
+            "data": DataConfig,
+            "optim": OptimConfig,
+            "schedule": ScheduleConfig,
+            "run": RunConfig,
+        }
         return cls(**{name: types[name].from_json(data.get(name, {})) for name in cls.SECTIONS})
 
     @classmethod

@@ -9,8 +9,8 @@ from purelm._model._lstmlm import LSTMLM, State, batch_initial_state
 
 
 def token_log_probs(
-    model: LSTMLM, tokens: Int[Array, "seq"], state: State | None = None
-) -> tuple[Float[Array, "seq"], State]:
+    model: LSTMLM, tokens: Int[Array, " seq"], state: State | None = None
+) -> tuple[Float[Array, " seq"], State]:
     """Log-probability of each token given the ones before it, and the state after the last one.
 
     `state=None` starts from the model's learnable initial state (so `c0` receives gradients).
@@ -25,7 +25,9 @@ def token_log_probs(
     return jnp.take_along_axis(log_probs, tokens[:, None], axis=1)[:, 0], state
 
 
-def sequence_loss(model: LSTMLM, tokens: Int[Array, "seq"], state: State | None = None) -> tuple[Float[Array, ""], State]:
+def sequence_loss(
+    model: LSTMLM, tokens: Int[Array, " seq"], state: State | None = None
+) -> tuple[Float[Array, ""], State]:
     """Summed negative log-likelihood in nats (the tutorial's `loss -= log_softmax(E @ h)[token]`).
 
     Example:

@@ -162,8 +162,9 @@ class TrainingState:
         (self.model, self.opt_state, self.states, losses), self.step_count = out, self.step_count + count
         return losses
 
-    def evaluate(self, tokens: np.ndarray | None = None, *, batch_size: int | None = None,
-                 seq_len: int | None = None) -> Evaluation:
+    def evaluate(
+        self, tokens: np.ndarray | None = None, *, batch_size: int | None = None, seq_len: int | None = None
+    ) -> Evaluation:
         """Score `tokens` (default: the validation tokens used during training), every token counted."""
         tokens = self.val if tokens is None else tokens
         if tokens is None:

@@ -98,9 +98,7 @@ def make_train_steps(
             model, opt_state, states, value = step(eqx.combine(params, static), opt_state, batch, carried, window_key)
             return (eqx.filter(model, eqx.is_array), opt_state, states), value
 
-        (params, opt_state, states), values = jax.lax.scan(
-            one, (params, opt_state, states), (batches, restart, keys)
-        )
+        (params, opt_state, states), values = jax.lax.scan(one, (params, opt_state, states), (batches, restart, keys))
         return eqx.combine(params, static), opt_state, states, values
 
     def steps(model, opt_state, batches, states, restart=None, key=None):

@@ -38,8 +38,13 @@ class Trainer(TrainingState):
         intervals. Returns how it ended; files: `out/checkpoint.npz`, `metrics.jsonl`, `best/`."""
         self._emit("on_start")
         if self.step_count >= self.config.run.steps:
-            return self._end(Result("nothing", self.step_count, f"nothing to do: the run is already at step "
-                                    f"{self.step_count} (--steps {self.config.run.steps})"))
+            return self._end(
+                Result(
+                    "nothing",
+                    self.step_count,
+                    f"nothing to do: the run is already at step {self.step_count} (--steps {self.config.run.steps})",
+                )
+            )
         self._begin()
         result = None
         # Inside deferred() a signal only sets a flag: the loop ends between two compiled calls, never with
@@ -66,8 +71,13 @@ class Trainer(TrainingState):
         """One compiled call, then what is due at the step it reaches: logging, validation, a checkpoint."""
         _signals.phase("step" if self._losses.calls else "compile")
         run, eval_every = self.config.run, self._eval_every()
-        self._losses.add(self.step(steps_in_next_call(self.step_count, run.steps, run.steps_per_call,
-                                                      [run.log_every, run.checkpoint_every, eval_every])))
+        self._losses.add(
+            self.step(
+                steps_in_next_call(
+                    self.step_count, run.steps, run.steps_per_call, [run.log_every, run.checkpoint_every, eval_every]
+                )
+            )
+        )
         log, validate, save = (self._due(every) for every in (run.log_every, eval_every, run.checkpoint_every))
         if not (log or validate or save):
             self._emit("on_steps", self.step_count, self._losses.pending_mean())
@@ -100,8 +110,13 @@ class Trainer(TrainingState):
             return
         nats = self._losses.logged_mean()
         key, value = unit_metric(nats, self.tokenizer.unit)
-        record = {"step": self.step_count, "train_loss": nats, f"train_{key}": value, "lr": self.lr,
-                  "elapsed_s": time.perf_counter() - self._began}
+        record = {
+            "step": self.step_count,
+            "train_loss": nats,
+            f"train_{key}": value,
+            "lr": self.lr,
+            "elapsed_s": time.perf_counter() - self._began,
+        }
         self._last["train"] = record
         self._emit("on_log", record)
         self._record(record)
@@ -113,8 +128,13 @@ class Trainer(TrainingState):
             result = self.evaluate()
         # Byte runs add their bits per byte; for word runs the unit's metric is the perplexity itself.
         key, value = unit_metric(result.nats, self.tokenizer.unit)
-        record = {"step": self.step_count, "val_loss": result.nats, "val_perplexity": result.perplexity,
-                  "val_tokens": result.count, f"val_{key}": value}
+        record = {
+            "step": self.step_count,
+            "val_loss": result.nats,
+            "val_perplexity": result.perplexity,
+            "val_tokens": result.count,
+            f"val_{key}": value,
+        }
         record |= self._track_best(result.nats)
         self._record(record)
         self._emit("on_eval", record)
@@ -124,8 +144,11 @@ class Trainer(TrainingState):
         early_stop = self.config.run.early_stop
         if early_stop and self.evals_since_best >= early_stop:
             self.save()
-            return self._result("early_stop", f"early stop at step {self.step_count}: {self.evals_since_best} "
-                                f"validations without improvement (best: step {self.best['step']})")
+            return self._result(
+                "early_stop",
+                f"early stop at step {self.step_count}: {self.evals_since_best} "
+                f"validations without improvement (best: step {self.best['step']})",
+            )
         return None
 
     def _track_best(self, nats: float) -> dict:
@@ -160,8 +183,10 @@ class Trainer(TrainingState):
             if self.step_count > self._saved_step:
                 self.save()  # still inside deferred(): a second Ctrl-C cannot break the save
             # Saved now or already at this step: either way the checkpoint holds this step.
-            message = (f"interrupted at step {self.step_count}: checkpoint saved; continue: "
-                       f"{_signals.resume_command(self.out)}")
+            message = (
+                f"interrupted at step {self.step_count}: checkpoint saved; continue: "
+                f"{_signals.resume_command(self.out)}"
+            )
         self._emit("on_end", Result("stopped", self.step_count, message))
         _signals.stop(message)
 
@@ -176,8 +201,11 @@ class Trainer(TrainingState):
     def _divergence(self, problem: str) -> Result:
         saved = self._saved_step
         kept = f"the last checkpoint (step {saved}) is untouched" if saved >= 0 else "nothing saved"
-        return Result("diverged", self.step_count, f"training diverged by step {self.step_count}: {problem}; {kept}; "
-                      "try a smaller --lr or --grad-clip")
+        return Result(
+            "diverged",
+            self.step_count,
+            f"training diverged by step {self.step_count}: {problem}; {kept}; try a smaller --lr or --grad-clip",
+        )
 
     def _result(self, status: str, message: str) -> Result:
         return Result(status, self.step_count, message, self._last.get("train"), self._last.get("eval"))
@@ -185,4 +213,3 @@ class Trainer(TrainingState):
     def _end(self, result: Result) -> Result:
         self._emit("on_end", result)
         return result
-

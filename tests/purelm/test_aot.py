@@ -13,16 +13,18 @@ import pytest
 
 import purelm
 import purelm._cli._main as cli
+from purelm._data._tokenizer import ByteTokenizer
 from purelm._inference import _aot
-from purelm._runtime import _compile_cache
 from purelm._rundir._checkpoint import save_checkpoint
 from purelm._rundir._format import load_model
-from purelm._data._tokenizer import ByteTokenizer
+from purelm._runtime import _compile_cache
 from purelm.training import RUN_FORMAT, ModelConfig
 
 PROMPT = np.frombuffer(b"def f(x):", np.uint8).astype(np.int32)
 LENGTH, CHUNK = 20, 8  # three chunks, the last one padded
 TEXT = np.frombuffer(b"import os\nprint(os.getcwd())\n" * 3, np.uint8).astype(np.int32)
+
+
 @pytest.fixture
 def cache(tmp_path, restore_jax_cache_config):
     """A fresh cache directory, turned on; JAX's cache settings are restored afterwards."""
@@ -32,8 +34,13 @@ def cache(tmp_path, restore_jax_cache_config):
 
 
 def save_run(directory, model):
-    meta = {"kind": "model", "run_format": RUN_FORMAT, "model": ModelConfig.of(model).to_json(),
-            "tokenizer": ByteTokenizer().to_json(), "step": 0}
+    meta = {
+        "kind": "model",
+        "run_format": RUN_FORMAT,
+        "model": ModelConfig.of(model).to_json(),
+        "tokenizer": ByteTokenizer().to_json(),
+        "step": 0,
+    }
     save_checkpoint(directory, {"model": model}, meta)
     return directory
 
@@ -50,15 +57,15 @@ def run_dir(tmp_path, model):
 
 def draw(run_dir, seed=3, top_k=5, temperature=0.7):
     run = _aot.Checkpoint(run_dir)
-    tokens = list(_aot.sample_chunks(run, PROMPT, LENGTH, seed=seed, temperature=temperature, top_k=top_k,
-                                     chunk=CHUNK))
+    tokens = list(_aot.sample_chunks(run, PROMPT, LENGTH, seed=seed, temperature=temperature, top_k=top_k, chunk=CHUNK))
     assert [len(t) for t in tokens] == [8, 8, 4]
     return np.concatenate(tokens), run
 
 
 def expected_tokens(model, seed=3, top_k=5, temperature=0.7):
-    return np.asarray(purelm.sample(model, jax.random.key(seed), jnp.asarray(PROMPT), LENGTH,
-                                    temperature=temperature, top_k=top_k))
+    return np.asarray(
+        purelm.sample(model, jax.random.key(seed), jnp.asarray(PROMPT), LENGTH, temperature=temperature, top_k=top_k)
+    )
 
 
 def programs(cache):
@@ -74,8 +81,9 @@ def test_cold_and_warm_runs_draw_the_tokens_of_sample(cache, run_dir, model):
     np.testing.assert_array_equal(cold, expected_tokens(model))
     np.testing.assert_array_equal(warm, cold)
     # Another seed and temperature reuse both programs; no top-k is another chunk program.
-    np.testing.assert_array_equal(draw(run_dir, seed=2**31 + 5, temperature=1.3)[0],
-                                  expected_tokens(model, seed=2**31 + 5, temperature=1.3))
+    np.testing.assert_array_equal(
+        draw(run_dir, seed=2**31 + 5, temperature=1.3)[0], expected_tokens(model, seed=2**31 + 5, temperature=1.3)
+    )
     np.testing.assert_array_equal(draw(run_dir, top_k=None)[0], expected_tokens(model, top_k=None))
     assert len(programs(cache)) == 3
 
@@ -107,8 +115,17 @@ def test_a_damaged_program_is_compiled_again(cache, run_dir, model):
 
 def test_other_models_get_their_own_programs(cache, tmp_path):
     # bfloat16 too: its weakly typed temperature keeps the logits in bfloat16, as in `sample`.
-    model = purelm.LSTMLM(256, 16, 16, num_layers=2, cell="gru", tie_embeddings=True, output_bias=True,
-                          key=jax.random.key(2), dtype=jnp.bfloat16)
+    model = purelm.LSTMLM(
+        256,
+        16,
+        16,
+        num_layers=2,
+        cell="gru",
+        tie_embeddings=True,
+        output_bias=True,
+        key=jax.random.key(2),
+        dtype=jnp.bfloat16,
+    )
     other = save_run(tmp_path / "gru", model)
     loaded, _ = load_model(other)  # np.savez stores bfloat16 as raw 2-byte records; they are read back
     for ours, saved in zip(jax.tree.leaves(loaded), jax.tree.leaves(model), strict=True):
@@ -116,7 +133,8 @@ def test_other_models_get_their_own_programs(cache, tmp_path):
     for _ in range(2):  # cold, then warm
         np.testing.assert_array_equal(draw(other)[0], expected_tokens(model))
         assert _aot.score(_aot.Checkpoint(other), TEXT, batch_size=2, seq_len=5) == purelm.evaluate(
-            model, TEXT, batch_size=2, seq_len=5)
+            model, TEXT, batch_size=2, seq_len=5
+        )
 
 
 def test_key_data_is_jax_random_key():
@@ -133,8 +151,7 @@ def test_least_recently_used_programs_are_evicted(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["1.xla", "2.xla"]
 
 
-def test_the_command_off_cold_concurrent_and_warm(tmp_path, run_dir, monkeypatch, capsys,
-                                                 restore_jax_cache_config):
+def test_the_command_off_cold_concurrent_and_warm(tmp_path, run_dir, monkeypatch, capsys, restore_jax_cache_config):
     """`purelm sample` and `eval` print the same with the cache off (nothing stored) and cold; two processes
     filling one cache at once both succeed; a warm `purelm sample` then prints the same again, without
     importing equinox, optax or the training loop."""
@@ -154,9 +171,11 @@ def test_the_command_off_cold_concurrent_and_warm(tmp_path, run_dir, monkeypatch
     assert outputs[0] == outputs[1]
     sampled = outputs[0][0]
     assert sampled.startswith("def ") and "bits per byte" in outputs[0][1]
-    probe = ("import sys\nfrom purelm._cli._main import main\nassert main(sys.argv[1:]) == 0\n"
-             "print(sorted(m for m in ('equinox', 'optax', 'jaxtyping', 'matplotlib', 'purelm.training._trainer') "
-             "if m in sys.modules))")
+    probe = (
+        "import sys\nfrom purelm._cli._main import main\nassert main(sys.argv[1:]) == 0\n"
+        "print(sorted(m for m in ('equinox', 'optax', 'jaxtyping', 'matplotlib', 'purelm.training._trainer') "
+        "if m in sys.modules))"
+    )
     command = [sys.executable, "-c", probe, "sample", str(run_dir), "--length", "12", "--seed", "4"]
     env = {**os.environ, _compile_cache.ENV_VAR: str(tmp_path / "shared")}
     racing = [subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env) for _ in range(2)]
@@ -178,7 +197,7 @@ def test_an_executable_loaded_from_jax_cache_is_not_stored(cache):
     x = np.ones((4, 4), np.float32)
     jax.jit(f).lower(x).compile()  # written to JAX's cache
     jax.clear_caches()  # so that the next compilation reads it back from disk
-    compiled, fresh = _aot._compile_fresh(jax.jit(f).lower(x))
+    _compiled, fresh = _aot._compile_fresh(jax.jit(f).lower(x))
     assert not fresh
     _, fresh = _aot._compile_fresh(jax.jit(lambda x: f(x) * 2).lower(x))
     assert fresh

@@ -41,8 +41,10 @@ def _templates(width=5):
 
 
 def _arrays(tree):
-    raw = [jax.random.key_data(x) if jnp.issubdtype(x.dtype, jax.dtypes.prng_key) else x for x in jax.tree.leaves(
-        eqx.filter(tree, eqx.is_array))]
+    raw = [
+        jax.random.key_data(x) if jnp.issubdtype(x.dtype, jax.dtypes.prng_key) else x
+        for x in jax.tree.leaves(eqx.filter(tree, eqx.is_array))
+    ]
     return [np.asarray(x) for x in raw]
 
 

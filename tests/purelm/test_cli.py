@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 import purelm._cli._main as cli
+from purelm._cli._progress import Progress, format_duration
 from purelm._rundir._checkpoint import CHECKPOINT_FILE, _read_all, load_checkpoint
 from purelm._rundir._format import load_model
-from purelm._cli._progress import Progress, format_duration
 
 # Tiny and shared by every run, so the compiled step and evaluation are reused across tests.
 TINY = ["--batch-size", "4", "--seq-len", "16", "--embed-dim", "8", "--hidden-dim", "16"]
@@ -64,8 +64,9 @@ def assert_one_line_error(code, err, *fragments):
 
 def test_train_writes_checkpoint_metrics_and_plot(capsys, corpus, tmp_path):
     out = tmp_path / "run"
-    code, stdout, _ = run(capsys, "train", corpus, "--out", out, *TINY, "--steps", 6, "--log-every", 2,
-                          "--eval-every", 4)
+    code, stdout, _ = run(
+        capsys, "train", corpus, "--out", out, *TINY, "--steps", 6, "--log-every", 2, "--eval-every", 4
+    )
     assert code == 0
     lines = stdout.splitlines()
     assert lines[0].startswith(f"data: {corpus}: 12 files")
@@ -108,7 +109,9 @@ def test_resume_continues_bit_identically(capsys, short_file, tmp_path):
     common = [short_file, *TINY, "--eval-every", 0]
     straight, split = tmp_path / "straight", tmp_path / "split"
     # 3 windows per epoch: one call of 8 steps restarts from the initial state at steps 3 and 6 ...
-    assert run(capsys, "train", *common, "--out", straight, "--steps", 8, "--log-every", 8, "--steps-per-call", 8)[0] == 0
+    assert (
+        run(capsys, "train", *common, "--out", straight, "--steps", 8, "--log-every", 8, "--steps-per-call", 8)[0] == 0
+    )
     # ... against single steps to step 4 (mid-epoch: the carried state comes from the checkpoint), then
     # a resumed run in one call of 4 steps.
     assert run(capsys, "train", *common, "--out", split, "--steps", 4, "--log-every", 1)[0] == 0
@@ -143,7 +146,10 @@ def test_resume_without_options_continues_to_the_stored_target_and_intervals(cap
     code, stdout, _ = run(capsys, "train", "--resume", out)
     assert code == 0 and f"resuming {out} at step 2 (target 5)" in stdout
     assert [line.split("  ")[0] for line in stdout.splitlines() if line.startswith("step")] == [
-        "step 3/5", "step 4/5", "step 5/5"]
+        "step 3/5",
+        "step 4/5",
+        "step 5/5",
+    ]
     assert json.loads((out / "hparams.json").read_text())["step"] == 5
 
 
@@ -157,19 +163,37 @@ def test_an_out_path_that_is_a_file_is_refused(capsys, short_file):
     [
         (lambda d: d / "missing", [], ["no such file or directory:", "missing"]),
         (lambda d: (d / "empty").mkdir() or d / "empty", [], ["no files matching '*' under"]),
-        (lambda d: (d / "txt").mkdir() or (d / "txt" / "a.txt").write_text("a") and d / "txt", ["--include", "*.py"],
-         ["no files matching '*.py' under"]),
+        (
+            lambda d: (d / "txt").mkdir() or ((d / "txt" / "a.txt").write_text("a") and d / "txt"),
+            ["--include", "*.py"],
+            ["no files matching '*.py' under"],
+        ),
         (lambda d: (d / "zero.txt").write_text("") or d / "zero.txt", [], ["corpus is empty: 1 file(s), 0 bytes"]),
-        (lambda d: (d / "tiny.txt").write_text("x" * 60) and d / "tiny.txt", [],
-         ["training split has 57 bytes, shorter than one batch of windows", "--batch-size 4 x --seq-len 16"]),
-        (lambda d: (d / "ok.txt").write_text("x" * 600) and d / "ok.txt", ["--embed-dim", "8", "--tied"],
-         ["--tied needs --embed-dim equal to --hidden-dim, got 8 and 16"]),
-        (lambda d: (d / "ok.txt").write_text("x" * 600) and d / "ok.txt", ["--anneal", "0.5"],
-         ["--anneal must be above 1"]),
-        (lambda d: (d / "latin1.txt").write_bytes(b"caf\xe9 " * 200) and d / "latin1.txt", ["--tokenizer", "word"],
-         ["latin1.txt is not UTF-8 text (byte 3"]),
-        (lambda d: (d / "ok.txt").write_text("x" * 600) and d / "ok.txt", ["--devices", "64"],
-         ["--devices 64 asks for more devices than"]),
+        (
+            lambda d: (d / "tiny.txt").write_text("x" * 60) and d / "tiny.txt",
+            [],
+            ["training split has 57 bytes, shorter than one batch of windows", "--batch-size 4 x --seq-len 16"],
+        ),
+        (
+            lambda d: (d / "ok.txt").write_text("x" * 600) and d / "ok.txt",
+            ["--embed-dim", "8", "--tied"],
+            ["--tied needs --embed-dim equal to --hidden-dim, got 8 and 16"],
+        ),
+        (
+            lambda d: (d / "ok.txt").write_text("x" * 600) and d / "ok.txt",
+            ["--anneal", "0.5"],
+            ["--anneal must be above 1"],
+        ),
+        (
+            lambda d: (d / "latin1.txt").write_bytes(b"caf\xe9 " * 200) and d / "latin1.txt",
+            ["--tokenizer", "word"],
+            ["latin1.txt is not UTF-8 text (byte 3"],
+        ),
+        (
+            lambda d: (d / "ok.txt").write_text("x" * 600) and d / "ok.txt",
+            ["--devices", "64"],
+            ["--devices 64 asks for more devices than"],
+        ),
     ],
 )
 def test_bad_training_input_is_one_line_and_writes_nothing(capsys, tmp_path, make, extra, fragments):
@@ -325,16 +349,48 @@ def test_word_model_from_torch_pickle_scores_words_and_samples_words(capsys, wor
     assert_one_line_error(code, err, "has no test.txt to score")
     (word_dir / "valid.txt").write_text("a whole new vocabulary here\n")
     code, _, err = run(capsys, "convert-torch", pickled, "--allow-pickle", "--vocab", word_dir, "--out", tmp_path / "x")
-    assert_one_line_error(code, err, f"but {pickled} a vocabulary of {words.vocab_size}", "not the data it was trained on")
+    assert_one_line_error(
+        code, err, f"but {pickled} a vocabulary of {words.vocab_size}", "not the data it was trained on"
+    )
     assert not (tmp_path / "x").exists()
 
 
 def test_word_training_run_on_a_data_directory(capsys, word_dir, tmp_path):
     out = tmp_path / "run"
-    code, stdout, _ = run(capsys, "train", word_dir, "--out", out, "--tokenizer", "word", "--embed-dim", 16,
-                          "--hidden-dim", 16, "--tied", "--dropout", 0.2, "--optimizer", "sgd", "--lr", 20,
-                          "--grad-clip", 0.25, "--anneal", 4, "--batch-size", 4, "--seq-len", 8, "--steps", 4,
-                          "--log-every", 2, "--eval-every", 2)
+    code, stdout, _ = run(
+        capsys,
+        "train",
+        word_dir,
+        "--out",
+        out,
+        "--tokenizer",
+        "word",
+        "--embed-dim",
+        16,
+        "--hidden-dim",
+        16,
+        "--tied",
+        "--dropout",
+        0.2,
+        "--optimizer",
+        "sgd",
+        "--lr",
+        20,
+        "--grad-clip",
+        0.25,
+        "--anneal",
+        4,
+        "--batch-size",
+        4,
+        "--seq-len",
+        8,
+        "--steps",
+        4,
+        "--log-every",
+        2,
+        "--eval-every",
+        2,
+    )
     assert code == 0, stdout
     assert f"data: {word_dir} (train.txt/valid.txt/test.txt)" in stdout and "vocabulary 14 words" in stdout
     assert "tied, dropout 0.2" in stdout and "optimizer: sgd lr 20, grad clip 0.25, anneal /4" in stdout
@@ -396,8 +452,28 @@ def test_loaded_model_matches_checkpoint(capsys, short_file, tmp_path):
 
 def test_divergence_is_one_line_exit_1_and_saves_nothing(capsys, short_file, tmp_path):
     out = tmp_path / "run"
-    code, _, err = run(capsys, "train", short_file, "--out", out, *TINY, "--optimizer", "sgd", "--lr", "1e12",
-                       "--grad-clip", 0, "--steps", 4, "--log-every", 2, "--checkpoint-every", 2, "--eval-every", 0)
+    code, _, err = run(
+        capsys,
+        "train",
+        short_file,
+        "--out",
+        out,
+        *TINY,
+        "--optimizer",
+        "sgd",
+        "--lr",
+        "1e12",
+        "--grad-clip",
+        0,
+        "--steps",
+        4,
+        "--log-every",
+        2,
+        "--checkpoint-every",
+        2,
+        "--eval-every",
+        0,
+    )
     assert code == 1 and err.count("\n") == 1 and "Traceback" not in err
     assert "training diverged by step 2" in err and "nothing saved" in err and "try a smaller --lr" in err
     assert not (out / CHECKPOINT_FILE).exists()
@@ -409,8 +485,14 @@ def test_checkpoints_of_older_runs_are_read_but_not_resumed(capsys, short_file, 
     from purelm import LSTMLM, save_checkpoint
 
     old = tmp_path / "old"
-    hparams = {"vocab_size": 256, "embed_dim": 8, "hidden_dim": 16, "num_layers": 1, "tie_embeddings": False,
-               "dtype": "float32"}
+    hparams = {
+        "vocab_size": 256,
+        "embed_dim": 8,
+        "hidden_dim": 16,
+        "num_layers": 1,
+        "tie_embeddings": False,
+        "dtype": "float32",
+    }
     model = LSTMLM(256, 8, 16, key=jax.random.key(0))
     save_checkpoint(old, {"model": model}, {"kind": "train", "model": hparams, "train": {"batch_size": 4}, "step": 3})
     code, _, err = run(capsys, "train", "--resume", old)

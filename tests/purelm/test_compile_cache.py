@@ -3,11 +3,11 @@ the same program is read back from disk."""
 
 import jax
 import jax.numpy as jnp
-import pytest
 from jax._src import monitoring
 
 from purelm._runtime import _compile_cache
 from purelm._runtime._compile_cache import cache_dir, enable
+
 
 def test_cache_dir_default_override_and_off(monkeypatch, tmp_path):
     monkeypatch.delenv(_compile_cache.ENV_VAR, raising=False)

@@ -50,7 +50,14 @@ def reference_layers(params, xs, h0, c0):
 
 def random_layer(key, seq, batch, inp, hidden, dtype):
     k = jax.random.split(key, 6)
-    shapes = [(4 * hidden, inp), (4 * hidden, hidden), (4 * hidden,), (seq, batch, inp), (batch, hidden), (batch, hidden)]
+    shapes = [
+        (4 * hidden, inp),
+        (4 * hidden, hidden),
+        (4 * hidden,),
+        (seq, batch, inp),
+        (batch, hidden),
+        (batch, hidden),
+    ]
     return [jax.random.normal(kk, shape, dtype) for kk, shape in zip(k, shapes)]
 
 
@@ -225,8 +232,12 @@ def test_batch_loss_equals_vmap_of_sequence_loss(start_from_model):
         model = LSTMLM(9, 5, 4, num_layers=2, key=key, dtype=jnp.float64)
         model = eqx.tree_at(lambda m: m.c0, model, jax.random.normal(k_c0, model.c0.shape, jnp.float64))
         tokens = jax.random.randint(k_tok, (3, 6), 0, 9)
-        states = None if start_from_model else jax.tree.map(
-            lambda x: x + jax.random.normal(k_state, x.shape, jnp.float64), batch_initial_state(model, 3)
+        states = (
+            None
+            if start_from_model
+            else jax.tree.map(
+                lambda x: x + jax.random.normal(k_state, x.shape, jnp.float64), batch_initial_state(model, 3)
+            )
         )
 
         def per_sequence(model):
@@ -265,7 +276,15 @@ def test_dropout_masks_sit_where_word_language_model_puts_them(cell):
     with jax.enable_x64(True):
         key, k_bias, k_state, k_tok, k_drop, k_w = jax.random.split(jax.random.key(6), 6)
         model = LSTMLM(
-            11, 5, 5, num_layers=2, cell=cell, tie_embeddings=True, output_bias=True, dropout=0.4, key=key,
+            11,
+            5,
+            5,
+            num_layers=2,
+            cell=cell,
+            tie_embeddings=True,
+            output_bias=True,
+            dropout=0.4,
+            key=key,
             dtype=jnp.float64,
         )
         model = eqx.tree_at(lambda m: m.head_bias, model, jax.random.normal(k_bias, (11,), jnp.float64))

@@ -33,7 +33,9 @@ CYCLES = textwrap.dedent("""
 
 
 def _faults(mode):
-    out = subprocess.run([sys.executable, "-c", CYCLES, mode], capture_output=True, text=True, check=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", CYCLES, mode], capture_output=True, text=True, check=True
+    ).stdout.split()
     return out[0], int(out[1])
 
 

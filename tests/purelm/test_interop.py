@@ -160,7 +160,8 @@ def test_round_trip_is_exact():
 
 
 @pytest.mark.parametrize(
-    "kwargs", [{"num_layers": 2}, {"cell": "gru", "tie_embeddings": True}, {"tie_embeddings": True, "output_bias": True}]
+    "kwargs",
+    [{"num_layers": 2}, {"cell": "gru", "tie_embeddings": True}, {"tie_embeddings": True, "output_bias": True}],
 )
 def test_to_torch_refuses_models_the_tutorial_cannot_hold(kwargs):
     model = purelm.LSTMLM(VOCAB, 6, 6, key=jax.random.key(0), **kwargs)
@@ -325,14 +326,18 @@ def test_tied_decoder_imports_as_tied_with_its_bias():
 
 def test_rnn_state_dict_needs_the_nonlinearity_named():
     state_dict = rnn_model("RNN_TANH", F32, 1, tied=False).state_dict()
-    with pytest.raises(purelm.StateDictError, match="nn.RNN.*cell='rnn_tanh' or cell='rnn_relu'"):
+    with pytest.raises(purelm.StateDictError, match=r"nn.RNN.*cell='rnn_tanh' or cell='rnn_relu'"):
         purelm.from_torch_state_dict(state_dict)
     assert purelm.from_torch_state_dict(state_dict, cell="rnn_relu").cell == "rnn_relu"
 
 
 @pytest.mark.parametrize(
     ("rnn_type", "cell", "message"),
-    [("LSTM", "gru", "holds an nn.LSTM"), ("GRU", "rnn_tanh", "holds an nn.GRU"), ("GRU", "transformer", "cell must be")],
+    [
+        ("LSTM", "gru", "holds an nn.LSTM"),
+        ("GRU", "rnn_tanh", "holds an nn.GRU"),
+        ("GRU", "transformer", "cell must be"),
+    ],
 )
 def test_cell_that_does_not_match_is_refused_by_name(rnn_type, cell, message):
     state_dict = rnn_model(rnn_type, F32, 1, tied=False).state_dict()
@@ -351,7 +356,7 @@ def test_load_torch_file_reads_a_state_dict(tmp_path):
 
 def test_pickled_module_needs_allow_pickle(tmp_path):
     torch.save(rnn_model("RNN_RELU", F32, 2, tied=True), tmp_path / "model.pt")
-    with pytest.raises(purelm.StateDictError, match="pickled.*allow_pickle=True") as refused:
+    with pytest.raises(purelm.StateDictError, match=r"pickled.*allow_pickle=True") as refused:
         purelm.load_torch_file(tmp_path / "model.pt")
     assert "\n" not in str(refused.value) and "\x1b" not in str(refused.value)
     state_dict, info = purelm.load_torch_file(tmp_path / "model.pt", allow_pickle=True)
@@ -364,9 +369,11 @@ def test_pickled_word_language_model_loads_without_their_source(tmp_path, monkey
     """Their main.py pickles `model.RNNModel`; where their model.py is not importable, ours stands in."""
     source = tmp_path / "src"
     source.mkdir()
-    (source / "model.py").write_text("from purelm.reference import RNNModel as Ours\n\n\nclass RNNModel(Ours):\n    pass\n")
+    (source / "model.py").write_text(
+        "from purelm.reference import RNNModel as Ours\n\n\nclass RNNModel(Ours):\n    pass\n"
+    )
     monkeypatch.syspath_prepend(str(source))
-    import model as their_model  # noqa: PLC0415 - the module exists only inside this test
+    import model as their_model
 
     torch.manual_seed(0)
     module = their_model.RNNModel("LSTM", VOCAB, 6, 6, 2, dropout=0.2).eval()

@@ -88,8 +88,12 @@ def test_every_module_has_a_layer():
 
 
 def test_no_import_points_up():
-    upward = [f"{module} ({rank(module)}) imports {target} ({rank(target)})"
-              for module, targets in sorted(GRAPH.items()) for target in sorted(targets) if rank(target) > rank(module)]
+    upward = [
+        f"{module} ({rank(module)}) imports {target} ({rank(target)})"
+        for module, targets in sorted(GRAPH.items())
+        for target in sorted(targets)
+        if rank(target) > rank(module)
+    ]
     assert not upward, "\n".join(upward)
 
 
@@ -101,7 +105,7 @@ def test_no_import_circle():
         state[module] = "open"
         for target in sorted(GRAPH[module]):
             if state.get(target) == "open":
-                circles.append(" -> ".join(path[path.index(target):] + [target]))
+                circles.append(" -> ".join(path[path.index(target) :] + [target]))
             elif target not in state:
                 visit(target, [*path, target])
         state[module] = "done"

@@ -24,10 +24,23 @@ import numpy as np
 import pytest
 
 from purelm._runtime._parallel import DeviceError, distributed_settings
+
 PAUSED = Path(__file__).with_name("paused_purelm.py")  # the command, paused at a phase or "-" (see there)
 PAUSE_MARKER = runpy.run_path(str(PAUSED))["MARKER"]
-TINY = ["--batch-size", "4", "--seq-len", "16", "--embed-dim", "8", "--hidden-dim", "16",
-        "--log-every", "1", "--eval-every", "2"]
+TINY = [
+    "--batch-size",
+    "4",
+    "--seq-len",
+    "16",
+    "--embed-dim",
+    "8",
+    "--hidden-dim",
+    "16",
+    "--log-every",
+    "1",
+    "--eval-every",
+    "2",
+]
 WAIT_S = 300
 
 
@@ -89,15 +102,35 @@ def test_two_processes_match_two_devices_bit_for_bit_and_resume(tmp_path, env):
 
     # The reference (4 steps in one go, two devices in one process) side by side with the two-process run,
     # configured by options, which process 0 pauses before its second step until it gets a SIGTERM.
-    reference = _launch(["train", str(corpus), "--out", str(one), *TINY, "--steps", "4", "--devices", "2"],
-                        env | {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}, tmp_path / "one.log")
+    reference = _launch(
+        ["train", str(corpus), "--out", str(one), *TINY, "--steps", "4", "--devices", "2"],
+        env | {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"},
+        tmp_path / "one.log",
+    )
     port = _free_port()
     first = {}
     for i in range(2):
         log = tmp_path / f"first{i}.log"
-        first[log] = _launch(["train", str(corpus), "--out", str(two), *TINY, "--steps", "4",
-                              "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2", "--process-id", str(i)],
-                             env, log, pause_at="step" if i == 0 else None)
+        first[log] = _launch(
+            [
+                "train",
+                str(corpus),
+                "--out",
+                str(two),
+                *TINY,
+                "--steps",
+                "4",
+                "--coordinator",
+                f"127.0.0.1:{port}",
+                "--num-processes",
+                "2",
+                "--process-id",
+                str(i),
+            ],
+            env,
+            log,
+            pause_at="step" if i == 0 else None,
+        )
     process0 = next(iter(first.values()))
     try:
         while PAUSE_MARKER not in (tmp_path / "first0.log").read_text():
@@ -138,30 +171,53 @@ def test_two_processes_match_two_devices_bit_for_bit_and_resume(tmp_path, env):
 def test_settings_from_options_environment_and_slurm():
     assert distributed_settings(environ={}) is None
     env = {"JAX_COORDINATOR_ADDRESS": "10.0.0.1:1234", "JAX_NUM_PROCESSES": "4", "JAX_PROCESS_ID": "3"}
-    assert distributed_settings(environ=env) == {"coordinator_address": "10.0.0.1:1234", "num_processes": 4,
-                                                 "process_id": 3}
+    assert distributed_settings(environ=env) == {
+        "coordinator_address": "10.0.0.1:1234",
+        "num_processes": 4,
+        "process_id": 3,
+    }
     # Options win over the environment.
-    assert distributed_settings("h:1", 2, 0, environ=env) == {"coordinator_address": "h:1", "num_processes": 2,
-                                                               "process_id": 0}
-    slurm = {"SLURM_JOB_ID": "7", "SLURM_STEP_NODELIST": "n[1-2]", "SLURM_NTASKS": "2", "SLURM_PROCID": "1",
-             "SLURM_LOCALID": "0"}
+    assert distributed_settings("h:1", 2, 0, environ=env) == {
+        "coordinator_address": "h:1",
+        "num_processes": 2,
+        "process_id": 0,
+    }
+    slurm = {
+        "SLURM_JOB_ID": "7",
+        "SLURM_STEP_NODELIST": "n[1-2]",
+        "SLURM_NTASKS": "2",
+        "SLURM_PROCID": "1",
+        "SLURM_LOCALID": "0",
+    }
     # An srun step of two tasks: JAX's Slurm detection fills in everything.
-    assert distributed_settings(environ=slurm) == {"coordinator_address": None, "num_processes": None,
-                                                   "process_id": None}
+    assert distributed_settings(environ=slurm) == {
+        "coordinator_address": None,
+        "num_processes": None,
+        "process_id": None,
+    }
     assert distributed_settings(environ=slurm | {"SLURM_STEP_NUM_TASKS": "1"}) is None  # one task: one process
     assert distributed_settings(auto=True, environ={}) is not None  # --distributed: let JAX detect the cluster
 
 
-@pytest.mark.parametrize(("args", "environ", "message"), [
-    (("127.0.0.1:5000", None, 0), {}, "needs --num-processes (or JAX_NUM_PROCESSES) too"),
-    ((None, None, None), {"JAX_COORDINATOR_ADDRESS": "h:1"},
-     "needs --num-processes (or JAX_NUM_PROCESSES) and --process-id (or JAX_PROCESS_ID) too"),
-    (("127.0.0.1", 2, 0), {}, "--coordinator must be HOST:PORT, got '127.0.0.1'"),
-    (("h:1", 2, 2), {}, "--process-id must be between 0 and 1, got 2"),
-    (("h:1", 0, 0), {}, "--num-processes must be at least 1, got 0"),
-    ((None, None, None), {"JAX_COORDINATOR_ADDRESS": "h:1", "JAX_NUM_PROCESSES": "two", "JAX_PROCESS_ID": "0"},
-     "JAX_NUM_PROCESSES='two' is not a non-negative integer"),
-])
+@pytest.mark.parametrize(
+    ("args", "environ", "message"),
+    [
+        (("127.0.0.1:5000", None, 0), {}, "needs --num-processes (or JAX_NUM_PROCESSES) too"),
+        (
+            (None, None, None),
+            {"JAX_COORDINATOR_ADDRESS": "h:1"},
+            "needs --num-processes (or JAX_NUM_PROCESSES) and --process-id (or JAX_PROCESS_ID) too",
+        ),
+        (("127.0.0.1", 2, 0), {}, "--coordinator must be HOST:PORT, got '127.0.0.1'"),
+        (("h:1", 2, 2), {}, "--process-id must be between 0 and 1, got 2"),
+        (("h:1", 0, 0), {}, "--num-processes must be at least 1, got 0"),
+        (
+            (None, None, None),
+            {"JAX_COORDINATOR_ADDRESS": "h:1", "JAX_NUM_PROCESSES": "two", "JAX_PROCESS_ID": "0"},
+            "JAX_NUM_PROCESSES='two' is not a non-negative integer",
+        ),
+    ],
+)
 def test_incomplete_or_bad_settings_are_named(args, environ, message):
     with pytest.raises(DeviceError) as info:
         distributed_settings(*args, environ=environ)

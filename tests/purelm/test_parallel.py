@@ -14,12 +14,12 @@ import optax
 import pytest
 
 from purelm import LSTMLM, sample
-from purelm._inference import _streaming
-from purelm._rundir._checkpoint import _read_all
 from purelm._cli._main import main
+from purelm._inference import _streaming
+from purelm._inference._streaming import sample_stream
+from purelm._rundir._checkpoint import _read_all
 from purelm._runtime._errors import OutOfMemory, check_fits, describe_resource_error, parameter_size
 from purelm._runtime._parallel import DeviceError, choose_devices, make_mesh, replicate, shard_batch
-from purelm._inference._streaming import sample_stream
 
 SCRIPT = textwrap.dedent(
     """
@@ -77,12 +77,30 @@ def test_four_devices_train_like_one(tmp_path):
     for i in range(6):
         (data / f"f{i}.txt").write_bytes(bytes(rng.integers(32, 127, 1500, dtype=np.uint8)))
     # The sizes of test_cli's runs, so the one-device run here can reuse their compilation.
-    tiny = ["--batch-size", "4", "--seq-len", "16", "--embed-dim", "8", "--hidden-dim", "16",
-            "--steps", "6", "--log-every", "1", "--eval-every", "3"]
+    tiny = [
+        "--batch-size",
+        "4",
+        "--seq-len",
+        "16",
+        "--embed-dim",
+        "8",
+        "--hidden-dim",
+        "16",
+        "--steps",
+        "6",
+        "--log-every",
+        "1",
+        "--eval-every",
+        "3",
+    ]
     env = os.environ | {"XLA_FLAGS": "--xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu"}
     proc = subprocess.run(
         [sys.executable, "-c", SCRIPT, str(data), str(tmp_path), *tiny],
-        env=env, capture_output=True, text=True, timeout=300, check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "on 4 cpu devices" in proc.stdout
@@ -106,8 +124,10 @@ def test_a_model_too_large_for_memory_is_named_before_anything_is_allocated():
         check_fits(shapes, optimizer=optax.adam(1e-3))
     message = str(info.value)
     assert "\n" not in message
-    assert message.startswith("the model does not fit in memory: 160,103,416,640 parameters (596 GiB); "
-                              "training needs at least 2.33 TiB (parameters, gradients and optimizer state)")
+    assert message.startswith(
+        "the model does not fit in memory: 160,103,416,640 parameters (596 GiB); "
+        "training needs at least 2.33 TiB (parameters, gradients and optimizer state)"
+    )
     assert isinstance(info.value, DeviceError)  # so the CLI reports it as one line, exit 2
 
 
@@ -135,12 +155,15 @@ def test_the_cli_refuses_a_model_too_large_in_one_line(tmp_path, capsys):
 
 def test_running_out_of_memory_at_run_time_is_one_line(tmp_path):
     # A real RESOURCE_EXHAUSTED from XLA (no machine has 4 PiB) reaching the console entry point.
-    script = ("import jax, purelm._cli._entry, purelm._cli._main\n"
-              "purelm._cli._main.main = lambda argv: jax.numpy.zeros(2**50, jax.numpy.float32).block_until_ready()\n"
-              "purelm._cli._entry.console_main()\n")
+    script = (
+        "import jax, purelm._cli._entry, purelm._cli._main\n"
+        "purelm._cli._main.main = lambda argv: jax.numpy.zeros(2**50, jax.numpy.float32).block_until_ready()\n"
+        "purelm._cli._entry.console_main()\n"
+    )
     env = os.environ | {"JAX_PLATFORMS": "cpu"}
-    proc = subprocess.run([sys.executable, "-c", script, "train"], capture_output=True, text=True, env=env,
-                          timeout=300, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", script, "train"], capture_output=True, text=True, env=env, timeout=300, check=False
+    )
     assert proc.returncode == 1
     assert proc.stderr == "purelm train: error: out of memory: could not allocate 4,096 TiB\n", proc.stderr
     assert describe_resource_error(ValueError("shape mismatch")) is None
@@ -157,8 +180,9 @@ def test_chunked_sampling_draws_what_one_call_draws_from_one_program(monkeypatch
     monkeypatch.setattr(_streaming, "draw", lambda *a: traces.append(1) or real_draw(*a))
     for length, temperature, top_k in [(200, 0.8, 40), (37, 0.8, 40), (5, 1.3, None)]:
         expected = np.asarray(sample(model, jax.random.key(3), prompt, length, temperature=temperature, top_k=top_k))
-        chunks = list(sample_stream(model, jax.random.key(3), prompt, length, temperature=temperature, top_k=top_k,
-                                    chunk=64))
+        chunks = list(
+            sample_stream(model, jax.random.key(3), prompt, length, temperature=temperature, top_k=top_k, chunk=64)
+        )
         assert [c.size for c in chunks] == [min(64, length - s) for s in range(0, length, 64)]
         np.testing.assert_array_equal(np.concatenate(chunks), expected)
     assert len(traces) == 2  # one program per (chunk size, top_k), whatever the length

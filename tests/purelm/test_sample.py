@@ -75,7 +75,9 @@ def test_first_token_follows_the_tempered_softmax(model, prompt, temperature):
     expected = np.asarray(jax.nn.softmax(logits / temperature))
     observed = np.bincount(np.asarray(draws[:, 0]), minlength=VOCAB) / len(draws)
     # Four standard errors of a binomial proportion: fails for a wrong temperature, not by chance.
-    np.testing.assert_array_less(np.abs(observed - expected), 4 * np.sqrt(expected * (1 - expected) / len(draws)) + 1e-3)
+    np.testing.assert_array_less(
+        np.abs(observed - expected), 4 * np.sqrt(expected * (1 - expected) / len(draws)) + 1e-3
+    )
 
 
 def test_empty_prompt_starts_from_the_initial_state(model):

@@ -71,9 +71,8 @@ class Proc:
         self.name, self.root, self.pause_at = name, root, pause_at
         self.stdout_path, self.stderr_path = root / f"{name}.out", root / f"{name}.err"
         command = [sys.executable, str(PAUSED), pause_at or "-"]
-        with self.stdout_path.open("wb") as out, self.stderr_path.open("wb") as err:
-            with _not_ignored():
-                self.popen = subprocess.Popen([*command, *argv], stdout=out, stderr=err, env=env)
+        with self.stdout_path.open("wb") as out, self.stderr_path.open("wb") as err, _not_ignored():
+            self.popen = subprocess.Popen([*command, *argv], stdout=out, stderr=err, env=env)
         self.signalled_at: float | None = None
         self.timed_out = False
 
@@ -116,7 +115,8 @@ def _drive(procs: dict[str, Proc], signals: dict[str, int]) -> None:
                 if proc.signalled_at is None and proc.ready():
                     proc.send(signals[name])
                 elif now - (start if proc.signalled_at is None else proc.signalled_at) > (
-                        WAIT_S if proc.signalled_at is None else STOP_S):
+                    WAIT_S if proc.signalled_at is None else STOP_S
+                ):
                     proc.timed_out = True
                     proc.kill()
             time.sleep(0.05)
@@ -188,7 +188,7 @@ def _assert_clean_exit(proc: Proc, signum: int, command: str) -> str:
 @pytest.mark.parametrize("name", list(CASES))
 def test_signal_in_each_phase_ends_cleanly(ended, lab, name):
     proc = ended[name]
-    command, pause_at, signum = CASES[name]
+    command, _pause_at, signum = CASES[name]
     last = _assert_clean_exit(proc, signum, command)
     if command != "train":
         return
@@ -258,8 +258,9 @@ def test_a_signal_ignored_from_the_start_stays_ignored(monkeypatch):
 
 def test_the_entry_point_installs_its_handlers_before_importing_jax(lab):
     probe = "import sys, purelm._cli._entry; print(sorted(m for m in ('jax', 'numpy') if m in sys.modules))"
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=lab["env"],
-                            timeout=WAIT_S, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=lab["env"], timeout=WAIT_S, check=True
+    )
     assert result.stdout.strip() == "[]"
 
 
@@ -281,6 +282,7 @@ def test_a_signal_while_importing_ends_at_once_even_if_library_code_catches_it(l
         """
     )
     with _not_ignored():
-        result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=lab["env"],
-                                timeout=WAIT_S)
+        result = subprocess.run(
+            [sys.executable, "-c", probe], capture_output=True, text=True, env=lab["env"], timeout=WAIT_S
+        )
     assert (result.returncode, result.stdout, result.stderr) == (130, "", "purelm train: interrupted by SIGINT\n")

@@ -60,8 +60,9 @@ def test_word_ids_match_word_language_model(tricky_dir):
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.text(alphabet=st.sampled_from(list("ab c\n\r\t\u00a0\u2028é")), max_size=30), min_size=1,
-                max_size=3))
+@given(
+    st.lists(st.text(alphabet=st.sampled_from(list("ab c\n\r\t\u00a0\u2028é")), max_size=30), min_size=1, max_size=3)
+)
 def test_word_ids_match_word_language_model_on_any_text(tmp_path_factory, texts):
     root = tmp_path_factory.mktemp("any")
     for name, text in zip(("train.txt", "valid.txt", "test.txt"), texts + [""] * 3, strict=False):

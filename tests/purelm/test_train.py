@@ -71,7 +71,9 @@ def test_none_state_starts_from_c0_and_trains_it(model, batch):
     explicit = purelm.batch_initial_state(model, batch.shape[0])
     grad = eqx.filter_jit(eqx.filter_grad(lambda m, states: purelm.batch_loss(m, batch, states)[0]))
     grad_none, grad_explicit = grad(model, None), grad(model, explicit)
-    np.testing.assert_allclose(jit_batch_loss(model, batch, None)[0], jit_batch_loss(model, batch, explicit)[0], rtol=1e-6)
+    np.testing.assert_allclose(
+        jit_batch_loss(model, batch, None)[0], jit_batch_loss(model, batch, explicit)[0], rtol=1e-6
+    )
     assert float(jnp.abs(grad_none.c0).sum()) > 0
     assert float(jnp.abs(grad_explicit.c0).sum()) == 0
 
@@ -143,7 +145,6 @@ def test_train_steps_equal_that_many_single_steps_bit_for_bit(start, layers, tie
     np.testing.assert_array_equal(losses, jnp.stack(single_losses))
     for a, b in zip(jax.tree.leaves(many), jax.tree.leaves(one), strict=True):
         np.testing.assert_array_equal(a, b)
-
 
 
 def test_dropout_steps_with_a_key_equal_single_steps_with_its_split_keys():

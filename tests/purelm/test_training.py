@@ -71,7 +71,9 @@ def test_config_round_trip_and_what_a_resume_may_change():
     config = TrainingConfig(model=ModelConfig(cell="gru", dropout=0.2), optim=OptimConfig(optimizer="sgd", lr=20.0))
     assert TrainingConfig.from_json(json.loads(json.dumps(config.to_json()))) == config
     assert config.changes(config.replace(run={"steps": 5000}, optim={"lr": 5.0})) == {
-        "run": {"steps": 5000}, "optim": {"lr": 5.0}}
+        "run": {"steps": 5000},
+        "optim": {"lr": 5.0},
+    }
     with pytest.raises(ConfigError, match="--hidden-dim 128 differs from the run's hidden_dim = 256"):
         config.changes(config.replace(model={"hidden_dim": 128}))
     with pytest.raises(ConfigError, match="--optimizer adam differs"):
@@ -157,8 +159,12 @@ class Scripted:
 
 
 def test_anneal_keep_best_and_early_stop(text_file, tmp_path):
-    config = tiny(text_file, optim={"optimizer": "sgd", "lr": 1.0, "grad_clip": 0.0},
-                  run={"steps": 12, "eval_every": 2, "early_stop": 2}, schedule={"anneal": 4.0})
+    config = tiny(
+        text_file,
+        optim={"optimizer": "sgd", "lr": 1.0, "grad_clip": 0.0},
+        run={"steps": 12, "eval_every": 2, "early_stop": 2},
+        schedule={"anneal": 4.0},
+    )
     run = Run.create(config, tmp_path / "run")
     run.evaluate = Scripted([3.0, 2.0, 2.5, 2.6, 1.0])
     result = run.train()
@@ -213,8 +219,9 @@ def test_at_most_two_compiled_calls_are_in_flight(text_file, tmp_path, monkeypat
     # Train steps return without waiting (purelm._runtime._jit): without a bound, the loop would queue every call up
     # to the next log, and a signal or stop request would wait for all of them. Each loss here is made slow
     # to compute (~10 ms of matmuls after the step), so a queue would show as unfinished earlier results.
-    run = Run.create(tiny(text_file, run={"steps": 8, "log_every": 8, "checkpoint_every": 8, "steps_per_call": 1}),
-                     tmp_path / "run")
+    run = Run.create(
+        tiny(text_file, run={"steps": 8, "log_every": 8, "checkpoint_every": 8, "steps_per_call": 1}), tmp_path / "run"
+    )
     square = jnp.full((256, 256), 1e-3)
     slow = jax.jit(lambda losses, m: losses + 0 * jnp.sum(jax.lax.fori_loop(0, 40, lambda _, x: jnp.tanh(x @ x), m)))
     step, unfinished, returned = run.step, [], []
