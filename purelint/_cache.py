@@ -24,7 +24,7 @@ import os
 import pathlib
 
 import purelint
-from purelint._fix import write_atomic
+from purelint._source import write_atomic
 
 CACHE_DIR = ".purelint_cache"
 _FORMAT = "1"  # bump when the entry layout changes

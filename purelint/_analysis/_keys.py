@@ -14,7 +14,7 @@ so a key consumed in the body and not rebound each iteration is reported as reus
 Nested functions and lambdas are separate scopes and are left to their own analysis.
 
 Name resolution is a callback (`resolve(expr) -> qualified name or None`), so the analysis plugs into
-any resolver; `resolver_for(module)` is the engine's, from the module's top level.
+any resolver; `resolver_for(module)` is the semantic model's, from the module's top level.
 
 Example:
     >>> import libcst as cst
@@ -36,8 +36,9 @@ from collections.abc import Callable, Iterable, Sequence
 
 import libcst as cst
 
-from purelint._engine import Analysis, iter_children
-from purelint._fix import code_of
+from purelint._analysis._cst import bound_names, code_of, iter_children, parameters
+from purelint._analysis._model import SemanticModel, build_model
+from purelint._analysis._scopes import Scope
 
 Resolver = Callable[[cst.BaseExpression], "str | None"]
 
@@ -118,8 +119,7 @@ def find_key_reuse(function: cst.FunctionDef | cst.Lambda | cst.Module, resolve:
     flow = _Flow(resolve, helper)
     state = _State({}, {})
     if not isinstance(function, cst.Module):
-        params = function.params
-        for param in [*params.posonly_params, *params.params, *params.kwonly_params]:
+        for param in parameters(function.params, star=False, star_kwarg=False):
             flow.bind_name(param.name.value, state)
     try:
         if isinstance(function, cst.Lambda):
@@ -136,7 +136,7 @@ def find_key_reuse(function: cst.FunctionDef | cst.Lambda | cst.Module, resolve:
 def drawn_params(function: cst.FunctionDef, resolve: Resolver) -> frozenset[str]:
     """Parameters a function passes straight to a `jax.random` draw (or `split`) without rebinding
     them first: calling it with a key uses that key up."""
-    params = [p.name.value for p in (*function.params.posonly_params, *function.params.params, *function.params.kwonly_params)]
+    params = [p.name.value for p in parameters(function.params, star=False, star_kwarg=False)]
     found: set[str] = set()
     rebound: set[str] = set()
     stack: list[cst.CSTNode] = [function.body]
@@ -160,9 +160,30 @@ def drawn_params(function: cst.FunctionDef, resolve: Resolver) -> frozenset[str]
 
 
 def resolver_for(module: cst.Module) -> Resolver:
-    """The engine's resolver, from the module's top level (unshadowed builtins are `builtins.<name>`)."""
-    analysis = Analysis(module)
-    return lambda expr: analysis.qualname(expr, analysis.module_scope)
+    """The semantic model's resolver, from the module's top level (unshadowed builtins are `builtins.<name>`)."""
+    model = build_model(module)
+    return lambda expr: model.qualname(expr, model.module_scope)
+
+
+def same_file_helpers(model: SemanticModel, scope: Scope) -> Helper:
+    """Which same-file functions, called by name from `scope`, draw from a key argument, as
+    `find_key_reuse` wants them (each function is summarised once)."""
+    summaries: dict[int, tuple[str, frozenset[int], frozenset[str]] | None] = {}
+
+    def helper(func: cst.BaseExpression) -> tuple[str, frozenset[int], frozenset[str]] | None:
+        if not isinstance(func, cst.Name):
+            return None
+        defs = model.function_refs(func, scope)
+        if len(defs) != 1 or defs[0].is_lambda:
+            return None
+        fn = defs[0]
+        if id(fn) not in summaries:
+            drawn = drawn_params(fn.node, lambda e: model.qualname(e, fn))  # type: ignore[arg-type]
+            positions = frozenset(i for i, p in enumerate(fn.positional) if p in drawn)
+            summaries[id(fn)] = (fn.name, positions, drawn) if drawn else None
+        return summaries[id(fn)]
+
+    return helper
 
 
 def _literal_index(node: cst.Subscript) -> object:
@@ -476,17 +497,6 @@ class _Flow:
             else:
                 head.env[name] = value
         state.env, state.used = head.env, head.used
-
-
-def bound_names(target: cst.CSTNode) -> Iterable[str]:
-    """Names an assignment target binds: `a`, `a, (b, *c)`; not `x[i]` or `x.attr`."""
-    if isinstance(target, cst.Name):
-        yield target.value
-    elif isinstance(target, (cst.Tuple, cst.List)):
-        for element in target.elements:
-            yield from bound_names(element.value)
-    elif isinstance(target, cst.StarredElement):
-        yield from bound_names(target.value)
 
 
 def _runs_at_least_once(node: cst.For | cst.While, resolve: Resolver) -> bool:
