@@ -113,17 +113,25 @@ class ExpressionKinds:
         if kind is cst.Call:
             return self._call(node, env)  # type: ignore[arg-type]
         if kind is cst.BinaryOperation:
-            left, right = self.kind(node.left, env), self.kind(node.right, env)  # type: ignore[union-attr]
-            if left in ("list", "tuple", "str") and type(node.operator) in (cst.Add, cst.Multiply):  # type: ignore[union-attr]
-                return left
-            if left == "dict" == right and type(node.operator) is cst.BitOr:  # type: ignore[union-attr]
-                return "dict"
-            return _arithmetic(left, right)
+            # `a + b + ... + z` nests to the left: fold it from the innermost operand, so that long
+            # chains cost no recursion.
+            operations = []
+            while type(node) is cst.BinaryOperation:
+                operations.append(node)
+                node = node.left  # type: ignore[union-attr]
+            left = self.kind(node, env)
+            for operation in reversed(operations):
+                left = _binary(operation.operator, left, self.kind(operation.right, env))  # type: ignore[union-attr]
+            return left
         if kind is cst.UnaryOperation:
-            if type(node.operator) is cst.Not:  # type: ignore[union-attr]
-                return "scalar"
-            inner = self.kind(node.expression, env)  # type: ignore[union-attr]
-            return "array" if inner in _ARRAYISH else inner if inner == "scalar" else None
+            operators = []  # `- - x` as well: from the innermost operand out
+            while type(node) is cst.UnaryOperation:
+                operators.append(node.operator)  # type: ignore[union-attr]
+                node = node.expression  # type: ignore[union-attr]
+            inner = self.kind(node, env)
+            for operator in reversed(operators):
+                inner = "scalar" if type(operator) is cst.Not else _unary(inner)
+            return inner
         if kind is cst.Comparison:
             if any(type(c.operator) in (cst.Is, cst.IsNot, cst.In, cst.NotIn) for c in node.comparisons):  # type: ignore[union-attr]
                 return "scalar"
@@ -352,6 +360,20 @@ class ValueKinds(ExpressionKinds):
         for name in bound_names(target):
             env.pop(name, None)
         return env
+
+
+def _binary(operator: cst.BaseBinaryOp, left: str | None, right: str | None) -> str | None:
+    """Kind of `left <operator> right`."""
+    if left in ("list", "tuple", "str") and type(operator) in (cst.Add, cst.Multiply):
+        return left
+    if left == "dict" == right and type(operator) is cst.BitOr:
+        return "dict"
+    return _arithmetic(left, right)
+
+
+def _unary(inner: str | None) -> str | None:
+    """Kind of `-x`, `+x` or `~x`."""
+    return "array" if inner in _ARRAYISH else inner if inner == "scalar" else None
 
 
 def _arithmetic(left: str | None, right: str | None) -> str | None:
