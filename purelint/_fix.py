@@ -49,9 +49,6 @@ def _end(edit: Edit) -> Position:
     return edit.end_line, edit.end_column
 
 
-# --- applying ---------------------------------------------------------------------------------------
-
-
 def apply_edits(source: str, edits: Iterable[Edit]) -> str:
     """Apply non-overlapping edits; `\\n` in new text follows the file's own line ending."""
     starts = line_starts(source)

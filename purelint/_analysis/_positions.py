@@ -1,9 +1,5 @@
-"""Where reported nodes are: libcst's PositionProvider ranges, computed only where findings are.
-
-Full position metadata costs about twice the parse, so positions are generated only for the
-smallest "unit" around a finding (see `Positions`); where each unit starts comes from CPython's
-`ast`, which is cheap.
-"""
+"""Where reported nodes are in the source: libcst's PositionProvider ranges, computed only around
+findings (see `Positions`)."""
 
 from __future__ import annotations
 

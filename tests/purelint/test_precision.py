@@ -1,4 +1,4 @@
-"""Issue 9: purelint on real code. One minimal case (written here) per kind of false positive and
+"""purelint on real code. One minimal case (written here) per kind of false positive and
 miss found on third-party code, the two message fixes, and the safe-fix definition."""
 
 import textwrap
