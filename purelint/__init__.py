@@ -5,11 +5,13 @@
 ['PUR001']
 """
 
-from purelint._api import decode_source, lint_bytes, lint_file, lint_paths, lint_source
+from purelint._api import lint_bytes, lint_file, lint_paths, lint_source
 from purelint._config import Config, ConfigError, load_config
 from purelint._diagnostic import Diagnostic, Edit, Fix
 from purelint._files import iter_files
-from purelint._rule import Invalid, Rule, Valid, all_rules, get_rule
+from purelint._registry import all_rules, get_rule
+from purelint._rule import Invalid, Rule, Valid
+from purelint._source import decode_source
 
 __version__ = "0.1.0"
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import io
-import tokenize
 from functools import lru_cache
 from pathlib import Path
 from collections.abc import Callable, Iterable
@@ -12,12 +10,16 @@ from collections.abc import Callable, Iterable
 from purelint._config import Config
 from purelint._diagnostic import Diagnostic, Edit, Fix
 from purelint._engine import check_source
-from purelint._fix import SourceError
 from purelint._files import iter_files
 from purelint._notebook import Notebook, parse_notebook
-from purelint._rule import Rule, all_rules
+from purelint._registry import all_rules
+from purelint._rule import Rule
+from purelint._source import SourceError, decode_source
 
-__all__ = ["decode_source", "lint_bytes", "lint_data", "lint_file", "lint_notebook", "lint_paths", "lint_source", "make_rules"]
+__all__ = [
+    "NOTEBOOK_SUFFIX", "failure", "in_cell", "lint_bytes", "lint_data", "lint_file", "lint_notebook", "lint_paths",
+    "lint_source", "make_rules",
+]  # fmt: skip
 
 NOTEBOOK_SUFFIX = ".ipynb"
 
@@ -32,7 +34,8 @@ def make_rules(config: Config, path: str | None = None) -> list[Rule]:
     return [cls() for cls in _rule_classes(config.enabled_codes(path))]
 
 
-def _failure(path: str, message: str) -> Diagnostic:
+def failure(path: str, message: str) -> Diagnostic:
+    """PUR999 at the top of a file that cannot be read, decoded or analysed."""
     return Diagnostic("PUR999", message, path, 1, 1, 1, 1)
 
 
@@ -50,20 +53,13 @@ def lint_source(
     return check_source(source, path, config, rules, line_names) if rules else []
 
 
-def decode_source(data: bytes) -> str:
-    """Decode Python source bytes the way Python does (BOM, PEP 263 coding cookie, else UTF-8).
-    Raises UnicodeDecodeError, LookupError or SyntaxError when that is impossible."""
-    encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
-    return data.decode(encoding)
-
-
 def lint_bytes(data: bytes, path: str, *, config: Config | None = None) -> list[Diagnostic]:
     """Lint undecoded source; an undecodable file comes back as one PUR999 finding."""
     try:
         source = decode_source(data)
     except (UnicodeDecodeError, LookupError, SyntaxError) as error:
         reason = error.reason if isinstance(error, UnicodeDecodeError) else str(error)
-        return [_failure(path, f"cannot decode file: {reason}")]
+        return [failure(path, f"cannot decode file: {reason}")]
     return lint_source(source, path, config=config)
 
 
@@ -73,7 +69,7 @@ def lint_file(path: str | Path, *, config: Config | None = None) -> list[Diagnos
     try:
         data = Path(path).read_bytes()
     except OSError as error:
-        return [_failure(str(path), f"cannot read file: {error.strerror or error}")]
+        return [failure(str(path), f"cannot read file: {error.strerror or error}")]
     if str(path).endswith(NOTEBOOK_SUFFIX):
         return lint_data(str(path), data, config or Config())
     return lint_bytes(data, str(path), config=config)
@@ -81,7 +77,7 @@ def lint_file(path: str | Path, *, config: Config | None = None) -> list[Diagnos
 
 # --- notebooks ------------------------------------------------------------------------------------
 
-def _in_cell(diagnostic: Diagnostic, notebook: Notebook) -> Diagnostic:
+def in_cell(diagnostic: Diagnostic, notebook: Notebook) -> Diagnostic:
     """A finding on the joined notebook source, re-addressed to (cell, line within the cell)."""
     cell, line = notebook.locate(diagnostic.line)
     end_cell, end_line = notebook.locate(diagnostic.end_line)
@@ -105,7 +101,7 @@ def lint_notebook(notebook: Notebook, path: str, config: Config) -> list[Diagnos
         cell, within = notebook.locate(line)
         return f"line {within} of cell {cell}"
 
-    return [_in_cell(d, notebook) for d in lint_source(notebook.source, path, config=config, line_names=line_names)]
+    return [in_cell(d, notebook) for d in lint_source(notebook.source, path, config=config, line_names=line_names)]
 
 
 def lint_data(path: str, data: bytes | None, config: Config) -> list[Diagnostic]:
@@ -117,9 +113,9 @@ def lint_data(path: str, data: bytes | None, config: Config) -> list[Diagnostic]
     try:
         return lint_notebook(parse_notebook(data.decode("utf-8-sig"), path), path, config)
     except UnicodeDecodeError as error:
-        return [_failure(path, f"cannot decode notebook as UTF-8: {error.reason}")]
+        return [failure(path, f"cannot decode notebook as UTF-8: {error.reason}")]
     except SourceError as error:
-        return [_failure(path, str(error).removeprefix(f"{path}: "))]
+        return [failure(path, str(error).removeprefix(f"{path}: "))]
 
 
 def lint_paths(paths: Iterable[str | Path], *, config: Config | None = None) -> list[Diagnostic]:

@@ -23,8 +23,7 @@ import json
 import os
 import pathlib
 
-import purelint
-from purelint._fix import write_atomic
+from purelint._source import write_atomic
 
 CACHE_DIR = ".purelint_cache"
 _FORMAT = "1"  # bump when the entry layout changes
@@ -32,9 +31,11 @@ _FORMAT = "1"  # bump when the entry layout changes
 
 def fingerprint(config: object) -> str:
     """A digest of the configuration and of purelint's own code; equal digests give equal results."""
+    from purelint import __version__  # read when called: the package defines it after its imports
+
     digest = hashlib.blake2b(digest_size=8)
-    digest.update(f"{_FORMAT}\0{purelint.__version__}\0".encode())
-    package = pathlib.Path(purelint.__file__).parent
+    digest.update(f"{_FORMAT}\0{__version__}\0".encode())
+    package = pathlib.Path(__file__).parent
     for path in sorted(package.rglob("*.py")):
         stat = path.stat()
         digest.update(f"{path.relative_to(package)}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())

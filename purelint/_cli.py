@@ -17,7 +17,7 @@ from purelint._config import Config, ConfigError, load_config
 from purelint._files import iter_files
 from purelint._fix import unified_diff
 from purelint._report import FORMATS, render, render_statistics
-from purelint._rule import all_rules
+from purelint._registry import all_rules
 from purelint._runner import Outcome, cache_for, fix_stdin, lint_data, run_paths
 
 __all__ = ["main"]

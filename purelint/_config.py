@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Config", "ConfigError", "find_config", "glob_match", "load_config"]
+__all__ = ["Config", "ConfigError", "find_config", "glob_match", "glob_regex", "load_config"]
 
 
 class ConfigError(ValueError):
@@ -152,7 +152,7 @@ class Config:
 
 
 def _matching(selector: str) -> list[str]:
-    from purelint._rule import all_rules
+    from purelint._registry import all_rules  # on first use: reading a config needs no libcst
 
     codes = list(all_rules())
     return codes if selector == "ALL" else [c for c in codes if c.startswith(selector)]
@@ -160,7 +160,7 @@ def _matching(selector: str) -> list[str]:
 
 @lru_cache(maxsize=256)
 def _enabled(select: tuple[str, ...] | None, extend: tuple[str, ...], ignore: tuple[str, ...]) -> frozenset[str]:
-    from purelint._rule import all_rules
+    from purelint._registry import all_rules  # on first use: reading a config needs no libcst
 
     rules = all_rules()
     chosen = {c for c, r in rules.items() if r.default_on} if select is None else set()
@@ -172,7 +172,9 @@ def _enabled(select: tuple[str, ...] | None, extend: tuple[str, ...], ignore: tu
 
 
 @lru_cache(maxsize=512)
-def _glob_regex(glob: str) -> re.Pattern[str]:
+def glob_regex(glob: str) -> re.Pattern[str]:
+    """The regular expression of one glob (`**` spans directories, `*` and `?` stay inside one name);
+    a match may go on below a matched directory."""
     out, i = [], 0
     while i < len(glob):
         char = glob[i]
@@ -194,8 +196,8 @@ def glob_match(glob: str, relative: str) -> bool:
     matches any path component (`build`, `*.pyi`), a matched directory covers what lies below."""
     glob = glob.removeprefix("./").rstrip("/")
     if "/" not in glob:
-        return any(_glob_regex(glob).fullmatch(part) for part in relative.split("/"))
-    return _glob_regex(glob.lstrip("/")).fullmatch(relative) is not None
+        return any(glob_regex(glob).fullmatch(part) for part in relative.split("/"))
+    return glob_regex(glob.lstrip("/")).fullmatch(relative) is not None
 
 
 def find_config(start: Path) -> Path | None:

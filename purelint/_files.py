@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from collections.abc import Iterable, Iterator
 
-from purelint._config import Config, _glob_regex
+from purelint._config import Config, glob_regex
 
 if TYPE_CHECKING:
     from pathspec import GitIgnoreSpec
@@ -214,7 +214,7 @@ def iter_files(paths: Iterable[str | Path], config: Config) -> Iterator[Path]:
 
 
 def _walk(top: Path, config: Config, selection: _Selection | None, prefix: str, seen: set[Path]) -> Iterator[Path]:
-    defaults = [_glob_regex(g) for g in DEFAULT_EXCLUDE]
+    defaults = [glob_regex(g) for g in DEFAULT_EXCLUDE]
     stack = [(top, selection, prefix)]  # a directory, what counts in it, its entries' path prefix
     while stack:
         directory, chosen, prefix = stack.pop()

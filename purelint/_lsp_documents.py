@@ -20,16 +20,17 @@ from functools import cached_property
 
 from lsprotocol import types
 
-from purelint._api import _failure, lint_source
+from purelint._analysis._cst import parses
+from purelint._api import failure, lint_source
 from purelint._config import Config
 from purelint._diagnostic import Diagnostic, Fix
 from purelint._engine import RuleCrash
 from purelint._fix import apply_fixes
 from purelint._lsp_text import Text
-from purelint._noqa import _LINE, Suppressions
+from purelint._noqa import NOQA_COMMENT, Suppressions
 from purelint._notebook import Notebook, parse_notebook
-from purelint._rule import all_rules, get_rule
-from purelint._runner import _parses, fix_notebook_text, fix_text
+from purelint._registry import all_rules, get_rule
+from purelint._runner import fix_notebook_text, fix_text
 
 __all__ = [
     "FIX_ALL", "RULES_URL", "Cell", "Finding", "NotebookTarget", "PythonTarget", "Request", "Target",
@@ -141,7 +142,7 @@ class PythonTarget(Target):
 
     def apply(self, fix: Fix) -> str | None:
         new, applied = apply_fixes(self.text, [fix], unsafe=True)
-        return new if applied and (_parses(new) or not _parses(self.text)) else None
+        return new if applied and (parses(new) or not parses(self.text)) else None
 
     def fix_all(self, config: Config) -> str:
         return fix_text(self.text, self.path, config, unsafe=False).text
@@ -255,7 +256,7 @@ def lint_safely(target: Target, config: Config, log: Callable[[str], None]) -> l
                 return []
             config = config.replace(ignore=(*config.ignore, crash.code))
         except RecursionError:
-            return [_failure(target.path, "too deeply nested to analyse")]
+            return [failure(target.path, "too deeply nested to analyse")]
     return []
 
 
@@ -278,14 +279,14 @@ def noqa_line(source: str, diagnostic: Diagnostic) -> tuple[int, str] | None:
     if code == "PUR999":
         return None  # a file that does not parse cannot be silenced line by line
     text = Text(source)
-    parses = _parses(source)
+    source_parses = parses(source)
     suppressions = Suppressions(source)
     for line in dict.fromkeys((diagnostic.line, diagnostic.end_line)):
         old = text.line(line - 1)
-        match = _LINE.search(old) if suppressions.line_codes(line) else None
+        match = NOQA_COMMENT.search(old) if suppressions.line_codes(line) else None
         new = f"{old[:match.end()]}, {code}{old[match.end():]}" if match else f"{old.rstrip()}  # noqa: {code}"
         candidate = _replace_line(source, line, new)
-        if Suppressions(candidate).suppressed(diagnostic) and (_parses(candidate) or not parses):
+        if Suppressions(candidate).suppressed(diagnostic) and (parses(candidate) or not source_parses):
             return line, new
     return None
 

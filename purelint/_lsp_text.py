@@ -3,7 +3,7 @@
 purelint counts 1-based lines and columns in characters (code points); LSP counts 0-based lines and,
 by default, UTF-16 code units (the client may negotiate UTF-8 or UTF-32). Both end lines at `\\r\\n`,
 `\\r` and `\\n` (unlike `str.splitlines`, which also splits at form feeds and U+2028), so lines are
-found with `purelint._fix.line_starts`.
+found with `purelint._text.line_starts`.
 
 Edits sent to the editor are computed as the difference between the text and what the fix machinery
 (`purelint._fix`, `purelint._runner`) made of it, so the server never fixes anything on its own.
@@ -22,7 +22,7 @@ import difflib
 import os.path
 from functools import cached_property
 
-from purelint._fix import line_starts, to_position
+from purelint._text import line_starts, to_position
 
 __all__ = ["Text", "units"]
 

@@ -12,10 +12,11 @@ import tokenize
 
 from purelint._diagnostic import Diagnostic
 
-__all__ = ["Suppressions"]
+__all__ = ["NOQA_COMMENT", "Suppressions", "noqa_codes"]
 
 _CODES = r"(?P<codes>[A-Za-z]+[0-9]+(?:[ \t]*,?[ \t]*[A-Za-z]+[0-9]+)*)"
-_LINE = re.compile(r"#[ \t]*noqa(?::[ \t]*" + _CODES + ")?", re.IGNORECASE)
+# A line-level `# noqa` or `# noqa: CODES` comment (the codes, when given, are the "codes" group).
+NOQA_COMMENT = re.compile(r"#[ \t]*noqa(?::[ \t]*" + _CODES + ")?", re.IGNORECASE)
 _FILE = re.compile(r"^[ \t]*#[ \t]*purelint:[ \t]*noqa(?::[ \t]*" + _CODES + r")?[ \t]*$", re.IGNORECASE | re.MULTILINE)
 _ALL = frozenset({"*"})
 
@@ -29,7 +30,8 @@ def _comments(source: str) -> dict[int, str] | None:
         return None  # purelint reports the file as unparsable (PUR999); the text is all there is
 
 
-def _codes(match: re.Match[str]) -> frozenset[str]:
+def noqa_codes(match: re.Match[str]) -> frozenset[str]:
+    """The codes a suppression match names, upper-cased ({"*"} for all)."""
     codes = match.group("codes")
     return frozenset(re.split(r"[\s,]+", codes.upper())) if codes else _ALL
 
@@ -62,7 +64,7 @@ class Suppressions:
             for match in _FILE.finditer(self.source):
                 line = self.source.count("\n", 0, match.start()) + 1
                 if self._comment(line, match.group()).strip() == match.group().strip():
-                    found |= _codes(match)
+                    found |= noqa_codes(match)
             self._file = frozenset(found)
         return self._file
 
@@ -73,10 +75,10 @@ class Suppressions:
         if not 1 <= line <= len(self._lines) or "#" not in self._lines[line - 1]:
             return frozenset()
         text = self._lines[line - 1]
-        if not _LINE.search(text):
+        if not NOQA_COMMENT.search(text):
             return frozenset()
-        match = _LINE.search(self._comment(line, text))
-        return _codes(match) if match else frozenset()
+        match = NOQA_COMMENT.search(self._comment(line, text))
+        return noqa_codes(match) if match else frozenset()
 
     def suppressed(self, diagnostic: Diagnostic) -> bool:
         code = diagnostic.code

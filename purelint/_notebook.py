@@ -30,7 +30,9 @@ from collections.abc import Iterable
 from json.decoder import scanstring
 
 from purelint._diagnostic import Edit, Fix
-from purelint._fix import SourceError, apply_edits, line_starts, read_bytes, select_fixes, to_offset, to_position, write_atomic
+from purelint._fix import apply_edits, select_fixes
+from purelint._source import SourceError, read_bytes, write_atomic
+from purelint._text import line_starts, to_offset, to_position
 
 # Cell magics whose body is still Python: lint the body, skip the magic line.
 PYTHON_CELL_MAGICS = frozenset({"time", "timeit", "capture", "prun", "debug", "python", "python3"})

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 
 from purelint._diagnostic import Diagnostic
 from purelint._fix import fix_to_json
-from purelint._rule import all_rules
+from purelint._registry import all_rules
 
 __all__ = ["FORMATS", "render", "render_statistics"]
 

@@ -1,14 +1,17 @@
-"""The Rule base class and the registry every rule class joins by being defined.
+"""The rule API: the Rule base class, its examples, and everything a rule module may import.
 
 A rule is a small class with a code, a message, Ruff-style docs and its own VALID/INVALID examples.
 Its hooks: `visit_<NodeClass>(self, node, ctx)` methods (any libcst class name, e.g. `visit_Call`)
 for nodes inside checked functions; `check_function(self, fn, ctx)` once per checked function;
 `check_module(self, ctx)` once per file. It reads facts through `ctx` (names, traced parameters,
-value kinds) and reports with `ctx.report(node, ...)`; see `purelint._engine.Context`.
+value kinds) and reports with `ctx.report(node, ...)`; see `purelint._context.Context`.
 
 Checked functions are the traced ones (all of them with `scope = "all"`). A rule with `everywhere`
 also sees untraced functions and module-level statements (`ctx.function` is None there) in every
 scope, for findings that are bugs whether or not JAX traces the code (`ctx.traced` tells which).
+
+Rule modules (`purelint/rules/`) import from this module only; a new rule also gets a line in
+`purelint._registry`, the one list of every rule.
 """
 
 from __future__ import annotations
@@ -17,9 +20,33 @@ import textwrap
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-__all__ = ["Invalid", "Rule", "Valid", "all_rules", "get_rule"]
+from purelint._analysis._cst import code_of, function_nodes, literal, parameters
+from purelint._analysis._scopes import FunctionInfo, Scope
+from purelint._analysis._taint import Taint
+from purelint._context import Context, Where, build_fix
+from purelint._diagnostic import Edit, Fix
+from purelint._noqa import NOQA_COMMENT, noqa_codes
 
-_REGISTRY: dict[str, type[Rule]] = {}
+__all__ = [
+    "NOQA_COMMENT",
+    "Context",
+    "Edit",
+    "Fix",
+    "FunctionInfo",
+    "Invalid",
+    "Rule",
+    "Scope",
+    "Taint",
+    "Valid",
+    "Where",
+    "build_fix",
+    "code_of",
+    "function_nodes",
+    "literal",
+    "noqa_codes",
+    "parameters",
+]
+
 _HANDLERS: dict[type, dict[str, str]] = {}
 
 
@@ -70,17 +97,10 @@ class Rule:
     VALID: ClassVar[list[str | Valid]] = []
     INVALID: ClassVar[list[str | Invalid]] = []
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if cls.code:
-            if cls.code in _REGISTRY and _REGISTRY[cls.code] is not cls:
-                raise ValueError(f"duplicate rule code {cls.code}")
-            _REGISTRY[cls.code] = cls
+    def check_function(self, fn: FunctionInfo, ctx: Context) -> None:
+        """Hook: once per checked function."""
 
-    def check_function(self, fn: Any, ctx: Any) -> None:
-        """Hook: once per checked function (`fn` is a `purelint._engine.FunctionInfo`)."""
-
-    def check_module(self, ctx: Any) -> None:
+    def check_module(self, ctx: Context) -> None:
         """Hook: once per file, after everything else (`ctx.pending` holds the findings so far)."""
 
     @classmethod
@@ -115,18 +135,3 @@ class Rule:
                 body = f"```python\n{body}\n```"
             parts += [f"## {title}", body, ""]
         return "\n".join(parts).rstrip() + "\n"
-
-
-def _load() -> None:
-    from purelint import rules  # noqa: F401  (importing the package registers every rule module)
-
-
-def all_rules() -> dict[str, type[Rule]]:
-    """Every registered rule class by code, sorted by code."""
-    _load()
-    return dict(sorted(_REGISTRY.items()))
-
-
-def get_rule(code: str) -> type[Rule]:
-    _load()
-    return _REGISTRY[code]

@@ -21,20 +21,21 @@ Example:
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import functools
 import os
 from collections.abc import Callable, Sequence
 
-from purelint._api import NOTEBOOK_SUFFIX, _failure, _in_cell, lint_data, lint_source
+from purelint._analysis._cst import parses
+from purelint._api import NOTEBOOK_SUFFIX, failure, in_cell, lint_data, lint_source
 from purelint._cache import Cache, fingerprint
 from purelint._config import Config
 from purelint._diagnostic import Diagnostic, Fix
 from purelint._engine import RuleCrash
-from purelint._fix import SourceError, apply_fixes, decode_source, read_source, unified_diff, write_source
+from purelint._fix import apply_fixes, unified_diff
 from purelint._notebook import parse_notebook, read_notebook, write_notebook
 from purelint._parallel import Failure, TaskError, run_files
+from purelint._source import SourceError, read_source, source_of, write_source
 
 MAX_ROUNDS = 10  # fix rounds per file; each round re-lints the fixed text
 
@@ -45,7 +46,7 @@ def _task(config: Config, path: str, data: bytes | None) -> list[dict]:
     except RuleCrash as crash:
         raise TaskError(str(crash)) from None
     except RecursionError:
-        return [_failure(path, "too deeply nested to analyse").to_dict()]
+        return [failure(path, "too deeply nested to analyse").to_dict()]
 
 
 @dataclasses.dataclass
@@ -85,14 +86,6 @@ class Fixed:
     remaining: list[Diagnostic]  # findings left, as a report shows them
 
 
-def _parses(text: str) -> bool:
-    try:
-        ast.parse(text)
-    except (SyntaxError, ValueError, MemoryError, RecursionError):
-        return False
-    return True
-
-
 def _fix_rounds(
     source: str,
     lint: Callable[[str], list[Diagnostic]],
@@ -102,10 +95,10 @@ def _fix_rounds(
     """Lint, apply what fits, repeat; a round whose result does not parse is dropped."""
     fixed = 0
     found = lint(source)
-    must_parse = _parses(python(source))
+    must_parse = parses(python(source))
     for _ in range(MAX_ROUNDS):
         new, applied = apply(source, [d.fix for d in found if d.fix is not None])
-        if not applied or new == source or (must_parse and not _parses(python(new))):
+        if not applied or new == source or (must_parse and not parses(python(new))):
             break
         source, fixed = new, fixed + len(applied)
         found = lint(source)
@@ -134,7 +127,7 @@ def fix_notebook_text(text: str, path: str, config: Config, *, unsafe: bool) -> 
         lambda t: parse_notebook(t, path).source,
     )
     notebook = parse_notebook(new, path)
-    return Fixed(new, fixed, [_in_cell(d, notebook) for d in found])
+    return Fixed(new, fixed, [in_cell(d, notebook) for d in found])
 
 
 @dataclasses.dataclass
@@ -222,5 +215,5 @@ def fix_stdin(data: bytes, path: str, config: Config, *, unsafe: bool) -> tuple[
     if path.endswith(NOTEBOOK_SUFFIX):
         text = data.decode("utf-8-sig")
         return text, fix_notebook_text(text, path, config, unsafe=unsafe)
-    source = decode_source(data, path).text
+    source = source_of(data, path).text
     return source, fix_text(source, path, config, unsafe=unsafe)

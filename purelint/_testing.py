@@ -6,7 +6,8 @@ import textwrap
 
 from purelint._api import lint_source
 from purelint._config import Config
-from purelint._rule import Invalid, Rule, Valid, all_rules
+from purelint._registry import all_rules
+from purelint._rule import Invalid, Rule, Valid
 
 __all__ = ["check_example", "example_cases"]
 

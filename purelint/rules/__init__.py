@@ -1,7 +1,2 @@
-"""Rule families, one module each; importing this package registers every rule it finds."""
-
-import importlib
-import pkgutil
-
-for _info in pkgutil.iter_modules(__path__):
-    importlib.import_module(f"{__name__}.{_info.name}")
+"""The rules, one family per module; each imports only the rule API (`purelint._rule`), and
+`purelint._registry` lists every rule class."""

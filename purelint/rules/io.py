@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import libcst as cst
 
-from purelint._engine import Context
-from purelint._fix import code_of
-from purelint._fixes import debug_print
-from purelint._rule import Invalid, Rule
+from purelint._rule import Context, Fix, Invalid, Rule, build_fix, code_of
+
+__all__ = ["IOInTraced", "LoggingInTraced", "PrintInTraced"]
 
 _IO_CALLS = frozenset(
     {
@@ -99,7 +98,7 @@ class PrintInTraced(Rule):
     def visit_Call(self, node: cst.Call, ctx: Context) -> None:
         metadata = [a for a in node.args if isinstance(a.value, (cst.Attribute, cst.Call))]
         if ctx.qualname(node.func) == "builtins.print" and not (metadata and all(_static(a.value, ctx) for a in node.args)):
-            ctx.report(node, fix=debug_print(ctx, node))
+            ctx.report(node, fix=_debug_print(ctx, node))
 
 
 _STATIC_ATTRIBUTES = frozenset({"shape", "dtype", "ndim", "size", "sharding", "aval", "weak_type"})
@@ -118,6 +117,53 @@ def _static(expr: cst.BaseExpression, ctx: Context) -> bool:
     if isinstance(expr, cst.Call):
         return ctx.qualname(expr.func) in _STATIC_CALLS
     return False
+
+
+def _debug_print(ctx: Context, call: cst.Call) -> Fix | None:
+    """PUR001: `print(a, b)` -> `jax.debug.print("{} {}", a, b)`; string literals and f-strings
+    become part of the format string (`print("x =", x)` -> `jax.debug.print("x = {}", x)`)."""
+    if any(arg.keyword is not None or arg.star for arg in call.args):
+        return None  # sep=, end=, file=, flush= and *args have no jax.debug.print spelling
+    pieces: list[str] = []
+    values: list[str] = []
+    for arg in call.args:
+        converted = _format_piece(arg.value)
+        if converted is None:
+            pieces.append("{}")
+            values.append(code_of(arg.value).strip())
+        else:
+            pieces.append(converted[0])
+            values.extend(converted[1])
+    spelled, imported = ctx.reference("jax.debug.print")
+    text = f"{spelled}({' '.join(pieces)!r}" + "".join(f", {v}" for v in values) + ")"
+    return build_fix("unsafe", f"Use `{spelled}`", [ctx.edit(call, text), imported])
+
+
+def _format_piece(node: cst.BaseExpression) -> tuple[str, list[str]] | None:
+    """(format text, arguments) for a plain string or a simple f-string; None for anything else."""
+    if isinstance(node, cst.SimpleString) and "b" not in node.prefix.lower():
+        value = node.evaluated_value
+        return (value.replace("{", "{{").replace("}", "}}"), []) if isinstance(value, str) else None
+    if not isinstance(node, cst.FormattedString) or "b" in node.prefix.lower() or "r" in node.prefix.lower():
+        return None
+    text, args = [], []
+    for part in node.parts:
+        if isinstance(part, cst.FormattedStringText):
+            if "\\" in part.value:
+                return None  # escapes would need decoding; leave it to a person
+            text.append(part.value.replace("{{", "{").replace("}}", "}").replace("{", "{{").replace("}", "}}"))
+            continue
+        spec = ""
+        if part.format_spec:
+            if not all(isinstance(p, cst.FormattedStringText) for p in part.format_spec):
+                return None
+            spec = ":" + "".join(p.value for p in part.format_spec)  # type: ignore[union-attr]
+        conversion = f"!{part.conversion}" if part.conversion else ""
+        if part.equal is not None:
+            return None  # `{x=}` has no str.format spelling
+        text.append("{" + conversion + spec + "}")
+        args.append(code_of(part.expression).strip())
+    return "".join(text), args
 
 
 class IOInTraced(Rule):
@@ -232,6 +278,3 @@ class LoggingInTraced(Rule):
                 is_logger = isinstance(receiver, cst.Name) and "logging.getLogger" in ctx.value_qualnames(receiver.value)
             if is_logger:
                 ctx.report(node, call=f"{code_of(receiver)}.{func.attr.value}")
-
-
-__all__ = ["IOInTraced", "LoggingInTraced", "PrintInTraced"]

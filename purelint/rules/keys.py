@@ -1,12 +1,8 @@
-"""PUR204: a PRNG key consumed twice (the analysis itself lives in `purelint._keys`)."""
+"""PUR204: a PRNG key consumed twice (the key-flow analysis itself is `purelint._analysis._keys`)."""
 
 from __future__ import annotations
 
-from purelint._engine import Context, FunctionInfo
-import libcst as cst
-
-from purelint._keys import drawn_params, find_key_reuse
-from purelint._rule import Invalid, Rule
+from purelint._rule import Context, FunctionInfo, Invalid, Rule
 
 __all__ = ["PrngKeyReuse"]
 
@@ -79,14 +75,14 @@ class PrngKeyReuse(Rule):
 
     def check_function(self, fn: FunctionInfo, ctx: Context) -> None:
         if "random" in ctx.source:
-            self._report(find_key_reuse(fn.node, ctx.qualname, _helpers(ctx)), ctx)  # type: ignore[arg-type]
+            self._report(ctx.key_reuse(), ctx)
 
     def check_module(self, ctx: Context) -> None:
         if "random" in ctx.source:
-            self._report(find_key_reuse(ctx.module, ctx.qualname, _helpers(ctx)), ctx)
+            self._report(ctx.key_reuse(), ctx)
 
     @staticmethod
-    def _report(found, ctx: Context) -> None:
+    def _report(found: list, ctx: Context) -> None:
         for reuse in found:
             if reuse.loop:
                 ctx.report(
@@ -96,25 +92,3 @@ class PrngKeyReuse(Rule):
                 )
             else:
                 ctx.report(reuse.node, name=reuse.name, callee=reuse.first.callee, line=ctx.line_of(reuse.first.node))
-
-
-def _helpers(ctx: Context):
-    """Same-file functions that draw from a key parameter, as `find_key_reuse` wants them."""
-    analysis = ctx.analysis
-    summaries: dict[int, tuple[str, frozenset[int], frozenset[str]] | None] = {}
-
-    def helper(func):
-        scope = ctx.scope
-        if not isinstance(func, cst.Name):
-            return None
-        defs = analysis.function_refs(func, scope)
-        if len(defs) != 1 or defs[0].is_lambda:
-            return None
-        fn = defs[0]
-        if id(fn) not in summaries:
-            drawn = drawn_params(fn.node, lambda e: analysis.qualname(e, fn))  # type: ignore[arg-type]
-            positions = frozenset(i for i, p in enumerate(fn.positional) if p in drawn)
-            summaries[id(fn)] = (fn.name, positions, drawn) if drawn else None
-        return summaries[id(fn)]
-
-    return helper

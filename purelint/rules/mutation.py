@@ -7,15 +7,24 @@ import re
 
 import libcst as cst
 
-from purelint._engine import Context
-from purelint._facts import hijax_update, nnx_traced
-from purelint._fix import code_of
-from purelint._fixes import AT_METHODS, in_place_arithmetic, item_assignment
-from purelint._rule import Invalid, Rule, Valid
+from purelint._rule import Context, Fix, Invalid, Rule, Valid, build_fix, code_of
 
 __all__ = ["ArrayItemAssignment", "MutateArgument", "MutateModuleField", "TorchInPlace"]
 
 _IN_PLACE = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*_")
+# `x[i] op= v` -> `x = x.at[i].<method>(v)`
+_AT_METHODS = {
+    cst.AddAssign: "add",
+    cst.SubtractAssign: "subtract",
+    cst.MultiplyAssign: "multiply",
+    cst.DivideAssign: "divide",
+    cst.PowerAssign: "power",
+}
+# `x[i] = jnp.minimum(x[i], v)` -> `x = x.at[i].min(v)`
+_EXTREMA = {"jax.numpy.minimum": "min", "jax.numpy.maximum": "max"}
+# torch in-place arithmetic -> the Python operator that rebinds
+_IN_PLACE_OPERATORS = {"add_": "+", "sub_": "-", "mul_": "*", "div_": "/"}
+_ATOMIC = (cst.Name, cst.Attribute, cst.Call, cst.Subscript, cst.Integer, cst.Float, cst.Imaginary, cst.SimpleString)
 
 
 class ArrayItemAssignment(Rule):
@@ -107,10 +116,10 @@ class ArrayItemAssignment(Rule):
         else:
             return
         receiver = code_of(target.value).strip()
-        method = AT_METHODS.get(type(node.operator), "set") if isinstance(node, cst.AugAssign) else "set"
+        method = _AT_METHODS.get(type(node.operator), "set") if isinstance(node, cst.AugAssign) else "set"
         op = code_of(node.operator).strip() if isinstance(node, cst.AugAssign) else "="
         index = ", ".join(code_of(s.slice).strip() for s in target.slice)
-        fix = item_assignment(ctx, statement, target, applicability) if isinstance(target.value, cst.Name) else None  # type: ignore[arg-type]
+        fix = _item_assignment(ctx, statement, target, applicability) if isinstance(target.value, cst.Name) else None  # type: ignore[arg-type]
         ctx.report(target, target=code_of(target), op=op, name=receiver, index=index, method=method, fix=fix)
 
     visit_AssignTarget = visit_AugAssign = _visit
@@ -199,14 +208,14 @@ class MutateArgument(Rule):
         if fn.applications and all(a.transform.mode == "body" for a in fn.applications):
             return  # a lax body: the carry is rebuilt for every call and returned
         star_kwarg = fn.node.params.star_kwarg if not fn.is_lambda else None  # type: ignore[union-attr]
-        nnx = nnx_traced(fn)
-        nnx_objects = ctx.facts.nnx_params(fn) if fn.applications else {}
+        nnx = ctx.nnx_traced(fn)
+        nnx_objects = ctx.nnx_params(fn) if fn.applications else {}
         for target, root, kind in mutations:
             if kind != "param" or (fn.is_init and root.value == fn.self_name):
                 continue
             if star_kwarg is not None and root.value == star_kwarg.name.value:
                 continue
-            if hijax_update(target, ctx.source):
+            if ctx.hijax_update(target):
                 continue  # hijax NNX Variables (`v[...] += 1`) and objects (`optimizer.update(...)`) update under `jax.jit`
             if root.value in nnx_objects:
                 continue  # PUR104 under plain `jax.jit`; NNX's API under `nnx.jit` or with hijax Variables
@@ -334,7 +343,7 @@ class TorchInPlace(Rule):
             # numpy's `np.ix_`/`np.r_` are not.
             qualname = ctx.qualname(func)
             if qualname is None or qualname.startswith("torch."):
-                ctx.report(node, call=f".{func.attr.value}()", fix=in_place_arithmetic(ctx, node, ctx.parent))
+                ctx.report(node, call=f".{func.attr.value}()", fix=_in_place_arithmetic(ctx, node, ctx.parent))
 
     def visit_Arg(self, node: cst.Arg, ctx: Context) -> None:
         if node.keyword is None or node.keyword.value != "out" or not isinstance(ctx.parent, cst.Call):
@@ -348,3 +357,66 @@ class TorchInPlace(Rule):
         if isinstance(value, cst.Name) and (value.value == "None" or (value.value == "out" and ctx.binding_kind("out") == "param")):
             return
         ctx.report(node, call="out=")
+
+
+# --- fixes ----------------------------------------------------------------------------------------
+
+
+def _wrapped(node: cst.BaseExpression) -> str:
+    """Source of an expression that is safe to put next to an operator or inside a call."""
+    text = code_of(node)
+    if isinstance(node, _ATOMIC) or node.lpar:
+        return text
+    return f"({text})"
+
+
+def _argument(node: cst.BaseExpression) -> str:
+    """Source of an expression as a single call argument (a bare tuple gets parentheses)."""
+    text = code_of(node)
+    return f"({text})" if isinstance(node, cst.Tuple) and not node.lpar else text
+
+
+def _item_assignment(
+    ctx: Context, statement: cst.Assign | cst.AugAssign, target: cst.Subscript, applicability: str
+) -> Fix | None:
+    """PUR301: `x[i] = v` -> `x = x.at[i].set(v)`, `x[i] += v` -> `x = x.at[i].add(v)`, and
+    `x[i] = jnp.minimum(x[i], v)` -> `x = x.at[i].min(v)` (likewise `maximum`/`max`)."""
+    if isinstance(statement, cst.Assign) and len(statement.targets) != 1:
+        return None  # `a = x[i] = v`: rewriting would change what `a` gets
+    if not isinstance(target.value, cst.Name):
+        return None
+    name = target.value.value
+    index = ", ".join(code_of(element.slice).strip() for element in target.slice)
+    value = statement.value
+    if isinstance(statement, cst.AugAssign):
+        method = _AT_METHODS.get(type(statement.operator))
+        if method is None:
+            return None
+    else:
+        method = "set"
+        if isinstance(value, cst.Call) and ctx.qualname(value.func) in _EXTREMA and len(value.args) == 2:
+            first, second = (a.value for a in value.args)
+            same = code_of(target).strip()
+            if not any(a.keyword or a.star for a in value.args) and same in (code_of(first).strip(), code_of(second).strip()):
+                method = _EXTREMA[ctx.qualname(value.func)]
+                value = second if code_of(first).strip() == same else first
+    text = f"{name} = {name}.at[{index}].{method}({_argument(value)})"
+    return build_fix(applicability, f"Use `{name} = {name}.at[{index}].{method}(...)`", [ctx.edit(statement, text)])
+
+
+def _in_place_arithmetic(ctx: Context, call: cst.Call, parent: cst.CSTNode | None) -> Fix | None:
+    """PUR304: `x.add_(y)` -> `x = x + y` (also `sub_`, `mul_`, `div_`), `x.zero_()` ->
+    `x = jnp.zeros_like(x)`; only as a whole statement on a plain variable."""
+    func = call.func
+    if not (isinstance(parent, cst.Expr) and isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name)):
+        return None
+    name, method = func.value.value, func.attr.value
+    if method == "zero_" and not call.args:
+        spelled, imported = ctx.reference("jax.numpy.zeros_like")
+        text = f"{name} = {spelled}({name})"
+        return build_fix("unsafe", f"Use `{text}`", [ctx.edit(call, text), imported])
+    operator = _IN_PLACE_OPERATORS.get(method)
+    if operator is None or len(call.args) != 1 or call.args[0].keyword is not None or call.args[0].star:
+        return None
+    text = f"{name} = {name} {operator} {_wrapped(call.args[0].value)}"
+    return build_fix("unsafe", f"Use `{name} = {name} {operator} ...`", [ctx.edit(call, text)])

@@ -6,10 +6,7 @@ import re
 
 import libcst as cst
 
-from purelint._diagnostic import Edit, Fix
-from purelint._engine import Context
-from purelint._noqa import _LINE, _codes
-from purelint._rule import Invalid, Rule, Valid
+from purelint._rule import NOQA_COMMENT, Context, Edit, Fix, Invalid, Rule, Valid, noqa_codes
 
 __all__ = ["UnusedNoqa"]
 
@@ -72,19 +69,19 @@ class UnusedNoqa(Rule):
         enabled = ctx.config.enabled_codes(ctx.path)
         used: set[tuple[int, str]] = set()
         for rule, node, top, _message, _fix, _traced in ctx.pending:
-            where = ctx.positions.get(node, top)
+            where = ctx.position(node, (top, None))
             used.update({(where.start.line, rule.code), (where.end.line, rule.code)})
         lines = ctx.source.splitlines()
-        functions = {id(fn.node): fn for fn in ctx.analysis.functions}
         for top, statement in enumerate(ctx.module.body):
             for comment, owner in _comments(statement):
-                match = _LINE.search(comment.value)
+                match = NOQA_COMMENT.search(comment.value)
                 if match is None or not match.group("codes"):
                     continue
                 # The finding's scope is that of the function around the comment.
-                at = (top, functions.get(id(owner), ctx.analysis.module_scope))
+                function = ctx.function_of(owner) if owner is not None else None
+                at = (top, function or ctx.module_scope)
                 where = ctx.position(comment, at)
-                codes = sorted(_codes(match))
+                codes = sorted(noqa_codes(match))
                 unused = [c for c in codes if c.startswith("PUR") and c in enabled and (where.start.line, c) not in used]
                 if unused:
                     fix = _removal(lines[where.start.line - 1], where.start.line, where.start.column, comment.value, match, unused)

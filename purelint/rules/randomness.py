@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from purelint._engine import Context
-from purelint._rule import Invalid, Rule
+from purelint._rule import Context, Invalid, Rule
 
 __all__ = ["ClockInTraced", "GlobalNumpyTorchRandom", "PythonRandom"]
 

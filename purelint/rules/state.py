@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from purelint._engine import Context, FunctionInfo, mutation_root, mutation_targets
-from purelint._facts import hijax_update, nnx_traced, nnx_value
-from purelint._fix import code_of
-from purelint._frameworks import CACHING, HIJAX
-from purelint._rule import Invalid, Rule
+from purelint._rule import Context, FunctionInfo, Invalid, Rule, code_of
 
 __all__ = ["GlobalStatement", "MutableGlobalRead", "MutateModuleState", "NnxStateUnderJaxJit"]
 
@@ -110,11 +106,11 @@ class MutateModuleState(Rule):
     def _visit(self, node: cst.CSTNode, ctx: Context) -> None:
         for target, root, kind in ctx.mutations(node):
             # Methods called on imported modules (`np.append`) are functions, not mutations.
-            if kind == "module" and ctx.analysis.is_ref(root.value, ctx.scope):
+            if kind == "module" and ctx.is_ref(root.value):
                 continue  # a `jax.new_ref` Ref: writing it is its API, on every call
-            if kind == "module" and hijax_update(target, ctx.source):
+            if kind == "module" and ctx.hijax_update(target):
                 continue  # hijax NNX Variables and objects: updating them under `jax.jit` is their API
-            if kind == "module" and nnx_value(root.value, ctx.scope, ctx.analysis):
+            if kind == "module" and ctx.nnx_value(root.value):
                 continue  # NNX objects: PUR104 under plain `jax.jit`, NNX's API under `nnx.jit` or hijax
             if kind == "module" or (kind == "import" and not isinstance(target, cst.Call)):
                 ctx.report(target, name=root.value)
@@ -188,42 +184,18 @@ class MutableGlobalRead(Rule):
         name = node.value
         if ctx.is_store or name in ctx.function.globals:
             return
-        analysis = ctx.analysis
-        mutated = analysis.module_mutated()
-        changes = name in analysis.module_rebound or name in mutated or (name in analysis.module_reassigned() and _cached(ctx.function, analysis))
+        mutated = ctx.module_mutated()
+        changes = (
+            name in ctx.module_rebound
+            or name in mutated
+            or (name in ctx.module_reassigned() and ctx.caches_program(ctx.function))
+        )
         parent = ctx.parent
         if not changes and isinstance(parent, cst.Attribute) and parent.value is node:
             changes = f"{name}.{parent.attr.value}" in mutated  # `cfg.step` read, `cfg.step += 1` elsewhere
-        if changes and ctx.binding_kind(name) == "module" and not analysis.is_flags(name) and not analysis.is_ref(name, ctx.scope):
-            if not nnx_value(name, ctx.scope, analysis):  # NNX objects carry their state in Variables
+        if changes and ctx.binding_kind(name) == "module" and not ctx.is_flags(name) and not ctx.is_ref(name):
+            if not ctx.nnx_value(name):  # NNX objects carry their state in Variables
                 ctx.report(node, name=name)
-
-
-def _cached(fn: FunctionInfo | None, analysis) -> bool:
-    """Whether `fn` (or a function around it) is traced by a transform that caches the program
-    (`jit`), so a later module-level rebinding leaves it stale; `grad`/`vmap`/`vjp` re-trace. A
-    function jitted once, by a module-level statement that runs the result at once
-    (`jax.jit(f)(x)`, `jax.jit(f).trace(x)`), is traced with the values of that moment and never
-    called again: nothing can go stale."""
-    while fn is not None:
-        caching = [a for a in fn.applications if a.transform.name in CACHING]
-        if len(caching) > 1 or (caching and not _run_at_once(caching[0], analysis)):
-            return True
-        fn = fn.parent.function() if fn.parent is not None else None  # type: ignore[assignment]
-    return False
-
-
-def _run_at_once(application, analysis) -> bool:
-    """`jax.jit(f)(...)` or `jax.jit(f).trace(...)`/`.lower(...)` in a simple module-level statement
-    (not a loop body, not a function: it runs once)."""
-    call, holder = application.call, application.holder
-    if call is None or application.scope is not analysis.module_scope:
-        return False
-    if not isinstance(analysis.module.body[application.top], cst.SimpleStatementLine):
-        return False
-    if isinstance(holder, cst.Call) and holder.func is call:
-        return True
-    return isinstance(holder, cst.Attribute) and holder.value is call and holder.attr.value in ("trace", "lower", "eval_shape")
 
 
 class NnxStateUnderJaxJit(Rule):
@@ -301,20 +273,20 @@ class NnxStateUnderJaxJit(Rule):
 
     def check_function(self, fn: FunctionInfo, ctx: Context) -> None:
         plain = [a for a in fn.applications if not a.transform.nnx and a.transform.mode not in ("filter", "wrapper")]
-        if not plain or nnx_traced(fn) or any(marker in ctx.source for marker in HIJAX):
+        if not plain or ctx.nnx_traced(fn) or ctx.hijax:
             return
-        objects = ctx.facts.nnx_params(fn)
-        analysis = ctx.analysis
+        objects = ctx.nnx_params(fn)
         for node in fn.calls:
             func = node.func
             if isinstance(func, cst.Attribute) and func.attr.value == "update" and isinstance(func.value, cst.Name):
                 what = self._object(func.value.value, fn, objects, ctx)
                 if what is not None:
                     ctx.report(node, call=f"{func.value.value}.update(...)", what=what, name=func.value.value, transform=plain[0].transform.name)
-        for node, scope, parent, _top, _store in _assignments(fn, analysis):
-            for target in mutation_targets(node, parent):
-                root = mutation_root(target)
-                if root is None or isinstance(target, cst.Call) or (target.value is root if isinstance(target, cst.Subscript) else False):
+        for node in ctx.nodes(fn):
+            if type(node) not in (cst.AssignTarget, cst.AugAssign):
+                continue
+            for target, root, _kind in ctx.mutations(node):
+                if isinstance(target, cst.Call) or (target.value is root if isinstance(target, cst.Subscript) else False):
                     continue
                 what = self._object(root.value, fn, objects, ctx)
                 if what is not None:
@@ -326,13 +298,5 @@ class NnxStateUnderJaxJit(Rule):
             return objects[name]
         kind = ctx.binding_kind(name)
         if kind in ("module", "enclosing"):
-            return nnx_value(name, fn, ctx.analysis)
+            return ctx.nnx_value(name, fn)
         return None
-
-
-def _assignments(fn: FunctionInfo, analysis):
-    """Assignment events directly in `fn` (not its nested functions)."""
-    for event in analysis.events:
-        node, scope = event[0], event[1]
-        if scope is fn and type(node) in (cst.AssignTarget, cst.AugAssign):
-            yield event

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from purelint._engine import Context
-from purelint._fixes import stop_gradient
-from purelint._rule import Invalid, Rule, Valid
+from purelint._rule import Context, Fix, Invalid, Rule, Valid, build_fix, code_of
 
 __all__ = ["TorchIsm"]
 
@@ -62,5 +60,17 @@ class TorchIsm(Rule):
     def visit_Call(self, node: cst.Call, ctx: Context) -> None:
         func = node.func
         if isinstance(func, cst.Attribute) and func.attr.value in _ADVICE and ctx.qualname(func) is None:
-            fix = stop_gradient(ctx, node) if func.attr.value == "detach" else None
+            fix = _stop_gradient(ctx, node) if func.attr.value == "detach" else None
             ctx.report(node, method=func.attr.value, advice=_ADVICE[func.attr.value], fix=fix)
+
+
+def _stop_gradient(ctx: Context, call: cst.Call) -> Fix | None:
+    """PUR305: `y.detach()` -> `jax.lax.stop_gradient(y)`."""
+    if not isinstance(call.func, cst.Attribute) or call.args:
+        return None
+    spelled, imported = ctx.reference("jax.lax.stop_gradient")
+    receiver = call.func.value
+    if isinstance(receiver, cst.BaseExpression) and receiver.lpar:
+        receiver = receiver.with_changes(lpar=[], rpar=[])  # `(a * b).detach()`: the call's parentheses suffice
+    text = f"{spelled}({code_of(receiver).strip()})"
+    return build_fix("safe", f"Use `{spelled}`", [ctx.edit(call, text), imported])

@@ -6,7 +6,7 @@ import libcst as cst
 import pytest
 
 from purelint import Config, lint_source
-from purelint._engine import Analysis
+from purelint._analysis._tracing import analyze
 
 
 def found(source, **settings):
@@ -17,8 +17,8 @@ def found(source, **settings):
 
 
 def traced(source):
-    analysis = Analysis(cst.parse_module(textwrap.dedent(source)))
-    return {fn.name for fn in analysis.functions if fn.traced}
+    model = analyze(cst.parse_module(textwrap.dedent(source)))
+    return {fn.name for fn in model.functions if fn.traced}
 
 
 @pytest.mark.parametrize(
@@ -156,7 +156,7 @@ def test_methods_called_through_self():
 
 
 def test_static_arguments():
-    analysis = Analysis(
+    model = analyze(
         cst.parse_module(
             "import jax\nfrom functools import partial\n"
             "@partial(jax.jit, static_argnums=(1,), static_argnames='mode')\n"
@@ -165,7 +165,7 @@ def test_static_arguments():
             "h = jax.jit(g, static_argnums=-1)\n"
         )
     )
-    by_name = {fn.name: fn for fn in analysis.functions}
+    by_name = {fn.name: fn for fn in model.functions}
     assert by_name["f"].static_params == {"n", "mode"}
     assert by_name["g"].static_params == {"k"}
     # a static parameter is not an array: item assignment on it is argument mutation, not PUR301

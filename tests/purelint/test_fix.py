@@ -3,24 +3,13 @@
 import os
 
 import libcst as cst
-
-from purelint._engine import Analysis
 import pytest
 
+from purelint._analysis._imports import reference
+from purelint._analysis._model import build_model
 from purelint._diagnostic import Edit, Fix
-from purelint._fix import (
-    SourceError,
-    apply_edits,
-    apply_fixes,
-    decode_source,
-    fix_to_json,
-    read_source,
-    reference,
-    select_fixes,
-    unified_diff,
-    write_atomic,
-    write_source,
-)
+from purelint._fix import apply_edits, apply_fixes, fix_to_json, select_fixes, unified_diff
+from purelint._source import SourceError, read_source, source_of, write_atomic, write_source
 
 
 def test_apply_edits_replaces_inserts_and_deletes():
@@ -98,8 +87,8 @@ def test_unified_diff():
         (b"", "utf-8", ""),
     ],
 )
-def test_decode_source(data, encoding, text):
-    source = decode_source(data)
+def test_source_of_keeps_the_encoding(data, encoding, text):
+    source = source_of(data, "m.py")
     assert (source.encoding, source.text) == (encoding, text)
     assert source.text.encode(source.encoding) == data
 
@@ -107,7 +96,7 @@ def test_decode_source(data, encoding, text):
 @pytest.mark.parametrize("data", [b"x = '\xff\xfe'\n", b"# coding: klingon\nx = 1\n"])
 def test_undecodable_source_is_one_clear_line(data):
     with pytest.raises(SourceError) as info:
-        decode_source(data, "bad.py")
+        source_of(data, "bad.py")
     assert str(info.value).startswith("bad.py: cannot decode")
     assert "\n" not in str(info.value)
 
@@ -170,7 +159,7 @@ def test_failed_write_leaves_the_file_and_no_debris(tmp_path, monkeypatch):
 )
 def test_reference_respects_aliases_and_adds_imports_once(source, qualname, spelled, fixed):
     module = cst.parse_module(source)
-    name, edit = reference(Analysis(module), qualname)
+    name, edit = reference(build_model(module), qualname)
     assert name == spelled
     if fixed is None:
         assert edit is None
@@ -178,4 +167,4 @@ def test_reference_respects_aliases_and_adds_imports_once(source, qualname, spel
         new = apply_edits(source, [edit])
         assert new == fixed
         # Once added, the import is found: a second request adds nothing.
-        assert reference(Analysis(cst.parse_module(new)), qualname) == (spelled, None)
+        assert reference(build_model(cst.parse_module(new)), qualname) == (spelled, None)

@@ -5,7 +5,7 @@ import textwrap
 import libcst as cst
 import pytest
 
-from purelint._keys import find_key_reuse, resolver_for
+from purelint._analysis._keys import find_key_reuse, resolver_for
 
 HEADER = "import jax\nimport jax.numpy as jnp\nfrom jax import random as jr\n"
 

@@ -74,18 +74,27 @@ def test_fifty_thousand_lines(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "expression",
+    "expression, expected",
     [
-        "+".join(["jax.random.normal(key)"] * 2 + ["x"] * 600),  # a very long chain of operators
-        "(" * 150 + "x" + ")" * 150,
-        "[" * 90 + "x" + "]" * 90,
-        "-" * 600 + "x",
-        " if x else ".join(["x"] * 300),
+        # A very long chain of operators: the second draw from `key` (column 53) is still found.
+        ("+".join(["jax.random.normal(key)"] * 2 + ["x"] * 600), [("PUR204", 4, 53)]),
+        ("(" * 150 + "x" + ")" * 150, []),
+        ("[" * 90 + "x" + "]" * 90, []),
+        ("-" * 600 + "x", []),
+        # `x if x else x if x else ...`: each test of the traced `x` once.
+        (" if x else ".join(["x"] * 300), [("PUR401", 4, column) for column in range(17, 17 + 299 * 12, 12)]),
     ],
 )
-def test_deeply_nested_expressions(expression):
+def test_deeply_nested_expressions(expression, expected):
     found = lint_source(TRACED + f"    return {expression}\n", "deep.py", config=CONFIG)
-    assert all(d.code in ("PUR204", "PUR401", "PUR999") for d in found)
+    assert [(d.code, d.line, d.column) for d in found] == expected
+
+
+@pytest.mark.parametrize("value", ["jnp.zeros(3)" + " + 1" * 1500, "-" * 1500 + "jnp.zeros(3)"])
+def test_value_kinds_follow_long_operator_chains(value):
+    # `y` is proven a JAX array however long the expression that computes it.
+    source = f"import jax.numpy as jnp\ndef f():\n    y = {value}\n    y[0] = 1\n"
+    assert [(d.code, d.line) for d in lint_source(source, "deep.py", config=CONFIG)] == [("PUR301", 4)]
 
 
 def test_deeply_nested_blocks():

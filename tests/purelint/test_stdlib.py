@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from purelint import Config, _engine, decode_source, lint_file, lint_source
+from purelint import Config, decode_source, lint_file, lint_source
+from purelint._analysis._positions import Positions
 
 ROOT = Path(sysconfig.get_paths()["stdlib"])
 FILES = sorted(p for p in ROOT.rglob("*.py") if "site-packages" not in p.parts)
@@ -47,7 +48,7 @@ def test_positions_match_libcst_position_provider(path, monkeypatch):
     config = Config(scope="all", select=("ALL",))
     source = path.read_text(encoding="utf-8", errors="replace")
     fast = lint_source(source, str(path), config=config)
-    monkeypatch.setattr(_engine._Positions, "_unit_starts", lambda self: {})  # whole-module fallback
+    monkeypatch.setattr(Positions, "_unit_starts", lambda self: {})  # whole-module fallback
     assert lint_source(source, str(path), config=config) == fast
 
 

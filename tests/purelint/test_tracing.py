@@ -108,8 +108,8 @@ def test_taint_facts_are_shared_by_the_rules():
     # The facts layer computes the taint once per function and mode; PUR401 and PUR402 read it.
     import libcst as cst
 
-    from purelint._engine import Analysis
-    from purelint._facts import Facts
+    from purelint._analysis._facts import Facts
+    from purelint._analysis._tracing import analyze
 
     source = HEADER + textwrap.dedent(
         """
@@ -123,9 +123,9 @@ def test_taint_facts_are_shared_by_the_rules():
             return y[mask] * n, spec, scale.factor
         """
     )
-    analysis = Analysis(cst.parse_module(source))
-    (fn,) = [f for f in analysis.functions if f.name == "f"]
-    facts = Facts(analysis)
+    model = analyze(cst.parse_module(source))
+    (fn,) = [f for f in model.functions if f.name == "f"]
+    facts = Facts(model)
     taint = facts.taint(fn, branching=True)
     assert facts.taint(fn, branching=True) is taint
     assert {"x", "state", "y", "mask", "scale"} <= taint.names

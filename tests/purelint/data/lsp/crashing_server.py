@@ -6,7 +6,7 @@ Run as `python crashing_server.py`; tests/purelint/test_server.py drives it like
 import sys
 
 from purelint._cli import main
-from purelint._rule import get_rule
+from purelint import get_rule
 
 
 def _broken(self, node, ctx):

@@ -14,7 +14,7 @@ so a key consumed in the body and not rebound each iteration is reported as reus
 Nested functions and lambdas are separate scopes and are left to their own analysis.
 
 Name resolution is a callback (`resolve(expr) -> qualified name or None`), so the analysis plugs into
-any resolver; `resolver_for(module)` is the engine's, from the module's top level.
+any resolver; `resolver_for(module)` is the semantic model's, from the module's top level.
 
 Example:
     >>> import libcst as cst
@@ -33,11 +33,13 @@ from __future__ import annotations
 import dataclasses
 import itertools
 from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import libcst as cst
 
-from purelint._engine import Analysis, iter_children
-from purelint._fix import code_of
+from purelint._analysis._cst import SCOPE_TYPES, bound_names, code_of, iter_children, parameters
+from purelint._analysis._model import SemanticModel, build_model
+from purelint._analysis._scopes import Scope
 
 Resolver = Callable[[cst.BaseExpression], "str | None"]
 
@@ -118,25 +120,21 @@ def find_key_reuse(function: cst.FunctionDef | cst.Lambda | cst.Module, resolve:
     flow = _Flow(resolve, helper)
     state = _State({}, {})
     if not isinstance(function, cst.Module):
-        params = function.params
-        for param in [*params.posonly_params, *params.params, *params.kwonly_params]:
+        for param in parameters(function.params, star=False, star_kwarg=False):
             flow.bind_name(param.name.value, state)
-    try:
-        if isinstance(function, cst.Lambda):
-            flow.expr(function.body, state)
-        elif isinstance(function, cst.Module):
-            flow.in_order(function.body, state, flow.statement)
-        else:
-            flow.suite(function.body, state)
-    except RecursionError:
-        pass  # absurdly deep nesting: report what was found before it
+    if isinstance(function, cst.Lambda):
+        flow.expr(function.body, state)
+    elif isinstance(function, cst.Module):
+        flow.in_order(function.body, state, flow.statement)
+    else:
+        flow.suite(function.body, state)
     return sorted(flow.found.values(), key=lambda r: flow.order[id(r.node)])
 
 
 def drawn_params(function: cst.FunctionDef, resolve: Resolver) -> frozenset[str]:
     """Parameters a function passes straight to a `jax.random` draw (or `split`) without rebinding
     them first: calling it with a key uses that key up."""
-    params = [p.name.value for p in (*function.params.posonly_params, *function.params.params, *function.params.kwonly_params)]
+    params = [p.name.value for p in parameters(function.params, star=False, star_kwarg=False)]
     found: set[str] = set()
     rebound: set[str] = set()
     stack: list[cst.CSTNode] = [function.body]
@@ -160,9 +158,30 @@ def drawn_params(function: cst.FunctionDef, resolve: Resolver) -> frozenset[str]
 
 
 def resolver_for(module: cst.Module) -> Resolver:
-    """The engine's resolver, from the module's top level (unshadowed builtins are `builtins.<name>`)."""
-    analysis = Analysis(module)
-    return lambda expr: analysis.qualname(expr, analysis.module_scope)
+    """The semantic model's resolver, from the module's top level (unshadowed builtins are `builtins.<name>`)."""
+    model = build_model(module)
+    return lambda expr: model.qualname(expr, model.module_scope)
+
+
+def same_file_helpers(model: SemanticModel, scope: Scope) -> Helper:
+    """Which same-file functions, called by name from `scope`, draw from a key argument, as
+    `find_key_reuse` wants them (each function is summarised once)."""
+    summaries: dict[int, tuple[str, frozenset[int], frozenset[str]] | None] = {}
+
+    def helper(func: cst.BaseExpression) -> tuple[str, frozenset[int], frozenset[str]] | None:
+        if not isinstance(func, cst.Name):
+            return None
+        defs = model.function_refs(func, scope)
+        if len(defs) != 1 or defs[0].is_lambda:
+            return None
+        fn = defs[0]
+        if id(fn) not in summaries:
+            drawn = drawn_params(fn.node, lambda e: model.qualname(e, fn))  # type: ignore[arg-type]
+            positions = frozenset(i for i, p in enumerate(fn.positional) if p in drawn)
+            summaries[id(fn)] = (fn.name, positions, drawn) if drawn else None
+        return summaries[id(fn)]
+
+    return helper
 
 
 def _literal_index(node: cst.Subscript) -> object:
@@ -190,6 +209,9 @@ def _entity(node: cst.BaseExpression) -> str | None:
 
 
 class _Flow:
+    """The abstract interpretation of one function's statements (see the module docstring); the
+    expressions go through `_Expressions`."""
+
     def __init__(self, resolve: Resolver, helper: Helper | None = None) -> None:
         self.resolve = resolve
         self.helper = helper
@@ -198,6 +220,7 @@ class _Flow:
         self.found: dict[int, Reuse] = {}
         self.order: dict[int, int] = {}
         self.in_second_pass = 0
+        self.expressions = _Expressions(self)
 
     # -- values -----------------------------------------------------------------------------------
 
@@ -375,36 +398,69 @@ class _Flow:
     # -- expressions ------------------------------------------------------------------------------
 
     def children(self, node: cst.CSTNode, state: _State) -> None:
-        for child in iter_children(node):
-            self.expr(child, state)
+        self.expressions.run(list(iter_children(node)), state)
 
     def expr(self, node: cst.CSTNode, state: _State) -> None:
-        if isinstance(node, cst.Call):
-            self.call(node, state, None)
-        elif isinstance(node, cst.Subscript) and isinstance(node.value, cst.Call):
-            self.call(node.value, state, _literal_index(node))
-            for element in node.slice:
-                self.expr(element, state)
-        elif isinstance(node, cst.IfExp):
-            self.expr(node.test, state)
-            body, orelse = state.copy(), state.copy()
-            self.expr(node.body, body)
-            self.expr(node.orelse, orelse)
-            merged = _merge([body, orelse], self.values)
-            state.env, state.used = merged.env, merged.used
-        elif isinstance(node, cst.NamedExpr):
-            self.expr(node.value, state)
-            self.bind(node.target, state)
-        elif isinstance(node, (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp)):
-            self.comprehension(node, state)
-        elif isinstance(node, (cst.Lambda, cst.FunctionDef, cst.ClassDef)):
-            return
-        else:
-            self.children(node, state)
+        self.expressions.run([node], state)
 
-    def call(self, node: cst.Call, state: _State, index: object) -> None:
-        self.expr(node.func, state)
-        callee = self.resolve(node.func)
+
+# An item of `_Expressions.run`'s work stack: an expression to evaluate in a state, or (None, step)
+# for a step to take once what was pushed after it has been evaluated.
+_Work = tuple["cst.CSTNode | None", Any]
+_COMPREHENSIONS = (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp)
+
+
+class _Expressions:
+    """Evaluates expressions in source order with an explicit work stack instead of recursion, so
+    that expressions nested thousands deep (`a + b + ... + z`) are analysed like any other."""
+
+    def __init__(self, flow: _Flow) -> None:
+        self.flow = flow
+
+    def run(self, nodes: Sequence[cst.CSTNode], state: _State) -> None:
+        """Evaluate `nodes`, in order, in `state`."""
+        work: list[_Work] = [(node, state) for node in reversed(nodes)]
+        while work:
+            node, held = work.pop()
+            if node is None:
+                held()  # a step whose operands are done
+                continue
+            kind = type(node)
+            if kind is cst.Call:
+                self.call(node, held, None, work)  # type: ignore[arg-type]
+            elif kind is cst.Subscript and type(node.value) is cst.Call:  # type: ignore[attr-defined]
+                work.extend((element, held) for element in reversed(node.slice))  # type: ignore[attr-defined]
+                self.call(node.value, held, _literal_index(node), work)  # type: ignore[arg-type, attr-defined]
+            elif kind is cst.IfExp:
+                self.if_expression(node, held, work)  # type: ignore[arg-type]
+            elif kind is cst.NamedExpr:
+                bind = self.flow.bind
+                work.append((None, lambda node=node, held=held: bind(node.target, held)))  # type: ignore[misc]
+                work.append((node.value, held))  # type: ignore[attr-defined]
+            elif kind in _COMPREHENSIONS:
+                self.comprehension(node, held)  # type: ignore[arg-type]
+            elif kind not in SCOPE_TYPES:  # nested functions and classes have their own analysis
+                work.extend((child, held) for child in reversed(list(iter_children(node))))
+
+    def if_expression(self, node: cst.IfExp, state: _State, work: list[_Work]) -> None:
+        """The test, then both branches from the state after it; they merge afterwards."""
+        values = self.flow.values
+
+        def branch() -> None:
+            body, orelse = state.copy(), state.copy()
+
+            def merge() -> None:
+                merged = _merge([body, orelse], values)
+                state.env, state.used = merged.env, merged.used  # type: ignore[union-attr]
+
+            work.extend([(None, merge), (node.orelse, orelse), (node.body, body)])
+
+        work.extend([(None, branch), (node.test, state)])
+
+    def call(self, node: cst.Call, state: _State, index: object, work: list[_Work]) -> None:
+        """The callee and the arguments (a `jax.random` call's key last), then what the call consumes."""
+        flow = self.flow
+        callee = flow.resolve(node.func)
         key_arg = None
         if callee is not None and callee.startswith(RANDOM):
             name = callee[len(RANDOM):]
@@ -412,64 +468,67 @@ class _Flow:
                 key_arg = next((a for a in node.args if a.keyword is not None and a.keyword.value == "key"), None)
                 if key_arg is None and node.args and node.args[0].keyword is None and not node.args[0].star:
                     key_arg = node.args[0]
-        for arg in node.args:
-            if arg is not key_arg:
-                self.expr(arg.value, state)
-        drawn = self.helper(node.func) if key_arg is None and callee is None and self.helper is not None else None
+        work.append((None, lambda: self.consume(node, state, index, callee, key_arg)))
         if key_arg is not None:
-            self.expr(key_arg.value, state)
+            work.append((key_arg.value, state))
+        work.extend((arg.value, state) for arg in reversed(node.args) if arg is not key_arg)
+        work.append((node.func, state))
+
+    def consume(
+        self, node: cst.Call, state: _State, index: object, callee: str | None, key_arg: cst.Arg | None
+    ) -> None:
+        """What a call consumes: its key (`jax.random`), the keys a same-file helper draws from, or
+        every argument it is passed (unless it only inspects them)."""
+        flow = self.flow
+        drawn = flow.helper(node.func) if key_arg is None and callee is None and flow.helper is not None else None
+        if key_arg is not None:
             kind = "split" if callee == RANDOM + "split" else "random"
-            self.consume(key_arg.value, Use(key_arg.value, kind, callee, index if kind == "split" else None), state)
+            use = Use(key_arg.value, kind, callee, index if kind == "split" else None)  # type: ignore[arg-type]
+            flow.consume(key_arg.value, use, state)
         elif drawn is not None:
             label, positions, keywords = drawn
             positional = [a for a in node.args if a.keyword is None and not a.star]
             for position, arg in enumerate(positional):
                 kind = "random" if position in positions else "call"
-                self.consume(arg.value, Use(arg.value, kind, label), state)
+                flow.consume(arg.value, Use(arg.value, kind, label), state)
             for arg in node.args:
                 if arg.keyword is not None:
                     kind = "random" if arg.keyword.value in keywords else "call"
-                    self.consume(arg.value, Use(arg.value, kind, label), state)
-        elif not self._inspects(callee, node.func):
+                    flow.consume(arg.value, Use(arg.value, kind, label), state)
+        elif not _inspects(callee):
             label = callee or code_of(node.func)
             for arg in node.args:
                 if not arg.star:
-                    self.consume(arg.value, Use(arg.value, "call", label), state)
-
-    @staticmethod
-    def _inspects(callee: str | None, func: cst.BaseExpression) -> bool:
-        if callee is None:
-            return False
-        if callee.startswith("builtins."):
-            return callee[len("builtins."):] in INSPECTING_BUILTINS
-        return callee.startswith(INSPECTING_PREFIXES) or (callee.startswith(RANDOM) and callee[len(RANDOM):] in NOT_CONSUMING)
+                    flow.consume(arg.value, Use(arg.value, "call", label), state)
 
     def comprehension(self, node: cst.BaseComp, state: _State) -> None:
+        """Like a loop: the clauses and the element run twice, the second time from what the first
+        pass feeds back; the comprehension's own variables do not leak out."""
+        flow = self.flow
         clauses = []
         clause: cst.CompFor | None = node.for_in
         while clause is not None:
             clauses.append(clause)
             clause = clause.inner_for_in
-        self.expr(clauses[0].iter, state)
+        flow.expr(clauses[0].iter, state)
         bound = {name for c in clauses for name in bound_names(c.target)}
         saved = {name: state.env.get(name) for name in bound}
         head = state.copy()
         for second in (False, True):
-            self.in_second_pass += second
+            flow.in_second_pass += second
             entry = head.copy()
             for position, clause in enumerate(clauses):
                 if position:
-                    self.expr(clause.iter, entry)
-                self.bind(clause.target, entry)
+                    flow.expr(clause.iter, entry)
+                flow.bind(clause.target, entry)
                 for condition in clause.ifs:
-                    self.expr(condition.test, entry)
+                    flow.expr(condition.test, entry)
             if isinstance(node, cst.DictComp):
-                self.expr(node.key, entry)
-                self.expr(node.value, entry)
+                flow.expressions.run([node.key, node.value], entry)
             else:
-                self.expr(node.elt, entry)
-            self.in_second_pass -= second
-            head = _merge([head, entry], self.values) or head
+                flow.expr(node.elt, entry)  # type: ignore[attr-defined]
+            flow.in_second_pass -= second
+            head = _merge([head, entry], flow.values) or head
         for name, value in saved.items():
             if value is None:
                 head.env.pop(name, None)
@@ -478,15 +537,15 @@ class _Flow:
         state.env, state.used = head.env, head.used
 
 
-def bound_names(target: cst.CSTNode) -> Iterable[str]:
-    """Names an assignment target binds: `a`, `a, (b, *c)`; not `x[i]` or `x.attr`."""
-    if isinstance(target, cst.Name):
-        yield target.value
-    elif isinstance(target, (cst.Tuple, cst.List)):
-        for element in target.elements:
-            yield from bound_names(element.value)
-    elif isinstance(target, cst.StarredElement):
-        yield from bound_names(target.value)
+def _inspects(callee: str | None) -> bool:
+    """A call that looks at its arguments without drawing from them (`print(key)`, `jnp.shape(key)`)."""
+    if callee is None:
+        return False
+    if callee.startswith("builtins."):
+        return callee[len("builtins."):] in INSPECTING_BUILTINS
+    return callee.startswith(INSPECTING_PREFIXES) or (
+        callee.startswith(RANDOM) and callee[len(RANDOM):] in NOT_CONSUMING
+    )
 
 
 def _runs_at_least_once(node: cst.For | cst.While, resolve: Resolver) -> bool:

@@ -1,41 +1,30 @@
-"""Facts about a parsed file that rules read: which parameters are traced, which values depend on
-them (taint), and value kinds.
+"""Taint: which values of a traced function are tracers.
 
-Built on the engine's scopes and its one name resolver (`Analysis.qualname`); computed lazily, once
-per function, and shared by every rule (rules never recompute them, nor edit them).
-
-Taint (`Facts.taint`, read by PUR401/PUR402): a value is traced when it is a traced parameter (see
-`traced_params`) or computed from one, except what is static about every array (`.shape`, `.ndim`,
-`.dtype`, `len(x)`, `jnp.shape(x)`), identity tests (`x is None`), and calls whose result is static
-metadata whatever they are given (`jax.typeof`, `PartitionSpec`, `nn.get_partition_spec`: see
-`_frameworks.STATIC_RESULTS`). Under Flax NNX transforms, and for parameters known to hold NNX objects
-(by annotation or by what the function is called with), attributes of NNX objects are static pytree
-metadata except Variables' `.value` and `[...]`.
+A value is traced when it is a traced parameter (see `traced_params`) or computed from one, except
+what is static about every array (`.shape`, `.ndim`, `.dtype`, `len(x)`, `jnp.shape(x)`), identity
+tests (`x is None`), and calls whose result is static metadata whatever they are given
+(`jax.typeof`, `PartitionSpec`, `nn.get_partition_spec`: see `_frameworks.STATIC_RESULTS`). Under
+Flax NNX transforms, and for parameters known to hold NNX objects (by annotation or by what the
+function is called with), attributes of NNX objects are static pytree metadata except Variables'
+`.value` and `[...]`. PUR401 and PUR402 read these facts (`Context.taint`).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import libcst as cst
 
-from purelint._engine import Analysis, Application, FunctionInfo, Scope, iter_children, literal
-from purelint._fix import code_of
-from purelint._frameworks import ARRAY_ATTRIBUTES, ARRAY_METHODS, BOOLEAN_RESULTS, NNX_VARIABLES, STATIC_RESULTS
-from purelint._keys import bound_names
-from purelint._values import ValueKinds, annotation_kind
+from purelint._analysis._cst import SCOPE_TYPES, bound_names, chain, code_of, iter_children, literal, parameters
+from purelint._analysis._model import SemanticModel
+from purelint._analysis._nnx import nnx_traced
+from purelint._analysis._scopes import Application, FunctionInfo
+from purelint._frameworks import ARRAY_ATTRIBUTES, ARRAY_METHODS, BOOLEAN_RESULTS, STATIC_RESULTS
 
-__all__ = ["Facts", "Taint", "function_nodes", "hijax_update", "nnx_params", "nnx_traced", "nnx_value", "params_with_annotations", "traced_params"]
+__all__ = ["Taint", "traced_params"]
 
 _ARRAY_ANNOTATION = re.compile(r"\b(?:Array|ArrayLike|ndarray|Float|Int|Bool|Complex|Num|Shaped|Real|Inexact|Integer|UInt|Key|PRNGKeyArray)\b")
-
-
-def params_with_annotations(node: cst.FunctionDef | cst.Lambda) -> list[cst.Param]:
-    params = node.params
-    every = [*params.posonly_params, *params.params, *params.kwonly_params]
-    if isinstance(params.star_arg, cst.Param):
-        every.append(params.star_arg)
-    return every
 
 
 def _option(options: tuple[cst.Arg, ...], keyword: str, position: int):
@@ -83,7 +72,7 @@ def _traced_by(application: Application, fn: FunctionInfo, params: list[str]) ->
     return set(candidates)
 
 
-def traced_params(fn: FunctionInfo, ctx: object = None, branching: bool = False) -> set[str]:
+def traced_params(fn: FunctionInfo, branching: bool = False) -> set[str]:
     """Parameters of `fn` that hold tracers when JAX traces it (see the module docstring).
 
     Only direct routes count (a transform applied to `fn`, a `lax` body, an `eqx.Module` method):
@@ -91,7 +80,7 @@ def traced_params(fn: FunctionInfo, ctx: object = None, branching: bool = False)
     `branching`, only tracers without a concrete value count: `grad`-like transforms applied outside
     traced code keep the values, and Python `if`/`while` on them works (`float()` still fails).
     """
-    every = params_with_annotations(fn.node)  # type: ignore[arg-type]
+    every = parameters(fn.node.params, star_kwarg=False)  # type: ignore[union-attr]
     params = [p.name.value for i, p in enumerate(every) if not (i == 0 and fn.self_name == p.name.value)]
     arrays = {
         p.name.value
@@ -121,69 +110,6 @@ def traced_params(fn: FunctionInfo, ctx: object = None, branching: bool = False)
     return names
 
 
-def nnx_traced(fn: FunctionInfo) -> bool:
-    """Traced by a Flax NNX transform (`nnx.jit`, ...), which lifts NNX objects: their attributes
-    other than Variables are static, and updates to their Variables are kept."""
-    return any(a.transform.nnx for a in fn.applications)
-
-
-
-def hijax_update(target: cst.CSTNode, source: str) -> bool:
-    """A method call (`optimizer.update(...)`) or item assignment (`v[...] += 1`) in a file that
-    mentions hijax NNX Variables, which keep such updates under plain `jax.jit` (their API)."""
-    return "hijax" in source and isinstance(target, (cst.Call, cst.Subscript))
-
-
-def nnx_value(name: str, scope: Scope, analysis: Analysis) -> str | None:
-    """"optimizer"/"module" when every value bound to `name` is built by an NNX constructor."""
-    where = analysis.lookup(name, scope)
-    values = where.values.get(name, []) if where is not None else []
-    found = None
-    for value in values:
-        if not isinstance(value, cst.Call):
-            return None
-        qualname = analysis.qualname(value.func, where)
-        info = analysis.class_named(value.func, where)
-        if qualname in ("flax.nnx.Optimizer", "flax.nnx.ModelAndOptimizer"):
-            found = "optimizer"
-        elif (info is not None and info.framework == "nnx") or (
-            qualname is not None and qualname.startswith("flax.nnx.") and qualname.rsplit(".", 1)[1][:1].isupper()
-            and qualname not in NNX_VARIABLES and qualname != "flax.nnx.Rngs"
-        ):
-            found = found or "module"
-        else:
-            return None
-    return found
-
-
-def nnx_params(fn: FunctionInfo, analysis: Analysis) -> dict[str, str]:
-    """Parameters known to hold NNX objects: by annotation, or by what the jitted function is called with."""
-    found: dict[str, str] = {}
-    for param in params_with_annotations(fn.node):  # type: ignore[arg-type]
-        if param.annotation is None:
-            continue
-        annotation = param.annotation.annotation
-        qualname = analysis.qualname(annotation, fn.parent)  # type: ignore[arg-type]
-        info = analysis.class_named(annotation, fn.parent)  # type: ignore[arg-type]
-        if qualname in ("flax.nnx.Optimizer", "flax.nnx.ModelAndOptimizer"):
-            found[param.name.value] = "optimizer"
-        elif qualname == "flax.nnx.Module" or (info is not None and info.framework == "nnx"):
-            found[param.name.value] = "module"
-    names = {fn.name} | {
-        a.holder.targets[0].target.value
-        for a in fn.applications
-        if isinstance(a.holder, cst.Assign) and isinstance(a.holder.targets[0].target, cst.Name)
-    }
-    for name in names:
-        for call, scope in analysis.calls_named(name):
-            for index, arg in enumerate(a for a in call.args if a.keyword is None):
-                if index < len(fn.positional) and isinstance(arg.value, cst.Name):
-                    what = nnx_value(arg.value.value, scope, analysis)
-                    if what is not None:
-                        found.setdefault(fn.positional[index], what)
-    return found
-
-
 _STATIC_ATTRIBUTES = frozenset({"shape", "ndim", "dtype", "size", "weak_type", "sharding", "metadata", "aval", "spec"})
 _STATIC_CALLS = STATIC_RESULTS | {
     *(f"builtins.{n}" for n in ("len", "isinstance", "type", "callable", "hasattr", "id")),
@@ -196,7 +122,6 @@ _STATIC_CALLS = STATIC_RESULTS | {
 _STATIC_METHOD_NAMES = frozenset(
     {"dtype", "shape", "ndim", "result_type", "issubdtype", "iscomplexobj", "isrealobj", "canonicalize_dtype", "typeof"}
 )
-_SCOPE_TYPES = frozenset({cst.FunctionDef, cst.Lambda, cst.ClassDef})
 _BOOLEAN_OPERATORS = (cst.BitAnd, cst.BitOr, cst.BitXor)
 _BINDERS = {
     cst.Assign: lambda n: [([x for t in n.targets for x in bound_names(t.target)], n.value)],
@@ -207,16 +132,6 @@ _BINDERS = {
     cst.NamedExpr: lambda n: [(list(bound_names(n.target)), n.value)],
     cst.WithItem: lambda n: [(list(bound_names(n.asname.name)), n.item)] if n.asname is not None else [],
 }
-
-
-def function_nodes(body: cst.CSTNode):
-    """Every node of a function body in source order, nested functions and classes excluded."""
-    stack = [body]
-    while stack:
-        node = stack.pop()
-        yield node
-        if type(node) not in _SCOPE_TYPES:
-            stack.extend(reversed(list(iter_children(node))))
 
 
 def _loop_bindings(target: cst.BaseExpression, iterable: cst.BaseExpression):
@@ -234,28 +149,30 @@ def _loop_bindings(target: cst.BaseExpression, iterable: cst.BaseExpression):
     yield list(bound_names(target)), iterable
 
 
-def _chain_root(node: cst.BaseExpression) -> cst.BaseExpression:
-    while type(node) is cst.Attribute:
-        node = node.value  # type: ignore[attr-defined]
-    return node
-
-
 class Taint:
     """Which values of one function depend on its traced parameters (see the module docstring):
     one walk over the body (nested scopes excluded), flow-insensitive (a name bound from a traced
     value anywhere is traced). `branching`: only tracers without concrete values count (see
-    `traced_params`). `nodes`: the body's nodes in source order, for the rules to scan."""
+    `traced_params`). `nodes`: the body's nodes in source order (`function_nodes`), for the rules
+    to scan. `nnx_params` says which parameters hold NNX objects (see `_nnx.nnx_params`)."""
 
-    def __init__(self, fn: FunctionInfo, facts: Facts, branching: bool = False, nodes: list | None = None) -> None:
-        self.analysis = analysis = facts.analysis
+    def __init__(
+        self,
+        fn: FunctionInfo,
+        model: SemanticModel,
+        nodes: list[cst.CSTNode],
+        nnx_params: Callable[[FunctionInfo], dict[str, str]],
+        branching: bool = False,
+    ) -> None:
+        self.model = model
         self.fn = fn
-        self.nodes = nodes if nodes is not None else list(function_nodes(fn.node.body))  # type: ignore[union-attr]
-        self.names = traced_params(fn, None, branching)
+        self.nodes = nodes
+        self.names = traced_params(fn, branching)
         self.bindings: dict[str, list[cst.BaseExpression | None]] = {}
         self._objects: set[str] | None = None
         if not self.names:
             return
-        self.nnx = nnx_traced(fn) or bool(facts.nnx_params(fn))
+        self.nnx = nnx_traced(fn) or bool(nnx_params(fn))
         assignments = [pair for node in self.nodes if type(node) in _BINDERS for pair in _BINDERS[type(node)](node)]
         for targets, value in assignments:
             for target in targets:
@@ -272,7 +189,7 @@ class Taint:
         """The traced name `expr` depends on (outside static uses like `x.shape`), or None."""
         if not self.names:
             return None
-        qualname, fn = self.analysis.qualname, self.fn
+        qualname, fn = self.model.qualname, self.fn
         stack = [expr]
         while stack:
             node = stack.pop()
@@ -281,16 +198,16 @@ class Taint:
                 if node.value in self.names:
                     return node.value
                 continue
-            if kind in _SCOPE_TYPES:
+            if kind in SCOPE_TYPES:
                 continue
             if kind is cst.Attribute:
                 if self.nnx and node.attr.value == "value":
-                    stack.append(_chain_root(node))  # `model.count.value`: a Variable's value
+                    stack.append(chain(node)[0])  # `model.count.value`: a Variable's value
                 elif node.attr.value not in _STATIC_ATTRIBUTES and not self.nnx:
                     stack.append(node.value)
                 continue
             if kind is cst.Subscript and self.nnx and type(node.value) is cst.Attribute and node.value.attr.value not in _STATIC_ATTRIBUTES:
-                stack.append(_chain_root(node.value))  # `model.count[...]`: a Variable's value
+                stack.append(chain(node.value)[0])  # `model.count[...]`: a Variable's value
                 stack.extend(node.slice)
                 continue
             if kind is cst.Call and self.nnx and type(node.func) is cst.Attribute and node.func.attr.value in ARRAY_METHODS:
@@ -351,84 +268,8 @@ class Taint:
         if kind is cst.BinaryOperation:
             return isinstance(expr.operator, _BOOLEAN_OPERATORS) and self._boolean(expr.left, seen) and self._boolean(expr.right, seen)  # type: ignore[attr-defined]
         if kind is cst.Call:
-            return self.analysis.qualname(expr.func, self.fn) in BOOLEAN_RESULTS  # type: ignore[attr-defined]
+            return self.model.qualname(expr.func, self.fn) in BOOLEAN_RESULTS  # type: ignore[attr-defined]
         if kind is cst.Name and expr.value not in seen:  # type: ignore[attr-defined]
             values = self.bindings.get(expr.value)  # type: ignore[attr-defined]
             return bool(values) and all(v is not None and self._boolean(v, seen | {expr.value}) for v in values)  # type: ignore[attr-defined]
         return False
-
-
-class Facts:
-    """Read-only facts of one file, computed on first use."""
-
-    def __init__(self, analysis: Analysis) -> None:
-        self.analysis = analysis
-        self._kinds: dict[int, ValueKinds] = {}
-        self._taint: dict[tuple[int, bool], Taint] = {}
-        self._nnx_params: dict[int, dict[str, str]] = {}
-
-    def taint(self, fn: FunctionInfo, branching: bool = False) -> Taint:
-        """The taint facts of `fn`; `branching`: only tracers without concrete values (see `traced_params`)."""
-        found = self._taint.get((id(fn), branching))
-        if found is None:
-            other = self._taint.get((id(fn), not branching))
-            found = self._taint[(id(fn), branching)] = Taint(fn, self, branching, other.nodes if other is not None else None)
-        return found
-
-    def nnx_params(self, fn: FunctionInfo) -> dict[str, str]:
-        """`nnx_params(fn)`, once per function (read by the taint facts and by PUR104/PUR302)."""
-        found = self._nnx_params.get(id(fn))
-        if found is None:
-            found = self._nnx_params[id(fn)] = nnx_params(fn, self.analysis)
-        return found
-
-    def value_kinds(self, scope: Scope) -> ValueKinds:
-        """Value kinds of the function `scope` is in (or of the module body)."""
-        fn = scope.function()
-        key = id(fn)
-        found = self._kinds.get(key)
-        if found is None:
-            found = self._kinds[key] = self._build(fn)
-        return found
-
-    def kind_at(self, statement: cst.CSTNode, expr: cst.BaseExpression, scope: Scope) -> str | None:
-        """The kind of `expr` evaluated just before `statement` (a small or compound statement)."""
-        kinds = self.value_kinds(scope)
-        return kinds.kind(expr, kinds.before(statement))
-
-    def _build(self, fn: FunctionInfo | None) -> ValueKinds:
-        analysis = self.analysis
-
-        def framework(expr: cst.BaseExpression) -> str | None:
-            info = analysis.class_named(expr, fn or analysis.module_scope)
-            return info.framework if info is not None else None
-
-        if fn is None:
-            return ValueKinds(
-                analysis.module.body, lambda e: analysis.qualname(e, analysis.module_scope), classes=framework,
-                unknown=frozenset(analysis.module_rebound),
-            )
-        resolve = lambda e: analysis.qualname(e, fn)  # noqa: E731
-        params: dict[str, str] = {}
-        traced = traced_params(fn) if fn.traced else set()
-        node = fn.node
-        if not fn.is_lambda and node.params.star_kwarg is not None:  # type: ignore[union-attr]
-            params[node.params.star_kwarg.name.value] = "kwargs"  # type: ignore[union-attr]
-        for param in params_with_annotations(node):  # type: ignore[arg-type]
-            name = param.name.value
-            declared = annotation_kind(param.annotation.annotation, resolve) if param.annotation is not None else None
-            if declared == "array":
-                params[name] = "array" if name in traced else "declared-array"
-            elif declared is not None:
-                params[name] = declared
-            elif name in traced:
-                params[name] = "traced"
-        info = fn.class_info
-        if info is not None and fn.self_name and info.framework in ("nnx", "nnx-variable"):
-            params[fn.self_name] = "nnx-object" if info.framework == "nnx" else "nnx-variable"
-        unknown = set(fn.walrus) | fn.globals | fn.nonlocals
-        for child in fn.children:
-            unknown |= child.nonlocals
-        body = node.body
-        statements = body.body if isinstance(body, cst.BaseSuite) else []
-        return ValueKinds(statements, resolve, params, framework, frozenset(unknown))

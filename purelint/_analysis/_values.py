@@ -34,9 +34,10 @@ from collections.abc import Callable, Mapping, Sequence
 
 import libcst as cst
 
+from purelint._analysis._cst import bound_names
 from purelint._frameworks import ARRAY_METHODS, NNX_OBJECTS, NNX_VARIABLES, REF_CONSTRUCTORS, returns_array
 
-__all__ = ["ARRAY_KINDS", "ValueKinds", "annotation_kind"]
+__all__ = ["ARRAY_KINDS", "ExpressionKinds", "ValueKinds", "annotation_kind"]
 
 Env = Mapping[str, str]
 Resolver = Callable[[cst.BaseExpression], "str | None"]
@@ -77,11 +78,139 @@ def annotation_kind(annotation: cst.BaseExpression | None, resolve: Resolver) ->
     return None
 
 
-class ValueKinds:
+class ExpressionKinds:
+    """The kind of an expression, given the kinds of the names in it (`env`).
+
+    `resolve`: the shared name resolver; `classes`: a callback giving the framework of a same-file
+    class a call constructs ("nnx", "nnx-variable"...).
+    """
+
+    def __init__(self, resolve: Resolver, classes: Callable[[cst.BaseExpression], str | None] | None = None) -> None:
+        self.resolve = resolve
+        self.classes = classes or (lambda expr: None)
+
+    def kind(self, expr: cst.BaseExpression | None, env: Env) -> str | None:
+        """The kind of the value an expression evaluates to, given the kinds of names in `env`."""
+        node = expr
+        kind = type(node)
+        if kind is cst.Name:
+            name = node.value  # type: ignore[union-attr]
+            if name in ("None", "True", "False"):
+                return "scalar"
+            return env.get(name)
+        if kind in (cst.Integer, cst.Float, cst.Imaginary):
+            return "scalar"
+        if kind in (cst.SimpleString, cst.ConcatenatedString, cst.FormattedString):
+            return "str"
+        if kind in (cst.Dict, cst.DictComp):
+            return "dict"
+        if kind in (cst.List, cst.ListComp):
+            return "list"
+        if kind is cst.Tuple:
+            return "tuple"
+        if kind in (cst.Set, cst.SetComp):
+            return "set"
+        if kind is cst.Call:
+            return self._call(node, env)  # type: ignore[arg-type]
+        if kind is cst.BinaryOperation:
+            # `a + b + ... + z` nests to the left: fold it from the innermost operand, so that long
+            # chains cost no recursion.
+            operations = []
+            while type(node) is cst.BinaryOperation:
+                operations.append(node)
+                node = node.left  # type: ignore[union-attr]
+            left = self.kind(node, env)
+            for operation in reversed(operations):
+                left = _binary(operation.operator, left, self.kind(operation.right, env))  # type: ignore[union-attr]
+            return left
+        if kind is cst.UnaryOperation:
+            operators = []  # `- - x` as well: from the innermost operand out
+            while type(node) is cst.UnaryOperation:
+                operators.append(node.operator)  # type: ignore[union-attr]
+                node = node.expression  # type: ignore[union-attr]
+            inner = self.kind(node, env)
+            for operator in reversed(operators):
+                inner = "scalar" if type(operator) is cst.Not else _unary(inner)
+            return inner
+        if kind is cst.Comparison:
+            if any(type(c.operator) in (cst.Is, cst.IsNot, cst.In, cst.NotIn) for c in node.comparisons):  # type: ignore[union-attr]
+                return "scalar"
+            operands = [node.left, *(c.comparator for c in node.comparisons)]  # type: ignore[union-attr]
+            kinds = {self.kind(o, env) for o in operands}
+            return "array" if kinds & _ARRAYISH and kinds <= {"array", "traced", "scalar"} else None
+        if kind is cst.Subscript:
+            receiver = self.kind(node.value, env)  # type: ignore[union-attr]
+            if receiver == "array":
+                return "array"
+            if receiver == "traced":
+                return "traced"
+            return None
+        if kind is cst.Attribute:
+            receiver = self.kind(node.value, env)  # type: ignore[union-attr]
+            attr = node.attr.value  # type: ignore[union-attr]
+            if receiver in _ARRAYISH and attr in _ARRAY_ATTRIBUTES:
+                return "array"
+            if receiver == "array" and attr == "shape":
+                return "tuple"
+            if receiver == "array" and attr in ("ndim", "size"):
+                return "scalar"
+            return None
+        if kind is cst.IfExp:
+            body, orelse = self.kind(node.body, env), self.kind(node.orelse, env)  # type: ignore[union-attr]
+            return body if body == orelse else None
+        return None
+
+    def _call(self, node: cst.Call, env: Env) -> str | None:
+        func = node.func
+        qualname = self.resolve(func)
+        if qualname is not None:
+            if qualname in _BUILTIN_KINDS:
+                return _BUILTIN_KINDS[qualname]
+            if qualname == "jax.numpy.where":
+                return "array" if len(node.args) == 3 else None
+            if returns_array(qualname):
+                return "array"
+            if qualname in _TREE_MAPS and len(node.args) >= 2:
+                tree = self.kind(node.args[1].value, env)
+                return tree if tree in _CONTAINERS else None
+            if qualname in ("copy.copy", "copy.deepcopy") and node.args:
+                inner = self.kind(node.args[0].value, env)
+                return inner if inner in _CONTAINERS else None
+            if qualname in REF_CONSTRUCTORS:
+                return "ref"
+            if qualname in _GENERATORS:
+                return "generator"
+            if qualname.startswith("numpy.") and not qualname.startswith("numpy.random."):
+                return "numpy"
+            if qualname in NNX_VARIABLES:
+                return "nnx-variable"
+            if qualname.startswith("flax.nnx.") and qualname.rsplit(".", 1)[1][:1].isupper():
+                return "nnx-object"
+            return None
+        framework = self.classes(func)
+        if framework is not None:
+            return "nnx-variable" if framework == "nnx-variable" else "nnx-object" if framework == "nnx" else None
+        if isinstance(func, cst.Attribute):
+            method = func.attr.value
+            receiver_expr = func.value
+            # `x.at[i].set(v)`: `.at` exists only on JAX arrays, so the result is one.
+            if isinstance(receiver_expr, cst.Subscript) and isinstance(receiver_expr.value, cst.Attribute) and receiver_expr.value.attr.value == "at":
+                return "array"
+            receiver = self.kind(receiver_expr, env)
+            if receiver in _ARRAYISH and method in ARRAY_METHODS:
+                return "array"
+            if receiver in ("dict", "kwargs") and method == "copy":
+                return "dict"
+            if receiver == "list" and method == "copy":
+                return "list"
+        return None
+
+
+
+class ValueKinds(ExpressionKinds):
     """Kinds of the names bound in `body` (statements of one function, or of the module).
 
-    `params`: the kinds parameters start with; `resolve`: the shared name resolver; `classes`: a
-    callback giving the framework of a same-file class a call constructs ("nnx", "nnx-variable"...);
+    `params`: the kinds parameters start with; `resolve` and `classes` as for `ExpressionKinds`;
     `unknown`: names never to trust (bound by `:=`, `nonlocal` in nested functions, `global`).
     """
 
@@ -93,8 +222,7 @@ class ValueKinds:
         classes: Callable[[cst.BaseExpression], str | None] | None = None,
         unknown: frozenset[str] = frozenset(),
     ) -> None:
-        self.resolve = resolve
-        self.classes = classes or (lambda expr: None)
+        super().__init__(resolve, classes)
         self.unknown = unknown
         self._before: dict[int, Env] = {}
         env = {name: kind for name, kind in (params or {}).items() if name not in unknown}
@@ -229,119 +357,23 @@ class ValueKinds:
     @staticmethod
     def _forget(target: cst.BaseExpression, env: dict[str, str]) -> dict[str, str]:
         env = dict(env)
-        for name in _bound(target):
+        for name in bound_names(target):
             env.pop(name, None)
         return env
 
-    # -- expressions ------------------------------------------------------------------------------
 
-    def kind(self, expr: cst.BaseExpression | None, env: Env) -> str | None:
-        """The kind of the value an expression evaluates to, given the kinds of names in `env`."""
-        node = expr
-        kind = type(node)
-        if kind is cst.Name:
-            name = node.value  # type: ignore[union-attr]
-            if name in ("None", "True", "False"):
-                return "scalar"
-            return env.get(name)
-        if kind in (cst.Integer, cst.Float, cst.Imaginary):
-            return "scalar"
-        if kind in (cst.SimpleString, cst.ConcatenatedString, cst.FormattedString):
-            return "str"
-        if kind in (cst.Dict, cst.DictComp):
-            return "dict"
-        if kind in (cst.List, cst.ListComp):
-            return "list"
-        if kind is cst.Tuple:
-            return "tuple"
-        if kind in (cst.Set, cst.SetComp):
-            return "set"
-        if kind is cst.Call:
-            return self._call(node, env)  # type: ignore[arg-type]
-        if kind is cst.BinaryOperation:
-            left, right = self.kind(node.left, env), self.kind(node.right, env)  # type: ignore[union-attr]
-            if left in ("list", "tuple", "str") and type(node.operator) in (cst.Add, cst.Multiply):  # type: ignore[union-attr]
-                return left
-            if left == "dict" == right and type(node.operator) is cst.BitOr:  # type: ignore[union-attr]
-                return "dict"
-            return _arithmetic(left, right)
-        if kind is cst.UnaryOperation:
-            if type(node.operator) is cst.Not:  # type: ignore[union-attr]
-                return "scalar"
-            inner = self.kind(node.expression, env)  # type: ignore[union-attr]
-            return "array" if inner in _ARRAYISH else inner if inner == "scalar" else None
-        if kind is cst.Comparison:
-            if any(type(c.operator) in (cst.Is, cst.IsNot, cst.In, cst.NotIn) for c in node.comparisons):  # type: ignore[union-attr]
-                return "scalar"
-            operands = [node.left, *(c.comparator for c in node.comparisons)]  # type: ignore[union-attr]
-            kinds = {self.kind(o, env) for o in operands}
-            return "array" if kinds & _ARRAYISH and kinds <= {"array", "traced", "scalar"} else None
-        if kind is cst.Subscript:
-            receiver = self.kind(node.value, env)  # type: ignore[union-attr]
-            if receiver == "array":
-                return "array"
-            if receiver == "traced":
-                return "traced"
-            return None
-        if kind is cst.Attribute:
-            receiver = self.kind(node.value, env)  # type: ignore[union-attr]
-            attr = node.attr.value  # type: ignore[union-attr]
-            if receiver in _ARRAYISH and attr in _ARRAY_ATTRIBUTES:
-                return "array"
-            if receiver == "array" and attr == "shape":
-                return "tuple"
-            if receiver == "array" and attr in ("ndim", "size"):
-                return "scalar"
-            return None
-        if kind is cst.IfExp:
-            body, orelse = self.kind(node.body, env), self.kind(node.orelse, env)  # type: ignore[union-attr]
-            return body if body == orelse else None
-        return None
+def _binary(operator: cst.BaseBinaryOp, left: str | None, right: str | None) -> str | None:
+    """Kind of `left <operator> right`."""
+    if left in ("list", "tuple", "str") and type(operator) in (cst.Add, cst.Multiply):
+        return left
+    if left == "dict" == right and type(operator) is cst.BitOr:
+        return "dict"
+    return _arithmetic(left, right)
 
-    def _call(self, node: cst.Call, env: Env) -> str | None:
-        func = node.func
-        qualname = self.resolve(func)
-        if qualname is not None:
-            if qualname in _BUILTIN_KINDS:
-                return _BUILTIN_KINDS[qualname]
-            if qualname == "jax.numpy.where":
-                return "array" if len(node.args) == 3 else None
-            if returns_array(qualname):
-                return "array"
-            if qualname in _TREE_MAPS and len(node.args) >= 2:
-                tree = self.kind(node.args[1].value, env)
-                return tree if tree in _CONTAINERS else None
-            if qualname in ("copy.copy", "copy.deepcopy") and node.args:
-                inner = self.kind(node.args[0].value, env)
-                return inner if inner in _CONTAINERS else None
-            if qualname in REF_CONSTRUCTORS:
-                return "ref"
-            if qualname in _GENERATORS:
-                return "generator"
-            if qualname.startswith("numpy.") and not qualname.startswith("numpy.random."):
-                return "numpy"
-            if qualname in NNX_VARIABLES:
-                return "nnx-variable"
-            if qualname.startswith("flax.nnx.") and qualname.rsplit(".", 1)[1][:1].isupper():
-                return "nnx-object"
-            return None
-        framework = self.classes(func)
-        if framework is not None:
-            return "nnx-variable" if framework == "nnx-variable" else "nnx-object" if framework == "nnx" else None
-        if isinstance(func, cst.Attribute):
-            method = func.attr.value
-            receiver_expr = func.value
-            # `x.at[i].set(v)`: `.at` exists only on JAX arrays, so the result is one.
-            if isinstance(receiver_expr, cst.Subscript) and isinstance(receiver_expr.value, cst.Attribute) and receiver_expr.value.attr.value == "at":
-                return "array"
-            receiver = self.kind(receiver_expr, env)
-            if receiver in _ARRAYISH and method in ARRAY_METHODS:
-                return "array"
-            if receiver in ("dict", "kwargs") and method == "copy":
-                return "dict"
-            if receiver == "list" and method == "copy":
-                return "list"
-        return None
+
+def _unary(inner: str | None) -> str | None:
+    """Kind of `-x`, `+x` or `~x`."""
+    return "array" if inner in _ARRAYISH else inner if inner == "scalar" else None
 
 
 def _arithmetic(left: str | None, right: str | None) -> str | None:
@@ -366,7 +398,7 @@ def _merge(envs: Sequence[Env | None]) -> dict[str, str] | None:
 
 def _without(env: Env, target: cst.BaseExpression | None) -> dict[str, str]:
     env = dict(env)
-    for name in _bound(target) if target is not None else ():
+    for name in bound_names(target) if target is not None else ():
         env.pop(name, None)
     return env
 
@@ -381,13 +413,3 @@ def _with_captures(env: Env, pattern: cst.CSTNode) -> dict[str, str]:
             env.pop(node.value, None)
         stack.extend(node.children)
     return env
-
-
-def _bound(target: cst.CSTNode) -> list[str]:
-    if isinstance(target, cst.Name):
-        return [target.value]
-    if isinstance(target, (cst.Tuple, cst.List)):
-        return [n for element in target.elements for n in _bound(element.value)]
-    if isinstance(target, cst.StarredElement):
-        return _bound(target.value)
-    return []
