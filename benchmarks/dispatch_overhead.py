@@ -170,12 +170,16 @@ def main():
         sync=True,
     )
 
-    print(f"config (b): LSTMLM(65, 32, 128), batch 16 x 32, Adam; steps: {args.rounds} rounds x {args.steps}, "
-          f"trivial: {args.trivial_rounds} rounds x {args.trivial_calls}; load average "
-          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
+    print(
+        f"config (b): LSTMLM(65, 32, 128), batch 16 x 32, Adam; steps: {args.rounds} rounds x {args.steps}, "
+        f"trivial: {args.trivial_rounds} rounds x {args.trivial_calls}; load average "
+        f"{' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs"
+    )
     print("per call: wall time, median over rounds (best round), and CPU time (median)")
-    print(f"{'':22} {'sync step: wall (best)':>23} {'CPU':>8} {'async wall':>11} {'trivial: wall (best)':>22}"
-          f" {'CPU':>8} {'trivial CPU - jax.jit':>22}")
+    print(
+        f"{'':22} {'sync step: wall (best)':>23} {'CPU':>8} {'async wall':>11} {'trivial: wall (best)':>22}"
+        f" {'CPU':>8} {'trivial CPU - jax.jit':>22}"
+    )
 
     def wall(times, name, scale):
         return statistics.median(t[0] for t in times[name]) * scale, min(t[0] for t in times[name]) * scale
@@ -185,8 +189,8 @@ def main():
 
     for name in steps:
         print(
-            f"{name:22} {'%8.3f ms (%6.3f)' % wall(sync, name, 1e3):>23} {cpu(sync, name, 1e3):5.2f} ms"
-            f" {wall(asynchronous, name, 1e3)[0]:8.3f} ms {'%7.1f us (%6.1f)' % wall(nothing, name, 1e6):>22}"
+            f"{name:22} {'{:8.3f} ms ({:6.3f})'.format(*wall(sync, name, 1e3)):>23} {cpu(sync, name, 1e3):5.2f} ms"
+            f" {wall(asynchronous, name, 1e3)[0]:8.3f} ms {'{:7.1f} us ({:6.1f})'.format(*wall(nothing, name, 1e6)):>22}"
             f" {cpu(nothing, name, 1e6):5.0f} us"
             f" {cpu(nothing, name, 1e6) - cpu(nothing, 'jax.jit (arrays only)', 1e6):+19.0f} us"
         )

@@ -82,21 +82,34 @@ def main(argv: list[str] | None = None) -> int:
         return compare(args)
     missing = [tool for tool in ("ruff", "fixit", "purelint") if not (BIN / tool).exists()]
     if missing:
-        print(f"lint_throughput: {', '.join(missing)} not installed next to {sys.executable}; "
-              "run `pip install -e .[bench]`", file=sys.stderr)
+        print(
+            f"lint_throughput: {', '.join(missing)} not installed next to {sys.executable}; "
+            "run `pip install -e .[bench]`",
+            file=sys.stderr,
+        )
         return 2
 
     parts = corpus(args.corpus)
     files = [f for name in args.corpus for f in parts[name]]
     lines = line_count(files)
-    print(f"corpus: {len(files)} files, {lines} lines (" + ", ".join(f"{n} {len(parts[n])} files" for n in args.corpus) + ")")
+    print(
+        f"corpus: {len(files)} files, {lines} lines ("
+        + ", ".join(f"{n} {len(parts[n])} files" for n in args.corpus)
+        + ")"
+    )
     paths = [str(f) for f in files]
     rows: list[tuple[str, int, int, float]] = []
     with tempfile.TemporaryDirectory() as work:
         # A bare directory: no project configuration or cache applies to anyone.
         purelint = [str(BIN / "purelint"), "--exit-zero", "--output-format", "json", "--jobs", str(args.jobs)]
-        rows.append(("ruff check --no-cache", len(files), lines,
-                     timed([str(BIN / "ruff"), "check", "--no-cache", "--isolated", "--exit-zero", *paths], work)))
+        rows.append(
+            (
+                "ruff check --no-cache",
+                len(files),
+                lines,
+                timed([str(BIN / "ruff"), "check", "--no-cache", "--isolated", "--exit-zero", *paths], work),
+            )
+        )
         picked = sample(files, args.fixit_sample)
         # Fixit skips files that a .gitignore above them lists (pyenv's tree and our .venv are), so it
         # gets byte-identical copies in a directory no repository owns.
@@ -104,25 +117,39 @@ def main(argv: list[str] | None = None) -> int:
         copies.mkdir()
         for index, source in enumerate(picked):
             shutil.copyfile(source, copies / f"{index:04d}_{source.name}")
-        rows.append((f"fixit lint ({len(picked)}-file sample)", len(picked), line_count(picked),
-                     timed([str(BIN / "fixit"), "lint", str(copies)], work)))
+        rows.append(
+            (
+                f"fixit lint ({len(picked)}-file sample)",
+                len(picked),
+                line_count(picked),
+                timed([str(BIN / "fixit"), "lint", str(copies)], work),
+            )
+        )
         rows.append(("purelint --no-cache (cold)", len(files), lines, timed([*purelint, "--no-cache", *paths], work)))
         timed([*purelint, *paths], work)  # fills the cache
         rows.append(("purelint (warm cache)", len(files), lines, timed([*purelint, *paths], work)))
         if "stdlib" in parts:
             std = [str(f) for f in parts["stdlib"]]
-            rows.append(("purelint stdlib only (warm)", len(std), line_count(parts["stdlib"]), timed([*purelint, *std], work)))
+            rows.append(
+                ("purelint stdlib only (warm)", len(std), line_count(parts["stdlib"]), timed([*purelint, *std], work))
+            )
         shutil.rmtree(os.path.join(work, ".purelint_cache"), ignore_errors=True)
 
     fixit_rate = rows[1][2] / rows[1][3]
     ruff_rate = rows[0][2] / rows[0][3]
-    print(f"{'tool':<34} {'files':>6} {'lines':>9} {'seconds':>8} {'files/s':>9} {'lines/s':>10} {'x Fixit':>8} {'x Ruff':>8}")
+    print(
+        f"{'tool':<34} {'files':>6} {'lines':>9} {'seconds':>8} {'files/s':>9} {'lines/s':>10} {'x Fixit':>8} {'x Ruff':>8}"
+    )
     for name, count, size, seconds in rows:
         rate = size / seconds
-        print(f"{name:<34} {count:>6} {size:>9} {seconds:>8.2f} {count / seconds:>9.1f} {rate:>10.0f} "
-              f"{rate / fixit_rate:>8.1f} {rate / ruff_rate:>8.3f}")
+        print(
+            f"{name:<34} {count:>6} {size:>9} {seconds:>8.2f} {count / seconds:>9.1f} {rate:>10.0f} "
+            f"{rate / fixit_rate:>8.1f} {rate / ruff_rate:>8.3f}"
+        )
     cold = rows[2][2] / rows[2][3]
-    print(f"target cold >= 5x Fixit lines/s: {cold / fixit_rate:.1f}x -> {'met' if cold >= 5 * fixit_rate else 'NOT met'}")
+    print(
+        f"target cold >= 5x Fixit lines/s: {cold / fixit_rate:.1f}x -> {'met' if cold >= 5 * fixit_rate else 'NOT met'}"
+    )
     if "stdlib" in parts:
         warm = rows[-1][3]
         print(f"target warm stdlib < 1 s: {warm:.2f} s -> {'met' if warm < 1 else 'NOT met'}")
@@ -139,15 +166,24 @@ def compare(args: argparse.Namespace) -> int:
     parts = corpus(args.corpus)
     files = [f for name in args.corpus for f in parts[name]]
     lines = line_count(files)
-    print(f"corpus: {len(files)} files, {lines} lines (" + ", ".join(f"{n} {len(parts[n])} files" for n in args.corpus) + ")")
+    print(
+        f"corpus: {len(files)} files, {lines} lines ("
+        + ", ".join(f"{n} {len(parts[n])} files" for n in args.corpus)
+        + ")"
+    )
     paths = [str(f) for f in files]
     std = [str(f) for f in parts.get("stdlib", [])]
     flags = ["--exit-zero", "--output-format", "json", "--jobs", str(args.jobs)]
     times: dict[tuple[str, str], list[float]] = {}
     for _round in range(args.rounds):
         for label, root in (("baseline", base), ("current", here)):
-            command = [sys.executable, "-c", f"import sys; sys.path.insert(0, {str(root)!r}); "
-                       "from purelint._cli import main; raise SystemExit(main())", *flags]
+            command = [
+                sys.executable,
+                "-c",
+                f"import sys; sys.path.insert(0, {str(root)!r}); "
+                "from purelint._cli import main; raise SystemExit(main())",
+                *flags,
+            ]
             with tempfile.TemporaryDirectory() as work:
                 times.setdefault((label, "cold"), []).append(timed([*command, "--no-cache", *paths], work))
                 timed([*command, *paths], work)  # fills the cache

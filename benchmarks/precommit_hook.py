@@ -33,7 +33,9 @@ SERVER_DEPENDENCIES = re.compile(r'^\s*"(pygls|lsprotocol)[^"]*",\n', re.MULTILI
 def run(command: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
     if done.returncode not in (0, 1):  # 1: the hook found the impure file, as it should
-        raise SystemExit(f"precommit_hook: `{' '.join(command)}` failed: {(done.stderr or done.stdout).strip().splitlines()[-1:]}")
+        raise SystemExit(
+            f"precommit_hook: `{' '.join(command)}` failed: {(done.stderr or done.stdout).strip().splitlines()[-1:]}"
+        )
     return done
 
 
@@ -79,7 +81,9 @@ def measure(work: Path, hook: Path, project: Path, label: str) -> tuple[float, f
     if "PUR001" not in done.stdout:
         raise SystemExit(f"precommit_hook: the hook did not report the impure file:\n{done.stdout}")
     rev = git(hook, "rev-parse", "HEAD").strip()
-    (project / ".pre-commit-config.yaml").write_text(f"repos:\n- repo: {hook}\n  rev: {rev}\n  hooks:\n  - id: purelint\n")
+    (project / ".pre-commit-config.yaml").write_text(
+        f"repos:\n- repo: {hook}\n  rev: {rev}\n  hooks:\n  - id: purelint\n"
+    )
     run([sys.executable, "-m", "pre_commit", "install-hooks"], project, env)
     (environment,) = Path(env["PRE_COMMIT_HOME"]).glob("repo*/py_env-*")
     names = packages(environment / "bin" / "python", project)
@@ -99,7 +103,9 @@ def bare_venv(work: Path) -> tuple[float, str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=1, help="cold runs per variant, alternating (default: 1)")
-    parser.add_argument("--repo", type=Path, default=ROOT, help="the repository whose last commit is the hook (default: this one)")
+    parser.add_argument(
+        "--repo", type=Path, default=ROOT, help="the repository whose last commit is the hook (default: this one)"
+    )
     args = parser.parse_args()
     if shutil.which("git") is None:
         print("precommit_hook: git is not installed", file=sys.stderr)

@@ -104,22 +104,40 @@ def pieces(tied):
     def head_loss(log_probs):
         return jax.jit(jax.value_and_grad(lambda h, w, b: -jnp.mean(log_probs(h, w, b, targets)), argnums=(0, 1, 2)))
 
-    out["head: logits matmul alone (h @ W.T)"] = (jax.jit(lambda h, w: h @ w.T), (h, weight), head_flops / 3, weight.nbytes)
+    out["head: logits matmul alone (h @ W.T)"] = (
+        jax.jit(lambda h, w: h @ w.T),
+        (h, weight),
+        head_flops / 3,
+        weight.nbytes,
+    )
     # The three matmuls of one chunk of `_xent`'s fused head, with its chunk size, in its layouts: the least
     # a chunk costs with XLA's kernels (see `floor_ms`).
-    count, size = head_chunks(tokens, vocab)
+    _count, size = head_chunks(tokens, vocab)
     dlogits = jax.random.normal(k[8], (size, vocab)) * 1e-3
     chunk_flops = 2 * size * hidden * vocab
     out[CHUNK_LOGITS] = (jax.jit(lambda h, w: h @ w.T), (h[:size], weight), chunk_flops, weight.nbytes)
     out[CHUNK_DH] = (jax.jit(lambda d, w: d @ w), (dlogits, weight), chunk_flops, weight.nbytes)
-    out[CHUNK_DW] = (jax.jit(lambda d, h: jax.lax.dot_general(d, h, (((0,), (0,)), ((), ())))), (dlogits, h[:size]),
-                     chunk_flops, weight.nbytes)
-    out["head: plain autodiff (materialised)"] = (head_loss(_xent.plain_token_log_probs), (h, weight, bias), head_flops, head_bytes)
+    out[CHUNK_DW] = (
+        jax.jit(lambda d, h: jax.lax.dot_general(d, h, (((0,), (0,)), ((), ())))),
+        (dlogits, h[:size]),
+        chunk_flops,
+        weight.nbytes,
+    )
+    out["head: plain autodiff (materialised)"] = (
+        head_loss(_xent.plain_token_log_probs),
+        (h, weight, bias),
+        head_flops,
+        head_bytes,
+    )
     for chunk in (175, 350, 700):
         fn = lambda h, w, b, t, chunk=chunk: _xent.fused_token_log_probs(h, w, b, t, chunk=chunk)
         out[f"head: _xent fused, chunk {chunk}"] = (head_loss(fn), (h, weight, bias), head_flops, head_bytes)
-    out["head: _xent default (linear_log_probs)"] = (head_loss(_xent.linear_log_probs), (h, weight, bias), head_flops,
-                                                     head_bytes)
+    out["head: _xent default (linear_log_probs)"] = (
+        head_loss(_xent.linear_log_probs),
+        (h, weight, bias),
+        head_flops,
+        head_bytes,
+    )
 
     # The two LSTM layers with the embedding gather, forward + backward (cotangent on every output).
     model = purelm.LSTMLM(vocab, embed, hidden, num_layers=c["layers"], key=k[3])
@@ -129,30 +147,52 @@ def pieces(tied):
     dhs = jax.random.normal(k[5], (c["seq"], c["batch"], hidden))
 
     def layers_loss(embedding, params):
-        hs, (h, cc) = _fused.lstm_lm_window(embedding, params, batch, h0, c0)
+        hs, (_h, _cc) = _fused.lstm_lm_window(embedding, params, batch, h0, c0)
         return jnp.sum(hs * dhs)
 
     lstm_params = 4 * hidden * (embed + hidden) + 4 * hidden * (2 * hidden)
     lstm_flops = 6 * tokens * lstm_params
     out[LSTM] = (
-        jax.jit(jax.grad(layers_loss, argnums=(0, 1))), (model.embedding, params), lstm_flops, 2 * model.embedding.nbytes)
+        jax.jit(jax.grad(layers_loss, argnums=(0, 1))),
+        (model.embedding, params),
+        lstm_flops,
+        2 * model.embedding.nbytes,
+    )
     out["LSTM layers only (params grad)"] = (
-        jax.jit(jax.grad(layers_loss, argnums=1)), (model.embedding, params), lstm_flops, 0)
+        jax.jit(jax.grad(layers_loss, argnums=1)),
+        (model.embedding, params),
+        lstm_flops,
+        0,
+    )
     xs = jax.random.normal(k[6], (c["seq"], c["batch"], 4 * hidden))
     out["one layer's recurrence fwd+bwd"] = (
-        jax.jit(jax.grad(lambda w, x: jnp.sum(_fused.lstm_recurrence(w, x, h0[:, 0], c0[:, 0])[0] * dhs), argnums=(0, 1))),
-        (params[1][1], xs), 6 * tokens * 4 * hidden * hidden, 0)
+        jax.jit(
+            jax.grad(lambda w, x: jnp.sum(_fused.lstm_recurrence(w, x, h0[:, 0], c0[:, 0])[0] * dhs), argnums=(0, 1))
+        ),
+        (params[1][1], xs),
+        6 * tokens * 4 * hidden * hidden,
+        0,
+    )
     emb_ct = jax.random.normal(k[7], (c["seq"], c["batch"], embed))
     # The batch and the cotangent are arguments: closed over, XLA would fold the whole gradient (which does not
     # depend on the embedding's values) into a constant at compile time.
     out["embedding gather + scatter-add grad"] = (
-        jax.jit(jax.grad(lambda e, tokens, ct: jnp.sum(e[tokens.T] * ct))), (model.embedding, batch, emb_ct), 0,
-        2 * model.embedding.nbytes)
+        jax.jit(jax.grad(lambda e, tokens, ct: jnp.sum(e[tokens.T] * ct))),
+        (model.embedding, batch, emb_ct),
+        0,
+        2 * model.embedding.nbytes,
+    )
 
     # Adam over the whole model (two [33278, 200] matrices when untied): read p, g, m, v; write p, m, v.
     optimizer = optax.adam(1e-3)
-    model = purelm.LSTMLM(vocab, embed, hidden, num_layers=c["layers"], key=k[3],
-                          **({"tie_embeddings": True, "output_bias": True} if tied else {}))
+    model = purelm.LSTMLM(
+        vocab,
+        embed,
+        hidden,
+        num_layers=c["layers"],
+        key=k[3],
+        **({"tie_embeddings": True, "output_bias": True} if tied else {}),
+    )
     p = eqx.filter(model, eqx.is_array)
     opt_state = optimizer.init(p)
     grads = jax.tree.map(lambda x: x * 0.01, p)
@@ -206,8 +246,14 @@ def trace_step(tied, top, calls=3):
     from jax.profiler import ProfileData
 
     c = W
-    model = purelm.LSTMLM(c["vocab"], c["embed"], c["hidden"], num_layers=c["layers"], key=jax.random.key(0),
-                          **({"tie_embeddings": True, "output_bias": True} if tied else {}))
+    model = purelm.LSTMLM(
+        c["vocab"],
+        c["embed"],
+        c["hidden"],
+        num_layers=c["layers"],
+        key=jax.random.key(0),
+        **({"tie_embeddings": True, "output_bias": True} if tied else {}),
+    )
     optimizer = optax.adam(1e-3)
     params, static = eqx.partition(model, eqx.is_array)
     update = _steps._update(optimizer, purelm.batch_loss)
@@ -216,8 +262,12 @@ def trace_step(tied, top, calls=3):
         model, opt_state, states, loss = update(eqx.combine(params, static), opt_state, batch, states)
         return eqx.filter(model, eqx.is_array), opt_state, states, loss
 
-    args = [params, optimizer.init(params), jax.random.randint(jax.random.key(1), (c["batch"], c["seq"]), 0, c["vocab"]),
-            purelm.batch_initial_state(model, c["batch"])]
+    args = [
+        params,
+        optimizer.init(params),
+        jax.random.randint(jax.random.key(1), (c["batch"], c["seq"]), 0, c["vocab"]),
+        purelm.batch_initial_state(model, c["batch"]),
+    ]
     compiled = jax.jit(step).lower(*args).compile()
     origin = {}
     for line in compiled.as_text().splitlines():
@@ -245,8 +295,10 @@ def trace_step(tied, top, calls=3):
                 for event in line.events:
                     if not event.name.startswith(("ThunkExecutor", "Threadpool")):
                         spent[event.name] += event.duration_ns / 1e6 / calls
-    print(f"one (w) train step{', tied' if tied else ''}: {wall * 1e3:.0f} ms wall under the profiler; "
-          f"{sum(spent.values()):.0f} ms of thunk time on XLA's threads; load average {os.getloadavg()[0]:.2f}")
+    print(
+        f"one (w) train step{', tied' if tied else ''}: {wall * 1e3:.0f} ms wall under the profiler; "
+        f"{sum(spent.values()):.0f} ms of thunk time on XLA's threads; load average {os.getloadavg()[0]:.2f}"
+    )
     print(f"{'ms/step':>8}  {'thunk':<28}{'shape':<22}from")
     for name, ms in spent.most_common(top):
         shape, op = origin.get(name, ("", ""))
@@ -259,8 +311,9 @@ def main():
     parser.add_argument("--tied", action="store_true", help="tie the head to the embedding")
     parser.add_argument("--only", help="run only pieces whose name contains this")
     parser.add_argument("--trace", type=int, metavar="N", help="instead: the N slowest operations of one train step")
-    parser.add_argument("--keep-freed-memory", action="store_true",
-                        help="call purelm.keep_freed_memory() first, as `purelm train` does")
+    parser.add_argument(
+        "--keep-freed-memory", action="store_true", help="call purelm.keep_freed_memory() first, as `purelm train` does"
+    )
     args = parser.parse_args()
     if args.keep_freed_memory:
         purelm.keep_freed_memory()
@@ -273,7 +326,7 @@ def main():
     if args.only:
         table = {n: v for n, v in table.items() if args.only in n}
     times = {name: [] for name in table}
-    for name, (fn, fargs, _, _) in table.items():
+    for fn, fargs, _, _ in table.values():
         timed(fn, *fargs)
     for _ in range(args.repeats):
         for _ in range(3):
@@ -283,25 +336,35 @@ def main():
             per_call = getattr(fn, "per_call", 1)
             times[name].append((wall / per_call, cpu / per_call))
     gflops, gbs = peaks.gflops, peaks.gbs
-    print(f"jax {jax.__version__}, {len(os.sched_getaffinity(0))} cores; float32 matmul peak {gflops:.0f} GFLOP/s, "
-          f"memory {gbs:.1f} GB/s (best seen){'; tied head' if args.tied else ''}")
+    print(
+        f"jax {jax.__version__}, {len(os.sched_getaffinity(0))} cores; float32 matmul peak {gflops:.0f} GFLOP/s, "
+        f"memory {gbs:.1f} GB/s (best seen){'; tied head' if args.tied else ''}"
+    )
     print(f"{'piece':<45}{'median ms':>10}{'min ms':>9}{'CPU ms':>8}{'GFLOP':>7}{'MB':>6}{'bound ms':>9}{'x bound':>8}")
     for name, (_, _, flops, nbytes) in table.items():
         med = statistics.median(wall for wall, _ in times[name]) * 1e3
         best = min(wall for wall, _ in times[name]) * 1e3
         cpu = statistics.median(cpu for _, cpu in times[name]) * 1e3
         bound = max(flops / gflops / 1e9, nbytes / gbs / 1e9) * 1e3
-        print(f"{name:<45}{med:>10.1f}{best:>9.1f}{cpu:>8.0f}{flops / 1e9:>7.2f}{nbytes / 1e6:>6.0f}{bound:>9.1f}"
-              f"{med / bound if bound else float('nan'):>8.2f}")
-    print(f"load average (1 min) before {load:.2f}, after {os.getloadavg()[0]:.2f}; {args.repeats} alternating rounds; "
-          "bound: matmul FLOPs at the matmul peak or compulsory bytes at the memory bandwidth, the larger"
-          + ("; keep_freed_memory()" if args.keep_freed_memory else ""))
+        print(
+            f"{name:<45}{med:>10.1f}{best:>9.1f}{cpu:>8.0f}{flops / 1e9:>7.2f}{nbytes / 1e6:>6.0f}{bound:>9.1f}"
+            f"{med / bound if bound else float('nan'):>8.2f}"
+        )
+    print(
+        f"load average (1 min) before {load:.2f}, after {os.getloadavg()[0]:.2f}; {args.repeats} alternating rounds; "
+        "bound: matmul FLOPs at the matmul peak or compulsory bytes at the memory bandwidth, the larger"
+        + ("; keep_freed_memory()" if args.keep_freed_memory else "")
+    )
     tokens = W["batch"] * W["seq"]
-    floor = floor_ms({name: min(wall for wall, _ in samples) * 1e3 for name, samples in times.items()}, tokens, W["vocab"])
+    floor = floor_ms(
+        {name: min(wall for wall, _ in samples) * 1e3 for name, samples in times.items()}, tokens, W["vocab"]
+    )
     if floor is not None:
         count, size = head_chunks(tokens, W["vocab"])
-        print(f"floor with these kernels: {count} head chunks of {size} tokens x (logits + dh + dW) + LSTM layers + Adam in "
-              f"place, each at its best: {floor:.0f} ms per step, {tokens / floor * 1e3:,.0f} tokens/s")
+        print(
+            f"floor with these kernels: {count} head chunks of {size} tokens x (logits + dh + dW) + LSTM layers + Adam in "
+            f"place, each at its best: {floor:.0f} ms per step, {tokens / floor * 1e3:,.0f} tokens/s"
+        )
 
 
 if __name__ == "__main__":

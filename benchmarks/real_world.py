@@ -154,8 +154,17 @@ def lint_checkout(checkout: Path, overrides: dict, sources: Sources) -> list[Fin
             findings.append(Finding(project, relative, "", 1, "CRASH", "", f"{type(error).__name__}: {error}"))
             continue
         findings += [
-            Finding(project, relative, "" if d.cell is None else str(d.cell), d.line, d.code,
-                    sources.line(path, d.cell, d.line), d.message, d.scope, _safe(d))
+            Finding(
+                project,
+                relative,
+                "" if d.cell is None else str(d.cell),
+                d.line,
+                d.code,
+                sources.line(path, d.cell, d.line),
+                d.message,
+                d.scope,
+                _safe(d),
+            )
             for d in found
         ]
     return findings
@@ -200,15 +209,19 @@ def precision_table(
         label = matcher.match(finding)
         if label is not None and label.verdict in show:
             cell = f"cell {finding.cell}:" if finding.cell else ""
-            print(f"  [{label.verdict}] {finding.code} {finding.project}/{finding.path}:{cell}{finding.line}  "
-                  f"{finding.text[:70]}  -- {label.reason}")
+            print(
+                f"  [{label.verdict}] {finding.code} {finding.project}/{finding.path}:{cell}{finding.line}  "
+                f"{finding.text[:70]}  -- {label.reason}"
+            )
         counts[finding.code]["findings"] += 1
         counts[finding.code]["untraced"] += finding.scope == "untraced"
         counts[finding.code][label.verdict if label else "unlabelled"] += 1
         if label is None:
             unlabelled.append(finding)
     total: Counter[str] = sum(counts.values(), Counter())
-    rows = [f"{'rule':<8} {'findings':>8} {'untraced':>8} {'true':>5} {'debatable':>9} {'false':>5} {'unlabelled':>10} {'precision':>9}"]
+    rows = [
+        f"{'rule':<8} {'findings':>8} {'untraced':>8} {'true':>5} {'debatable':>9} {'false':>5} {'unlabelled':>10} {'precision':>9}"
+    ]
     for code, c in [*sorted(counts.items()), ("total", total)]:
         labelled = c["true"] + c["debatable"] + c["false"]
         precision = f"{c['true'] / labelled:.0%}" if labelled else "-"
@@ -221,8 +234,17 @@ def precision_table(
 
 def label_row(finding: Finding, commits: dict[str, str]) -> str:
     """A CSV row to paste into the labels file once verdict and reason are filled in."""
-    row = [finding.project, commits[finding.project], finding.path, finding.cell, str(finding.line),
-           finding.code, "?", finding.text, f"[{finding.scope}] {finding.message}"]
+    row = [
+        finding.project,
+        commits[finding.project],
+        finding.path,
+        finding.cell,
+        str(finding.line),
+        finding.code,
+        "?",
+        finding.text,
+        f"[{finding.scope}] {finding.message}",
+    ]
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="").writerow(row)
     return buffer.getvalue()
@@ -269,21 +291,27 @@ def fix_check(checkout: Path, flags: tuple[str, ...], overrides: dict, matcher: 
         applied = Counter(f.code for f in fixable) - left
         changed = {p: p.read_text(encoding="utf-8", errors="replace") for p in originals}
         changed = {p: text for p, text in changed.items() if text != originals[p]}
-        print(f"  fixes applied: {sum(applied.values())} "
-              f"({', '.join(f'{code} {n}' for code, n in sorted(applied.items())) or 'none'}); files changed: {len(changed)}")
+        print(
+            f"  fixes applied: {sum(applied.values())} "
+            f"({', '.join(f'{code} {n}' for code, n in sorted(applied.items())) or 'none'}); files changed: {len(changed)}"
+        )
         wrong = [(f, label) for f in fixable if (label := matcher.match(f)) is None or label.verdict != "true"]
         print(f"  safe fixes on findings not labelled true: {len(wrong)}")
         for finding, label in wrong:
             cell = f"cell {finding.cell}:" if finding.cell else ""
-            print(f"    [{label.verdict if label else 'unlabelled'}] {finding.code} {finding.path}:{cell}{finding.line}  "
-                  f"{finding.text[:70]}" + (f"  -- {label.reason}" if label else ""))
+            print(
+                f"    [{label.verdict if label else 'unlabelled'}] {finding.code} {finding.path}:{cell}{finding.line}  "
+                f"{finding.text[:70]}" + (f"  -- {label.reason}" if label else "")
+            )
         broken = []
         for path, text in sorted(changed.items()):
             old, new = compiles(path, originals[path]), compiles(path, text)
             if len(old) != len(new) or any(o and not n for o, n in zip(old, new)):
                 broken.append(path.relative_to(copy).as_posix())
-        print(f"  changed files that still compile: {len(changed) - len(broken)}/{len(changed)}"
-              + (f"; BROKEN: {', '.join(broken)}" if broken else ""))
+        print(
+            f"  changed files that still compile: {len(changed) - len(broken)}/{len(changed)}"
+            + (f"; BROKEN: {', '.join(broken)}" if broken else "")
+        )
         for path, text in sorted(changed.items()):
             name = path.relative_to(copy).as_posix()
             old, new = _reviewable(path, originals[path]), _reviewable(path, text)
@@ -359,14 +387,16 @@ def myst_to_notebook(text: str) -> str:
     dropped), the text between them markdown cells, so cell numbers follow the document."""
     cells, position = [], 0
     for block in re.finditer(r"(?ms)^```\{code-cell\}[^\n]*\n(.*?)^```[ \t]*$", text):
-        cells.append({"cell_type": "markdown", "metadata": {}, "source": text[position:block.start()]})
+        cells.append({"cell_type": "markdown", "metadata": {}, "source": text[position : block.start()]})
         body = block.group(1).splitlines(keepends=True)
         while body and body[0].startswith(":"):
             body.pop(0)
         if body and body[0].strip() == "---":  # a YAML options block
             end = next((i for i, line in enumerate(body[1:], 1) if line.strip() == "---"), 0)
-            body = body[end + 1:]
-        cells.append({"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": "".join(body)})
+            body = body[end + 1 :]
+        cells.append(
+            {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": "".join(body)}
+        )
         position = block.end()
     notebook = {"cells": cells, "metadata": {"language_info": {"name": "python"}}, "nbformat": 4, "nbformat_minor": 5}
     return json.dumps(notebook, indent=1)
@@ -378,13 +408,23 @@ def myst_to_notebook(text: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("checkouts", nargs="+", type=Path, metavar="CHECKOUT")
-    parser.add_argument("--extract", type=Path, metavar="CLONE",
-                        help="write CHECKOUT (one) from this git clone at the pinned commit, then stop")
+    parser.add_argument(
+        "--extract",
+        type=Path,
+        metavar="CLONE",
+        help="write CHECKOUT (one) from this git clone at the pinned commit, then stop",
+    )
     parser.add_argument("--labels", type=Path, default=LABELS, help="labels file (default: %(default)s)")
     parser.add_argument("--mode", choices=tuple(MODES), nargs="+", default=list(MODES))
     parser.add_argument("--fix-check", action="store_true", help="also run --fix on copies and review it")
-    parser.add_argument("--show", nargs="+", choices=VERDICTS, default=(), metavar="VERDICT",
-                        help="list the findings labelled with these verdicts, with the label's reason")
+    parser.add_argument(
+        "--show",
+        nargs="+",
+        choices=VERDICTS,
+        default=(),
+        metavar="VERDICT",
+        help="list the findings labelled with these verdicts, with the label's reason",
+    )
     args = parser.parse_args()
     if args.extract:
         if len(args.checkouts) != 1 or not args.extract.is_dir():
@@ -419,8 +459,10 @@ def main() -> None:
     # A label is stale only when every configuration ran and none of them found it again.
     gone = [label for label in labels if label.project in commits and label not in matcher.used]
     if gone and len(args.mode) == len(MODES):
-        print(f"\nlabels no finding matched any more ({len(gone)}; verdicts: "
-              f"{', '.join(f'{v} {n}' for v, n in sorted(Counter(label.verdict for label in gone).items()))}):")
+        print(
+            f"\nlabels no finding matched any more ({len(gone)}; verdicts: "
+            f"{', '.join(f'{v} {n}' for v, n in sorted(Counter(label.verdict for label in gone).items()))}):"
+        )
         for label in gone:
             cell = f"cell {label.cell}:" if label.cell else ""
             print(f"  {label.verdict:<9} {label.code} {label.project}/{label.path}:{cell}{label.line}  {label.text}")

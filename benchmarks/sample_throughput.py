@@ -143,8 +143,10 @@ def main():
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     device = jax.devices()[0]
-    print(f"jax device: {device.device_kind} ({device.platform}); torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads, cuda: {torch.cuda.is_available()}")
+    print(
+        f"jax device: {device.device_kind} ({device.platform}); torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads, cuda: {torch.cuda.is_available()}"
+    )
     for name in args.config or sorted(CONFIGS):
         bench(name, CONFIGS[name], args.length, args.repeats)
 

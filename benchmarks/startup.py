@@ -65,7 +65,6 @@ def first_training_call(steps_per_call: int) -> None:
     start = time.perf_counter()
     import equinox as eqx
     import jax
-    import jax.numpy as jnp
     import numpy as np
     import optax
 
@@ -147,17 +146,25 @@ def main(argv=None):
             cold = timed_run(command, cached)
             warm = [timed_run(command, cached) for _ in range(args.repeats)]
             off = [timed_run(command, {**env, "PURELM_CACHE_DIR": "off"}) for _ in range(args.repeats)]
-            rows.append(f"{label:<42}{cell([cold[:2]]):>20}{cell([w[:2] for w in warm]):>20}{cell([o[:2] for o in off]):>20}")
+            rows.append(
+                f"{label:<42}{cell([cold[:2]]):>20}{cell([w[:2] for w in warm]):>20}{cell([o[:2] for o in off]):>20}"
+            )
             if "--first-step" in command:
                 # The call itself (build + first step), without the interpreter start and imports.
                 calls = [float(result[2].split()[-1]) for result in (cold, *warm, *off)]
-                inside[label] = (calls[0], statistics.median(calls[1 : 1 + args.repeats]), statistics.median(calls[1 + args.repeats :]))
+                inside[label] = (
+                    calls[0],
+                    statistics.median(calls[1 : 1 + args.repeats]),
+                    statistics.median(calls[1 + args.repeats :]),
+                )
     print(f"{'command':<42}{'cold cache':>20}{'warm cache':>20}{'cache off':>20}")
     print("\n".join(rows))
     for label, (cold, warm, off) in inside.items():
         print(f"{label}: build + first call alone {cold:.2f} s cold, {warm:.2f} s warm, {off:.2f} s cache off")
-    print(f"wall seconds (CPU seconds, user + system); warm and off: median of {args.repeats}; "
-          f"load average (1 min) {load_before:.2f} before, {os.getloadavg()[0]:.2f} after; {os.cpu_count()} CPUs")
+    print(
+        f"wall seconds (CPU seconds, user + system); warm and off: median of {args.repeats}; "
+        f"load average (1 min) {load_before:.2f} before, {os.getloadavg()[0]:.2f} after; {os.cpu_count()} CPUs"
+    )
 
 
 if __name__ == "__main__":

@@ -56,7 +56,9 @@ def main() -> None:
     parser.add_argument("--mode", choices=tuple(MODES), nargs="+", default=list(MODES))
     args = parser.parse_args()
     files = stdlib_files()
-    print(f"{'mode':<7} {'files':>6} {'lines':>8} {'seconds':>8} {'files/s':>8} {'lines/s':>8} {'PUR999':>6} {'crashes':>7}")
+    print(
+        f"{'mode':<7} {'files':>6} {'lines':>8} {'seconds':>8} {'files/s':>8} {'lines/s':>8} {'PUR999':>6} {'crashes':>7}"
+    )
     for mode in args.mode:
         r = sweep(files, mode)
         print(

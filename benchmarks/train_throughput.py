@@ -357,8 +357,11 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=5, help="alternating rounds (one sample per candidate each)")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
     parser.add_argument("--skip-tutorial", action="store_true", help="leave out the slow per-token model")
-    parser.add_argument("--keep-freed-memory", action="store_true",
-                        help="call purelm.keep_freed_memory() first (as `purelm train` does): every candidate reuses freed memory")
+    parser.add_argument(
+        "--keep-freed-memory",
+        action="store_true",
+        help="call purelm.keep_freed_memory() first (as `purelm train` does): every candidate reuses freed memory",
+    )
     parser.add_argument("--memory-probe", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.steps < 1 or args.repeats < 1:
@@ -377,10 +380,14 @@ def main(argv=None):
     skip_slow = args.skip_tutorial or jax.default_backend() == "gpu"
     load_before = os.getloadavg()
     peak = matmul_peak_gflops()
-    print(f"machine: {machine_description()}; jax {jax.__version__} ({jax.devices()[0].device_kind}), torch {torch.__version__} "
-          f"({torch.get_num_threads()} threads); float32 matmul peak {peak:.0f} GFLOP/s (jnp matmul)")
-    header = (f"{'config':<7}{'implementation':<31}{'tokens/s':>10}{'best':>10}{'vs nn.LSTM':>11}"
-              f"{'first step s':>13}{'peak MB':>9}{'GFLOP/s':>9}{'% peak':>8}")
+    print(
+        f"machine: {machine_description()}; jax {jax.__version__} ({jax.devices()[0].device_kind}), torch {torch.__version__} "
+        f"({torch.get_num_threads()} threads); float32 matmul peak {peak:.0f} GFLOP/s (jnp matmul)"
+    )
+    header = (
+        f"{'config':<7}{'implementation':<31}{'tokens/s':>10}{'best':>10}{'vs nn.LSTM':>11}"
+        f"{'first step s':>13}{'peak MB':>9}{'GFLOP/s':>9}{'% peak':>8}"
+    )
     rows = []
     notes = []
     for name in configs:
@@ -395,20 +402,26 @@ def main(argv=None):
             gflops = rate * nominal_flops_per_token(config) / 1e9
             probe_steps = 1 if candidate == SLOW else 3
             memory = "-" if args.no_memory else f"{memory_growth_mb(candidate, name, probe_steps, args.tied):.0f}"
-            rows.append(f"{name:<7}{candidate:<31}{rate:>10.0f}{tokens / min(samples):>10.0f}{baseline / median:>10.2f}x"
-                        f"{first_step[candidate]:>13.2f}{memory:>9}{gflops:>9.1f}{100 * gflops / peak:>7.0f}%")
+            rows.append(
+                f"{name:<7}{candidate:<31}{rate:>10.0f}{tokens / min(samples):>10.0f}{baseline / median:>10.2f}x"
+                f"{first_step[candidate]:>13.2f}{memory:>9}{gflops:>9.1f}{100 * gflops / peak:>7.0f}%"
+            )
         if name == "w":
             sizes = loss_memory_mb(config)
-            notes.append(f"(w) output layer + loss + gradients, compiled peak temporary memory: fused {sizes['fused']:.0f} MB, "
-                         f"materialised {sizes['materialised']:.0f} MB ({sizes['fused'] / sizes['materialised']:.2f}x)")
+            notes.append(
+                f"(w) output layer + loss + gradients, compiled peak temporary memory: fused {sizes['fused']:.0f} MB, "
+                f"materialised {sizes['materialised']:.0f} MB ({sizes['fused'] / sizes['materialised']:.2f}x)"
+            )
     print(header)
     print("\n".join(rows))
     load_after = os.getloadavg()
     memory = "accelerator peak" if jax.default_backend() == "gpu" else "host peak-RSS growth"
-    print(f"load average (1 min) before {load_before[0]:.2f}, after {load_after[0]:.2f}; {args.repeats} rounds x "
-          f"{args.steps} consecutive steps per candidate ({SLOW}: 1 per round); peak MB = {memory}"
-          + ("; tied head" if args.tied else "")
-          + ("; keep_freed_memory() for every candidate" if args.keep_freed_memory else ""))
+    print(
+        f"load average (1 min) before {load_before[0]:.2f}, after {load_after[0]:.2f}; {args.repeats} rounds x "
+        f"{args.steps} consecutive steps per candidate ({SLOW}: 1 per round); peak MB = {memory}"
+        + ("; tied head" if args.tied else "")
+        + ("; keep_freed_memory() for every candidate" if args.keep_freed_memory else "")
+    )
     for note in notes:
         print(note)
 

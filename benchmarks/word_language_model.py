@@ -104,10 +104,34 @@ def run(name: str, command: list[str], cwd: Path | None = None) -> tuple[str, fl
 
 def run_theirs(wlm: Path, data: Path, epochs: int, scratch: Path) -> Outcome:
     command = [
-        sys.executable, "-u", str(wlm / "main.py"), "--data", str(data), "--model", "LSTM",
-        "--emsize", str(EMBED), "--nhid", str(HIDDEN), "--nlayers", str(LAYERS), "--dropout", str(DROPOUT),
-        "--tied", "--lr", str(LR), "--clip", str(CLIP), "--bptt", str(SEQ_LEN), "--batch_size", str(BATCH),
-        "--epochs", str(epochs), "--save", str(scratch / "model.pt"),
+        sys.executable,
+        "-u",
+        str(wlm / "main.py"),
+        "--data",
+        str(data),
+        "--model",
+        "LSTM",
+        "--emsize",
+        str(EMBED),
+        "--nhid",
+        str(HIDDEN),
+        "--nlayers",
+        str(LAYERS),
+        "--dropout",
+        str(DROPOUT),
+        "--tied",
+        "--lr",
+        str(LR),
+        "--clip",
+        str(CLIP),
+        "--bptt",
+        str(SEQ_LEN),
+        "--batch_size",
+        str(BATCH),
+        "--epochs",
+        str(epochs),
+        "--save",
+        str(scratch / "model.pt"),
     ]
     # cwd: main.py imports its data.py and model.py as top-level modules.
     output, wall = run("their main.py", command, cwd=wlm)
@@ -120,11 +144,40 @@ def run_theirs(wlm: Path, data: Path, epochs: int, scratch: Path) -> Outcome:
 
 def run_purelm(data: Path, epochs: int, steps_per_epoch: int, out: Path) -> Outcome:
     command = [
-        str(Path(sys.executable).with_name("purelm")), "train", str(data), "--tokenizer", "word",
-        "--cell", "lstm", "--layers", str(LAYERS), "--embed-dim", str(EMBED), "--hidden-dim", str(HIDDEN),
-        "--dropout", str(DROPOUT), "--tied", "--optimizer", "sgd", "--lr", str(LR), "--grad-clip", str(CLIP),
-        "--anneal", str(ANNEAL), "--seq-len", str(SEQ_LEN), "--batch-size", str(BATCH),
-        "--steps", str(epochs * steps_per_epoch), "--eval-every", str(steps_per_epoch), "--out", str(out),
+        str(Path(sys.executable).with_name("purelm")),
+        "train",
+        str(data),
+        "--tokenizer",
+        "word",
+        "--cell",
+        "lstm",
+        "--layers",
+        str(LAYERS),
+        "--embed-dim",
+        str(EMBED),
+        "--hidden-dim",
+        str(HIDDEN),
+        "--dropout",
+        str(DROPOUT),
+        "--tied",
+        "--optimizer",
+        "sgd",
+        "--lr",
+        str(LR),
+        "--grad-clip",
+        str(CLIP),
+        "--anneal",
+        str(ANNEAL),
+        "--seq-len",
+        str(SEQ_LEN),
+        "--batch-size",
+        str(BATCH),
+        "--steps",
+        str(epochs * steps_per_epoch),
+        "--eval-every",
+        str(steps_per_epoch),
+        "--out",
+        str(out),
     ]
     output, wall = run("purelm train", command)
     printed = PURELM_EPOCH.search(output)
@@ -138,8 +191,13 @@ def run_purelm(data: Path, epochs: int, steps_per_epoch: int, out: Path) -> Outc
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--wlm", type=Path, required=True, metavar="DIR",
-                        help="pytorch/examples' word_language_model folder (their main.py, data.py, model.py)")
+    parser.add_argument(
+        "--wlm",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="pytorch/examples' word_language_model folder (their main.py, data.py, model.py)",
+    )
     parser.add_argument("--data", type=Path, metavar="DIR", help="train/valid/test.txt (default: DIR/data/wikitext-2)")
     parser.add_argument("--epochs", type=positive_int, default=1, help="epochs on both sides (1)")
     parser.add_argument("--rounds", type=positive_int, default=1, help="alternating rounds of both commands (1)")

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 from pathlib import Path
-from collections.abc import Callable, Iterable
 
 from purelint._config import Config
 from purelint._diagnostic import Diagnostic, Edit, Fix
@@ -77,6 +77,7 @@ def lint_file(path: str | Path, *, config: Config | None = None) -> list[Diagnos
 
 # --- notebooks ------------------------------------------------------------------------------------
 
+
 def in_cell(diagnostic: Diagnostic, notebook: Notebook) -> Diagnostic:
     """A finding on the joined notebook source, re-addressed to (cell, line within the cell)."""
     cell, line = notebook.locate(diagnostic.line)
@@ -87,9 +88,14 @@ def in_cell(diagnostic: Diagnostic, notebook: Notebook) -> Diagnostic:
         end_column = diagnostic.end_column
     fix = diagnostic.fix
     if fix is not None:
-        fix = Fix(fix.applicability, fix.message, tuple(
-            Edit(notebook.locate(e.line)[1], e.column, notebook.locate(e.end_line)[1], e.end_column, e.content) for e in fix.edits
-        ))
+        fix = Fix(
+            fix.applicability,
+            fix.message,
+            tuple(
+                Edit(notebook.locate(e.line)[1], e.column, notebook.locate(e.end_line)[1], e.end_column, e.content)
+                for e in fix.edits
+            ),
+        )
     return dataclasses.replace(diagnostic, line=line, end_line=end_line, end_column=end_column, cell=cell, fix=fix)
 
 
@@ -97,6 +103,7 @@ def lint_notebook(notebook: Notebook, path: str, config: Config) -> list[Diagnos
     """Findings in a notebook's code cells, addressed by cell."""
     if not notebook.python or not notebook.cells:
         return []
+
     def line_names(line: int) -> str:
         cell, within = notebook.locate(line)
         return f"line {within} of cell {cell}"

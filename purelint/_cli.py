@@ -9,15 +9,15 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
-from collections.abc import Sequence
 
 from purelint._config import Config, ConfigError, load_config
 from purelint._files import iter_files
 from purelint._fix import unified_diff
-from purelint._report import FORMATS, render, render_statistics
 from purelint._registry import all_rules
+from purelint._report import FORMATS, render, render_statistics
 from purelint._runner import Outcome, cache_for, fix_stdin, lint_data, run_paths
 
 __all__ = ["main"]
@@ -39,16 +39,36 @@ def _parser() -> argparse.ArgumentParser:
         description="A JAX-aware purity linter. Also: `purelint rule CODE` (a rule's docs), `purelint rules` (all codes), `purelint server` (a language server for editors).",
     )
     parser.add_argument("paths", nargs="*", help="files or directories to lint (default: .); `-` reads stdin")
-    parser.add_argument("--select", type=_codes, metavar="CODES", help="comma-separated codes or prefixes to enable (replaces the config's)")
-    parser.add_argument("--extend-select", type=_codes, metavar="CODES", help="codes or prefixes to enable on top of the selection")
-    parser.add_argument("--ignore", type=_codes, metavar="CODES", help="codes or prefixes to disable (added to the config's)")
-    parser.add_argument("--scope", choices=("traced", "all"), help="check traced functions only (default) or every function")
+    parser.add_argument(
+        "--select",
+        type=_codes,
+        metavar="CODES",
+        help="comma-separated codes or prefixes to enable (replaces the config's)",
+    )
+    parser.add_argument(
+        "--extend-select", type=_codes, metavar="CODES", help="codes or prefixes to enable on top of the selection"
+    )
+    parser.add_argument(
+        "--ignore", type=_codes, metavar="CODES", help="codes or prefixes to disable (added to the config's)"
+    )
+    parser.add_argument(
+        "--scope", choices=("traced", "all"), help="check traced functions only (default) or every function"
+    )
     parser.add_argument("--output-format", choices=FORMATS, default="text", help="report format (default: text)")
     parser.add_argument("--exit-zero", action="store_true", help="exit 0 even when there are findings")
     parser.add_argument("--statistics", action="store_true", help="print counts per code instead of the findings")
-    parser.add_argument("--config", type=Path, metavar="FILE", help="read [tool.purelint] from this file instead of the nearest pyproject.toml")
-    parser.add_argument("--stdin-filename", metavar="PATH", help="the path to report (and match config globs against) for `-`")
-    parser.add_argument("--force-exclude", action="store_true", help="apply `exclude` to files named on the command line too")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="read [tool.purelint] from this file instead of the nearest pyproject.toml",
+    )
+    parser.add_argument(
+        "--stdin-filename", metavar="PATH", help="the path to report (and match config globs against) for `-`"
+    )
+    parser.add_argument(
+        "--force-exclude", action="store_true", help="apply `exclude` to files named on the command line too"
+    )
     parser.add_argument("--no-respect-gitignore", action="store_true", help="lint files that .gitignore lists")
     parser.add_argument("--fix", action="store_true", help="apply safe fixes in place; exit 1 only if findings remain")
     parser.add_argument("--unsafe-fixes", action="store_true", help="with --fix or --diff, apply unsafe fixes too")
@@ -140,7 +160,9 @@ def _run(args: argparse.Namespace) -> int:
             return _fix_stdin(args, config, data, name)
         if args.diff and not excluded:
             original, result = fix_stdin(data, name, config, unsafe=args.unsafe_fixes)
-            outcome = Outcome(lint_data(name, data, config), [], result.fixed, [unified_diff(original, result.text, name)])
+            outcome = Outcome(
+                lint_data(name, data, config), [], result.fixed, [unified_diff(original, result.text, name)]
+            )
         else:
             outcome = Outcome([] if excluded else lint_data(name, data, config), [])
     else:

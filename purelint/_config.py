@@ -35,7 +35,7 @@ def _strings(value: Any, key: str) -> tuple[str, ...]:
 
 def _scope(value: Any, key: str) -> str:
     if value not in ("traced", "all"):
-        raise ConfigError(f"{key} must be \"traced\" or \"all\", not {value!r}")
+        raise ConfigError(f'{key} must be "traced" or "all", not {value!r}')
     return value
 
 

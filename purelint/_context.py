@@ -90,7 +90,7 @@ class Context:
         return self._model.qualname(expr, scope or self.scope)
 
     def binding_kind(self, name: str) -> str | None:
-        """"param", "local", "enclosing", "module", "import", "builtin" or None (see
+        """ "param", "local", "enclosing", "module", "import", "builtin" or None (see
         `SemanticModel.binding_kind`)."""
         return self._model.binding_kind(name, self.scope)
 
@@ -145,7 +145,7 @@ class Context:
         return self._facts.nnx_params(fn)
 
     def nnx_value(self, name: str, scope: Scope | None = None) -> str | None:
-        """"optimizer"/"module" when every value bound to `name` is built by an NNX constructor."""
+        """ "optimizer"/"module" when every value bound to `name` is built by an NNX constructor."""
         return nnx_value(name, scope or self.scope, self._model)
 
     @staticmethod

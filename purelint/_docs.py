@@ -71,7 +71,9 @@ def main(argv: list[str] | None = None) -> int:
             write_atomic(path, text.encode("utf-8"))
         return 0
     if argv == ["--check"]:
-        stale = [str(p) for p, text in expected_files().items() if not p.is_file() or p.read_text(encoding="utf-8") != text]
+        stale = [
+            str(p) for p, text in expected_files().items() if not p.is_file() or p.read_text(encoding="utf-8") != text
+        ]
         for path in stale:
             print(f"{path} is out of date: run `python -m purelint._docs --write`", file=sys.stderr)
         return 1 if stale else 0

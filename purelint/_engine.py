@@ -109,7 +109,9 @@ def check_source(
                 rule.check_module(ctx)
     except Exception as error:
         line = ctx.positions.get(node, ctx.top, ctx.function).start.line if node is not module else 1
-        raise RuleCrash(f"rule {ctx.rule.code} crashed at {path}:{line}: {type(error).__name__}: {error}", ctx.rule.code) from error
+        raise RuleCrash(
+            f"rule {ctx.rule.code} crashed at {path}:{line}: {type(error).__name__}: {error}", ctx.rule.code
+        ) from error
     return _finish(ctx, Suppressions(source))
 
 

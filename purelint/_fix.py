@@ -53,9 +53,7 @@ def apply_edits(source: str, edits: Iterable[Edit]) -> str:
     """Apply non-overlapping edits; `\\n` in new text follows the file's own line ending."""
     starts = line_starts(source)
     newline = newline_of(source)
-    spans = sorted(
-        (to_offset(starts, source, _start(e)), to_offset(starts, source, _end(e)), e.content) for e in edits
-    )
+    spans = sorted((to_offset(starts, source, _start(e)), to_offset(starts, source, _end(e)), e.content) for e in edits)
     out, cursor = [], 0
     for begin, end, content in spans:
         if begin < cursor or end < begin:
@@ -74,9 +72,7 @@ def _overlaps(a: tuple[int, int], b: tuple[int, int]) -> bool:
     return a[0] < b[1] and b[0] < a[1]
 
 
-def select_fixes(
-    source: str, fixes: Iterable[Fix], *, unsafe: bool = False
-) -> tuple[list[Edit], list[Fix]]:
+def select_fixes(source: str, fixes: Iterable[Fix], *, unsafe: bool = False) -> tuple[list[Edit], list[Fix]]:
     """The fixes that can land together, in source order, and the edits they make.
 
     A fix is skipped when it is unsafe (unless `unsafe`), points outside the source, or collides with
@@ -94,7 +90,7 @@ def select_fixes(
             spans = [(to_offset(starts, source, _start(e)), to_offset(starts, source, _end(e))) for e in fix.edits]
         except ValueError:
             continue
-        if any(b < a for a, b in spans) or any(_overlaps(x, y) for i, x in enumerate(spans) for y in spans[i + 1:]):
+        if any(b < a for a, b in spans) or any(_overlaps(x, y) for i, x in enumerate(spans) for y in spans[i + 1 :]):
             continue
         new = [(span, e) for span, e in zip(spans, fix.edits) if taken.get(span) != e.content]
         if any(_overlaps(span, other) for span, _ in new for other in taken):

@@ -31,8 +31,8 @@ __all__ = [
     "ARRAY_ATTRIBUTES",
     "ARRAY_METHODS",
     "BOOLEAN_RESULTS",
-    "CLASS_FRAMEWORKS",
     "CACHING",
+    "CLASS_FRAMEWORKS",
     "FLAG_SOURCES",
     "HOST_CALLBACKS",
     "NNX_OBJECTS",
@@ -41,8 +41,8 @@ __all__ = [
     "SETUP_METHODS",
     "STATIC_RESULTS",
     "TRANSFORMS",
-    "Transform",
     "WRAPPED_ARGUMENTS",
+    "Transform",
     "returns_array",
 ]
 
@@ -95,7 +95,15 @@ TRANSFORMS: dict[str, Transform] = {
 }
 # Transforms that cache the traced program: a global read inside goes stale when it is rebound later.
 CACHING = frozenset(
-    {"jax.jit", "jax.pmap", "jax.experimental.pjit.pjit", "flax.nnx.jit", "flax.nnx.pmap", "equinox.filter_jit", "equinox.filter_pmap"}
+    {
+        "jax.jit",
+        "jax.pmap",
+        "jax.experimental.pjit.pjit",
+        "flax.nnx.jit",
+        "flax.nnx.pmap",
+        "equinox.filter_jit",
+        "equinox.filter_pmap",
+    }
 )
 # What a "wrapper" transform returns: the functions that call the wrapped one, by attribute and by
 # position in the returned tuple, with how many leading arguments they take before the wrapped
@@ -145,10 +153,23 @@ SETUP_METHODS: dict[str | None, frozenset[str]] = {
 # Flax NNX: constructors of Variables (updated in place by design, `v[...] += 1`, `v.value = ...`) ...
 NNX_VARIABLES = frozenset(
     f"flax.nnx.{n}"
-    for n in "Variable Param BatchStat Cache Intermediate Perturbation VariableState RngState RngKey RngCount OptState OptArray".split()
+    for n in [
+        "Variable",
+        "Param",
+        "BatchStat",
+        "Cache",
+        "Intermediate",
+        "Perturbation",
+        "VariableState",
+        "RngState",
+        "RngKey",
+        "RngCount",
+        "OptState",
+        "OptArray",
+    ]
 )
 # ... and of graph objects whose state lives in such Variables (the optimizer, the RNG streams, layers).
-NNX_OBJECTS = frozenset(f"flax.nnx.{n}" for n in "Optimizer ModelAndOptimizer Rngs Module Sequential".split())
+NNX_OBJECTS = frozenset(f"flax.nnx.{n}" for n in ["Optimizer", "ModelAndOptimizer", "Rngs", "Module", "Sequential"])
 # What in a file's source makes NNX Variables "hijax" (mutable inside plain `jax.jit`):
 # `nnx.var_defaults(...)` or a `hijax=True` option; then NNX state updates under `jax.jit` are kept,
 # and PUR104 stays quiet.
@@ -162,54 +183,256 @@ FLAG_SOURCES = ("absl.flags.", "ml_collections.config_flags.")
 # Calls whose result is static metadata, whatever they are given (a sharding spec, a type, a tree
 # structure): comparing or asserting on it is plain Python, even on traced values.
 STATIC_RESULTS = frozenset(
-    """jax.typeof jax.tree.structure jax.tree_util.tree_structure jax.sharding.PartitionSpec jax.P
-    jax.sharding.NamedSharding flax.linen.get_partition_spec flax.linen.get_sharding
-    flax.nnx.get_partition_spec flax.nnx.get_named_sharding flax.nnx.spmd.get_partition_spec
-    flax.linen.spmd.get_partition_spec""".split()
+    [
+        "jax.typeof",
+        "jax.tree.structure",
+        "jax.tree_util.tree_structure",
+        "jax.sharding.PartitionSpec",
+        "jax.P",
+        "jax.sharding.NamedSharding",
+        "flax.linen.get_partition_spec",
+        "flax.linen.get_sharding",
+        "flax.nnx.get_partition_spec",
+        "flax.nnx.get_named_sharding",
+        "flax.nnx.spmd.get_partition_spec",
+        "flax.linen.spmd.get_partition_spec",
+    ]
 )
 # Attributes and methods a JAX array (or a tracer standing for one) has: a value used with any
 # other attribute (`scale.value_and_grad(...)`, `state.params`) is not an array but an object or a
 # pytree node, whose Python truth value is static. `value`, `primal`, `tangent` and `val` are listed
 # too: NNX Variables and tracers have them, and a Variable's `bool()` is its (traced) value's.
 ARRAY_ATTRIBUTES = frozenset(
-    """at T mT dtype shape ndim size itemsize nbytes real imag flat sharding aval weak_type device devices
-    addressable_data addressable_shards global_shards is_fully_addressable is_fully_replicated committed
-    delete is_deleted copy_to_host_async block_until_ready unsafe_buffer_pointer on_device_size_in_bytes
-    format traceback all any argmax argmin argpartition argsort astype choose clip compress conj conjugate
-    copy cumprod cumsum diagonal dot flatten item max mean min nonzero prod ptp ravel repeat reshape
-    round searchsorted sort squeeze std sum swapaxes take to_device tobytes tolist trace transpose var view
-    primal tangent val value""".split()
+    [
+        "at",
+        "T",
+        "mT",
+        "dtype",
+        "shape",
+        "ndim",
+        "size",
+        "itemsize",
+        "nbytes",
+        "real",
+        "imag",
+        "flat",
+        "sharding",
+        "aval",
+        "weak_type",
+        "device",
+        "devices",
+        "addressable_data",
+        "addressable_shards",
+        "global_shards",
+        "is_fully_addressable",
+        "is_fully_replicated",
+        "committed",
+        "delete",
+        "is_deleted",
+        "copy_to_host_async",
+        "block_until_ready",
+        "unsafe_buffer_pointer",
+        "on_device_size_in_bytes",
+        "format",
+        "traceback",
+        "all",
+        "any",
+        "argmax",
+        "argmin",
+        "argpartition",
+        "argsort",
+        "astype",
+        "choose",
+        "clip",
+        "compress",
+        "conj",
+        "conjugate",
+        "copy",
+        "cumprod",
+        "cumsum",
+        "diagonal",
+        "dot",
+        "flatten",
+        "item",
+        "max",
+        "mean",
+        "min",
+        "nonzero",
+        "prod",
+        "ptp",
+        "ravel",
+        "repeat",
+        "reshape",
+        "round",
+        "searchsorted",
+        "sort",
+        "squeeze",
+        "std",
+        "sum",
+        "swapaxes",
+        "take",
+        "to_device",
+        "tobytes",
+        "tolist",
+        "trace",
+        "transpose",
+        "var",
+        "view",
+        "primal",
+        "tangent",
+        "val",
+        "value",
+    ]
 )
 # Functions that return a boolean array (with the comparisons, `~`, `&`, `|`): indexing with one
 # traced (`x[mask]`) has a data-dependent shape.
 BOOLEAN_RESULTS = frozenset(
     f"jax.numpy.{n}"
-    for n in """isnan isinf isfinite isneginf isposinf isnat isclose isin signbit logical_and logical_or logical_not
-    logical_xor equal not_equal greater greater_equal less less_equal""".split()
+    for n in [
+        "isnan",
+        "isinf",
+        "isfinite",
+        "isneginf",
+        "isposinf",
+        "isnat",
+        "isclose",
+        "isin",
+        "signbit",
+        "logical_and",
+        "logical_or",
+        "logical_not",
+        "logical_xor",
+        "equal",
+        "not_equal",
+        "greater",
+        "greater_equal",
+        "less",
+        "less_equal",
+    ]
 )
 
 # Methods of a JAX array that return a JAX array.
 ARRAY_METHODS = frozenset(
-    """reshape astype sum mean max min prod std var argmax argmin argsort sort transpose squeeze ravel flatten
-    clip round cumsum cumprod dot conj conjugate copy swapaxes repeat take all any real imag diagonal trace
-    nonzero_size searchsorted ptp view block_until_ready __getitem__ __add__ __mul__""".split()
+    [
+        "reshape",
+        "astype",
+        "sum",
+        "mean",
+        "max",
+        "min",
+        "prod",
+        "std",
+        "var",
+        "argmax",
+        "argmin",
+        "argsort",
+        "sort",
+        "transpose",
+        "squeeze",
+        "ravel",
+        "flatten",
+        "clip",
+        "round",
+        "cumsum",
+        "cumprod",
+        "dot",
+        "conj",
+        "conjugate",
+        "copy",
+        "swapaxes",
+        "repeat",
+        "take",
+        "all",
+        "any",
+        "real",
+        "imag",
+        "diagonal",
+        "trace",
+        "nonzero_size",
+        "searchsorted",
+        "ptp",
+        "view",
+        "block_until_ready",
+        "__getitem__",
+        "__add__",
+        "__mul__",
+    ]
 )
 
 # `jax.numpy` / `jax.lax` functions that do not return a single array (tuples, lists, dtypes, pytrees).
 _NOT_ARRAY = frozenset(
-    """shape ndim size dtype result_type issubdtype iinfo finfo split array_split hsplit vsplit dsplit meshgrid
-    nonzero unravel_index broadcast_arrays histogram unique gradient divmod frexp modf tril_indices triu_indices
-    diag_indices mask_indices indices where atleast_1d atleast_2d atleast_3d ix_ isscalar iscomplexobj
-    isrealobj can_cast promote_types
-    scan while_loop fori_loop cond switch map associative_scan reduce top_k sort sort_key_val psum pmean pmax
-    pmin all_gather all_to_all ppermute pshuffle psum_scatter stop_gradient optimization_barrier custom_root
-    custom_linear_solve platform_dependent""".split()
+    [
+        "shape",
+        "ndim",
+        "size",
+        "dtype",
+        "result_type",
+        "issubdtype",
+        "iinfo",
+        "finfo",
+        "split",
+        "array_split",
+        "hsplit",
+        "vsplit",
+        "dsplit",
+        "meshgrid",
+        "nonzero",
+        "unravel_index",
+        "broadcast_arrays",
+        "histogram",
+        "unique",
+        "gradient",
+        "divmod",
+        "frexp",
+        "modf",
+        "tril_indices",
+        "triu_indices",
+        "diag_indices",
+        "mask_indices",
+        "indices",
+        "where",
+        "atleast_1d",
+        "atleast_2d",
+        "atleast_3d",
+        "ix_",
+        "isscalar",
+        "iscomplexobj",
+        "isrealobj",
+        "can_cast",
+        "promote_types",
+        "scan",
+        "while_loop",
+        "fori_loop",
+        "cond",
+        "switch",
+        "map",
+        "associative_scan",
+        "reduce",
+        "top_k",
+        "sort",
+        "sort_key_val",
+        "psum",
+        "pmean",
+        "pmax",
+        "pmin",
+        "all_gather",
+        "all_to_all",
+        "ppermute",
+        "pshuffle",
+        "psum_scatter",
+        "stop_gradient",
+        "optimization_barrier",
+        "custom_root",
+        "custom_linear_solve",
+        "platform_dependent",
+    ]
 )
 _ARRAY_PREFIXES = ("jax.numpy.", "jax.lax.", "jax.random.", "jax.nn.", "jax.scipy.special.", "jax.numpy.fft.")
 _NOT_ARRAY_PREFIXES = ("jax.nn.initializers.", "jax.numpy.linalg.", "jax.lax.linalg.", "jax.random.key_impl")
 # The linalg functions that do return one array.
 _LINALG_ARRAYS = frozenset(
-    f"jax.numpy.linalg.{n}" for n in "norm inv det solve pinv matrix_power cholesky eigvals eigvalsh matrix_rank".split()
+    f"jax.numpy.linalg.{n}"
+    for n in ["norm", "inv", "det", "solve", "pinv", "matrix_power", "cholesky", "eigvals", "eigvalsh", "matrix_rank"]
 )
 
 

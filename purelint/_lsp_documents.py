@@ -33,8 +33,19 @@ from purelint._registry import all_rules, get_rule
 from purelint._runner import fix_notebook_text, fix_text
 
 __all__ = [
-    "FIX_ALL", "RULES_URL", "Cell", "Finding", "NotebookTarget", "PythonTarget", "Request", "Target",
-    "code_actions", "hover", "lint_safely", "noqa_line", "rule_url",
+    "FIX_ALL",
+    "RULES_URL",
+    "Cell",
+    "Finding",
+    "NotebookTarget",
+    "PythonTarget",
+    "Request",
+    "Target",
+    "code_actions",
+    "hover",
+    "lint_safely",
+    "noqa_line",
+    "rule_url",
 ]
 
 RULES_URL = "https://github.com/purelm/purelm/blob/main/docs/purelint-rules.md"
@@ -239,7 +250,10 @@ def _replace_line(text: str, line: int, new: str) -> str:
 
 def _text_edits(text: Text, new: str, encoding: str) -> list[types.TextEdit]:
     """The `TextEdit`s that turn `text` into `new`."""
-    return [types.TextEdit(range=_lsp_range(start, end), new_text=content) for start, end, content in text.edits(new, encoding)]
+    return [
+        types.TextEdit(range=_lsp_range(start, end), new_text=content)
+        for start, end, content in text.edits(new, encoding)
+    ]
 
 
 # --- linting without ever failing -----------------------------------------------------------------
@@ -284,7 +298,7 @@ def noqa_line(source: str, diagnostic: Diagnostic) -> tuple[int, str] | None:
     for line in dict.fromkeys((diagnostic.line, diagnostic.end_line)):
         old = text.line(line - 1)
         match = NOQA_COMMENT.search(old) if suppressions.line_codes(line) else None
-        new = f"{old[:match.end()]}, {code}{old[match.end():]}" if match else f"{old.rstrip()}  # noqa: {code}"
+        new = f"{old[: match.end()]}, {code}{old[match.end() :]}" if match else f"{old.rstrip()}  # noqa: {code}"
         candidate = _replace_line(source, line, new)
         if Suppressions(candidate).suppressed(diagnostic) and (parses(candidate) or not source_parses):
             return line, new
@@ -318,24 +332,28 @@ def code_actions(target: Target, findings: Sequence[Finding], request: Request) 
             if d.fix is None or new is None:
                 continue
             unsafe = d.fix.applicability == "unsafe"
-            actions.append(types.CodeAction(
-                title=f"Fix {d.code}: {d.fix.message}" + (" (unsafe fix: review it)" if unsafe else ""),
-                kind=types.CodeActionKind.QuickFix,
-                diagnostics=[finding.lsp(request.rules_url)],
-                is_preferred=not unsafe,
-                edit=types.WorkspaceEdit(changes=target.changes(new, request.encoding)),
-            ))
+            actions.append(
+                types.CodeAction(
+                    title=f"Fix {d.code}: {d.fix.message}" + (" (unsafe fix: review it)" if unsafe else ""),
+                    kind=types.CodeActionKind.QuickFix,
+                    diagnostics=[finding.lsp(request.rules_url)],
+                    is_preferred=not unsafe,
+                    edit=types.WorkspaceEdit(changes=target.changes(new, request.encoding)),
+                )
+            )
         for finding in here:
             d = finding.diagnostic
             found = noqa_line(target.source, d)
             changes = target.line_changes(*found, request.encoding) if found else None
             if changes:
-                actions.append(types.CodeAction(
-                    title=f"Suppress {d.code} with `# noqa: {d.code}`",
-                    kind=types.CodeActionKind.QuickFix,
-                    diagnostics=[finding.lsp(request.rules_url)],
-                    edit=types.WorkspaceEdit(changes=changes),
-                ))
+                actions.append(
+                    types.CodeAction(
+                        title=f"Suppress {d.code} with `# noqa: {d.code}`",
+                        kind=types.CodeActionKind.QuickFix,
+                        diagnostics=[finding.lsp(request.rules_url)],
+                        edit=types.WorkspaceEdit(changes=changes),
+                    )
+                )
     safe = any(f.diagnostic.fix is not None and f.diagnostic.fix.applicability == "safe" for f in findings)
     if safe and request.wants(FIX_ALL):
         try:
@@ -343,11 +361,13 @@ def code_actions(target: Target, findings: Sequence[Finding], request: Request) 
         except RuleCrash:  # fixing re-lints, and a broken rule (already logged) breaks that
             changes = {}
         if any(changes.values()):
-            actions.append(types.CodeAction(
-                title="Fix all safe purelint findings in this file",
-                kind=FIX_ALL,
-                edit=types.WorkspaceEdit(changes=changes),
-            ))
+            actions.append(
+                types.CodeAction(
+                    title="Fix all safe purelint findings in this file",
+                    kind=FIX_ALL,
+                    edit=types.WorkspaceEdit(changes=changes),
+                )
+            )
     return actions
 
 

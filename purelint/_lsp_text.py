@@ -19,6 +19,7 @@ Example:
 from __future__ import annotations
 
 import difflib
+import itertools
 import os.path
 from functools import cached_property
 
@@ -54,7 +55,7 @@ class Text:
         if not 0 <= index < len(self.starts):
             return ""
         end = self.starts[index + 1] if index + 1 < len(self.starts) else len(self.text)
-        return self.text[self.starts[index]:end].rstrip("\r\n")
+        return self.text[self.starts[index] : end].rstrip("\r\n")
 
     def lsp_position(self, line: int, column: int, encoding: str) -> LspPosition:
         """purelint's (1-based line, 1-based character column) as an LSP position, clamped to the text."""
@@ -70,7 +71,7 @@ class Text:
         index, character = position
         text = self.line(index)
         column = 0
-        while column < len(text) and units(text[:column + 1], encoding) <= character:
+        while column < len(text) and units(text[: column + 1], encoding) <= character:
             column += 1
         return index + 1, column + 1
 
@@ -85,16 +86,22 @@ class Text:
             if tag == "equal":
                 continue
             begin, end = old_starts[i1], old_starts[i2]
-            replacement = new[new_starts[j1]:new_starts[j2]]
-            prefix = len(os.path.commonprefix([self.text[begin:end], replacement]))
-            suffix = len(os.path.commonprefix([self.text[begin + prefix:end][::-1], replacement[prefix:][::-1]]))
+            replacement = new[new_starts[j1] : new_starts[j2]]
+            prefix = len(os.path.commonprefix([self.text[begin:end], replacement]))  # noqa: RUF071 (text, not paths)
+            suffix = len(os.path.commonprefix([self.text[begin + prefix : end][::-1], replacement[prefix:][::-1]]))  # noqa: RUF071
             # A position between `\r` and `\n` does not exist in LSP: keep a CRLF whole.
-            if self.text[begin + prefix - 1:begin + prefix + 1] == "\r\n":
+            if self.text[begin + prefix - 1 : begin + prefix + 1] == "\r\n":
                 prefix -= 1
-            if suffix and self.text[end - suffix - 1:end - suffix + 1] == "\r\n":
+            if suffix and self.text[end - suffix - 1 : end - suffix + 1] == "\r\n":
                 suffix -= 1
             start, stop = begin + prefix, end - suffix
-            out.append((self.lsp_offset(start, encoding), self.lsp_offset(stop, encoding), replacement[prefix:len(replacement) - suffix]))
+            out.append(
+                (
+                    self.lsp_offset(start, encoding),
+                    self.lsp_offset(stop, encoding),
+                    replacement[prefix : len(replacement) - suffix],
+                )
+            )
         return out
 
 
@@ -102,4 +109,4 @@ def _lines(text: str, starts: list[int]) -> tuple[list[str], list[int]]:
     """The lines of `text`, each with its own line ending (the last one may lack it), and the
     offsets where each starts followed by `len(text)`."""
     bounds = [start for start in starts if start < len(text)] + [len(text)]
-    return [text[a:b] for a, b in zip(bounds, bounds[1:])], bounds
+    return [text[a:b] for a, b in itertools.pairwise(bounds)], bounds

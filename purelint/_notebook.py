@@ -93,7 +93,11 @@ class Notebook:
             return self.text, []
         starts = line_starts(original)
         spans = [
-            (to_offset(starts, original, (e.line, e.column)), to_offset(starts, original, (e.end_line, e.end_column)), e)
+            (
+                to_offset(starts, original, (e.line, e.column)),
+                to_offset(starts, original, (e.end_line, e.end_column)),
+                e,
+            )
             for e in edits
         ]
         new_texts = []
@@ -162,7 +166,7 @@ def _render_source(text: str, cell: Cell, source: str, ensure_ascii: bool) -> st
     if not cell.as_list:
         return json.dumps(source, ensure_ascii=ensure_ascii)
     lines = [json.dumps(line, ensure_ascii=ensure_ascii) for line in source.splitlines(keepends=True)]
-    old = text[cell.span[0]:cell.span[1]]
+    old = text[cell.span[0] : cell.span[1]]
     if not lines:
         return "[]"
     if "\n" not in old:
@@ -198,7 +202,9 @@ def parse_notebook(text: str, path: str = "<notebook>", *, bom: bool = False) ->
     try:
         data = json.loads(text)
     except json.JSONDecodeError as err:
-        raise NotebookError(f"{path}: not a notebook: invalid JSON at line {err.lineno} column {err.colno}: {err.msg}") from None
+        raise NotebookError(
+            f"{path}: not a notebook: invalid JSON at line {err.lineno} column {err.colno}: {err.msg}"
+        ) from None
     if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
         raise NotebookError(f"{path}: not a notebook: no 'cells' list")
     spans = _source_spans(text)
@@ -221,7 +227,9 @@ def parse_notebook(text: str, path: str = "<notebook>", *, bom: bool = False) ->
         added = not source.endswith("\n")
         python += "\n" if added else ""
         count = len(line_starts(python)) - 1
-        cells.append(Cell(number, source, line, count, added, frozenset(masked), spans[number - 1], isinstance(raw, list)))
+        cells.append(
+            Cell(number, source, line, count, added, frozenset(masked), spans[number - 1], isinstance(raw, list))
+        )
         pieces.append(python)
         line += count
     return Notebook(text, bom, tuple(cells), "".join(pieces), _is_python(data))
@@ -264,7 +272,7 @@ def neutralise(source: str) -> tuple[str, set[int]]:
 
 
 def _ending(line: str) -> str:
-    return line[len(line.rstrip("\r\n")):]
+    return line[len(line.rstrip("\r\n")) :]
 
 
 def _might_be_ipython(line: str) -> bool:

@@ -65,7 +65,9 @@ def _work(task: Task, cache: Cache | None, path: str, data: bytes | None, key: s
     return results
 
 
-def _work_chunk(task: Task, cache: Cache | None, chunk: list[tuple[str, bytes | None, str | None]]) -> list[list | Failure]:
+def _work_chunk(
+    task: Task, cache: Cache | None, chunk: list[tuple[str, bytes | None, str | None]]
+) -> list[list | Failure]:
     return [_work(task, cache, path, data, key) for path, data, key in chunk]
 
 

@@ -33,15 +33,25 @@ from urllib.parse import unquote
 from purelint._config import Config, ConfigError, load_config
 
 try:  # pygls first: it needs lsprotocol, and without pygls nothing else is worth importing
+    from lsprotocol import types
     from pygls.lsp.server import LanguageServer
     from pygls.uris import to_fs_path
-    from lsprotocol import types
 except ImportError as error:  # reported by `main`, as one line
     MISSING: str | None = (error.name or "pygls").split(".")[0]
 else:
     MISSING = None
     from purelint._lsp_documents import (
-        FIX_ALL, RULES_URL, Cell, Finding, NotebookTarget, PythonTarget, Request, Target, code_actions, hover, lint_safely,
+        FIX_ALL,
+        RULES_URL,
+        Cell,
+        Finding,
+        NotebookTarget,
+        PythonTarget,
+        Request,
+        Target,
+        code_actions,
+        hover,
+        lint_safely,
     )
 
 __all__ = ["main"]
@@ -51,20 +61,29 @@ DEBOUNCE = 0.2  # seconds of quiet after a change before linting; a typist's pau
 PYTHON_SUFFIXES = (".py", ".pyi")
 
 
+def _language_server() -> LanguageServer:
+    """The pygls server: incremental text sync, and the Python cells of every notebook type."""
+    return LanguageServer(
+        "purelint",
+        _version(),
+        text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
+        notebook_document_sync=types.NotebookDocumentSyncOptions(
+            # "*": every notebook type (the spec's wildcard); its Python cells are synced.
+            notebook_selector=[
+                types.NotebookDocumentFilterWithNotebook(
+                    notebook="*", cells=[types.NotebookCellLanguage(language="python")]
+                )
+            ],
+            save=True,
+        ),
+    )
+
+
 class Session:
     """The server's state: open documents' pending lints and their latest findings."""
 
     def __init__(self) -> None:
-        self.ls = LanguageServer(
-            "purelint",
-            _version(),
-            text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
-            notebook_document_sync=types.NotebookDocumentSyncOptions(
-                # "*": every notebook type (the spec's wildcard); its Python cells are synced.
-                notebook_selector=[types.NotebookDocumentFilterWithNotebook(notebook="*", cells=[types.NotebookCellLanguage(language="python")])],
-                save=True,
-            ),
-        )
+        self.ls = _language_server()
         self.debounce = DEBOUNCE
         self.rules_url = RULES_URL
         self.lints = 0  # lints run so far (the log numbers them)
@@ -108,14 +127,24 @@ class Session:
 
     def watch_configuration(self) -> None:
         """Ask the client to report changes to pyproject.toml files, where it can."""
-        watched = self.ls.client_capabilities.workspace and self.ls.client_capabilities.workspace.did_change_watched_files
+        watched = (
+            self.ls.client_capabilities.workspace and self.ls.client_capabilities.workspace.did_change_watched_files
+        )
         if not (watched and watched.dynamic_registration):
             return  # the configuration is still read on every lint, so the next edit sees it
-        self.ls.client_register_capability(types.RegistrationParams(registrations=[types.Registration(
-            id="purelint-pyproject",
-            method=types.WORKSPACE_DID_CHANGE_WATCHED_FILES,
-            register_options=types.DidChangeWatchedFilesRegistrationOptions(watchers=[types.FileSystemWatcher(glob_pattern="**/pyproject.toml")]),
-        )]))
+        self.ls.client_register_capability(
+            types.RegistrationParams(
+                registrations=[
+                    types.Registration(
+                        id="purelint-pyproject",
+                        method=types.WORKSPACE_DID_CHANGE_WATCHED_FILES,
+                        register_options=types.DidChangeWatchedFilesRegistrationOptions(
+                            watchers=[types.FileSystemWatcher(glob_pattern="**/pyproject.toml")]
+                        ),
+                    )
+                ]
+            )
+        )
 
     def watched_files_changed(self, params: types.DidChangeWatchedFilesParams) -> None:
         """A pyproject.toml changed: lint every open document again with the new configuration."""
@@ -183,12 +212,16 @@ class Session:
     async def _run_lint(self, target: Target) -> tuple[list[Finding], list[types.Diagnostic]]:
         """Lint in a worker thread, then send its log lines (the connection belongs to this loop)."""
         self.lints += 1
-        findings, extra, logs = await asyncio.get_running_loop().run_in_executor(self.worker, self._lint, target, self.lints)
+        findings, extra, logs = await asyncio.get_running_loop().run_in_executor(
+            self.worker, self._lint, target, self.lints
+        )
         for message, kind in logs:
             self.log(message, kind)
         return findings, extra
 
-    def _lint(self, target: Target, number: int) -> tuple[list[Finding], list[types.Diagnostic], list[tuple[str, types.MessageType]]]:
+    def _lint(
+        self, target: Target, number: int
+    ) -> tuple[list[Finding], list[types.Diagnostic], list[tuple[str, types.MessageType]]]:
         """Runs in a worker thread: touches only the snapshot, never the connection."""
         logs: list[tuple[str, types.MessageType]] = []
         started = time.perf_counter()
@@ -198,7 +231,11 @@ class Session:
             message = f"purelint: configuration error: {error}"
             logs.append((message, types.MessageType.Error))
             start = types.Position(line=0, character=0)
-            return [], [types.Diagnostic(range=types.Range(start=start, end=start), message=message, source="purelint")], logs
+            return (
+                [],
+                [types.Diagnostic(range=types.Range(start=start, end=start), message=message, source="purelint")],
+                logs,
+            )
         if config.is_excluded(target.path):
             logs.append((f"purelint: {target.path} is excluded by {config.source}", types.MessageType.Log))
             return [], [], logs
@@ -207,17 +244,26 @@ class Session:
             encoding = self.encoding
             findings = [target.place(d, encoding) for d in diagnostics]
         except Exception as error:  # a purelint bug outside the rules: say so, keep serving
-            logs.append((f"purelint: internal error on {target.path}: {type(error).__name__}: {error}", types.MessageType.Error))
+            logs.append(
+                (f"purelint: internal error on {target.path}: {type(error).__name__}: {error}", types.MessageType.Error)
+            )
             return [], [], logs
         elapsed = (time.perf_counter() - started) * 1000
-        logs.append((f"purelint: lint {number}: {target.path}: {len(findings)} findings in {elapsed:.1f} ms", types.MessageType.Log))
+        logs.append(
+            (
+                f"purelint: lint {number}: {target.path}: {len(findings)} findings in {elapsed:.1f} ms",
+                types.MessageType.Log,
+            )
+        )
         return findings, [], logs
 
     def config(self, target: Target) -> Config:
         """The command line's configuration for this file: the nearest pyproject.toml above it."""
         return load_config(start=Path(target.path).absolute().parent)
 
-    def publish(self, key: str, target: Target, findings: list[Finding], extra: list[types.Diagnostic], versions: dict) -> None:
+    def publish(
+        self, key: str, target: Target, findings: list[Finding], extra: list[types.Diagnostic], versions: dict
+    ) -> None:
         self.results[key] = (target.text, findings)
         documents = target.documents()
         for uri in self.published.get(key, []):
@@ -229,7 +275,9 @@ class Session:
         self.published[key] = documents
 
     def _send(self, uri: str, diagnostics: list[types.Diagnostic], version: int | None) -> None:
-        self.ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics, version=version))
+        self.ls.text_document_publish_diagnostics(
+            types.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics, version=version)
+        )
 
     def close(self, key: str) -> None:
         task = self.pending.pop(key, None)
@@ -254,10 +302,22 @@ class Session:
             return None
         findings = await self.findings(target)
         try:
-            request = Request(params.text_document.uri, params.range, params.context.only, self.config(target), self.encoding, self.rules_url)
-            return await asyncio.get_running_loop().run_in_executor(self.worker, code_actions, target, findings, request)
+            request = Request(
+                params.text_document.uri,
+                params.range,
+                params.context.only,
+                self.config(target),
+                self.encoding,
+                self.rules_url,
+            )
+            return await asyncio.get_running_loop().run_in_executor(
+                self.worker, code_actions, target, findings, request
+            )
         except Exception as error:  # a crash while fixing: log it, the editor just gets no actions
-            self.log(f"purelint: internal error while computing code actions: {type(error).__name__}: {error}", types.MessageType.Error)
+            self.log(
+                f"purelint: internal error while computing code actions: {type(error).__name__}: {error}",
+                types.MessageType.Error,
+            )
             return None
 
     async def hover(self, params: types.HoverParams) -> types.Hover | None:
@@ -271,11 +331,14 @@ def _handler(method):
     """A plain function calling a bound method: pygls marks its handlers with attributes, which
     methods cannot carry, and tells async handlers by `iscoroutinefunction`."""
     if asyncio.iscoroutinefunction(method):
+
         async def handle(params):
             return await method(params)
     else:
+
         def handle(params):
             return method(params)
+
     return handle
 
 
@@ -302,7 +365,9 @@ def main(argv: Sequence[str]) -> int:
         print(f"purelint: error: unknown argument {unknown[0]!r}; {USAGE}", file=sys.stderr)
         return 2
     if MISSING is not None:
-        print(f"purelint: error: `purelint server` needs the {MISSING} package: pip install 'pygls>=2.1'", file=sys.stderr)
+        print(
+            f"purelint: error: `purelint server` needs the {MISSING} package: pip install 'pygls>=2.1'", file=sys.stderr
+        )
         return 2
     Session().ls.start_io()
     return 0

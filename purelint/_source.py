@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import os
@@ -82,16 +83,12 @@ def write_atomic(path: str | os.PathLike, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
-        try:
+        with contextlib.suppress(OSError):  # a new file keeps mkstemp's private mode
             os.chmod(tmp, os.stat(path).st_mode & 0o7777)
-        except OSError:
-            pass  # a new file keeps mkstemp's private mode
         os.replace(tmp, path)
     except BaseException:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
-        except OSError:
-            pass
         raise
 
 

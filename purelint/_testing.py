@@ -40,11 +40,15 @@ def check_example(rule: type[Rule], example: Valid | Invalid) -> None:
     if example.line is not None:
         assert first.line == example.line, f"{rule.code} at line {first.line}, expected {example.line}:\n{shown}"
     if example.column is not None:
-        assert first.column == example.column, f"{rule.code} at column {first.column}, expected {example.column}:\n{shown}"
+        assert first.column == example.column, (
+            f"{rule.code} at column {first.column}, expected {example.column}:\n{shown}"
+        )
     if example.expected_fix is not None:
         from purelint._runner import fix_text  # the runner imports the API this module tests
 
         config = Config.from_mapping(settings)
         fixed = fix_text(source, "example.py", config, unsafe=True).text
         expected = textwrap.dedent(example.expected_fix)
-        assert fixed == expected, f"{rule.code} fixed the example to:\n{textwrap.indent(fixed, '    | ')}\nexpected:\n{textwrap.indent(expected, '    | ')}"
+        assert fixed == expected, (
+            f"{rule.code} fixed the example to:\n{textwrap.indent(fixed, '    | ')}\nexpected:\n{textwrap.indent(expected, '    | ')}"
+        )

@@ -30,8 +30,13 @@ ALLOWED = ("how the session is set up", "the editing session")
 
 def repository_files():
     """What a fresh clone holds, plus the files git would add: tracked, and untracked but not ignored."""
-    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO,
-                            capture_output=True, text=True, check=False)
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if listed.returncode != 0:
         pytest.skip("not a git checkout")
     return sorted(name for name in set(listed.stdout.split("\0")) if name and (REPO / name).is_file())
@@ -51,4 +56,3 @@ def test_no_machine_paths_or_internal_references():
             if FORBIDDEN.search(line) and not any(words in line for words in ALLOWED):
                 hits.append(f"{name}:{number}: {line.strip()[:100]}")
     assert not hits, "text that only made sense while writing it:\n" + "\n".join(hits)
-

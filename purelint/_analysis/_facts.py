@@ -100,7 +100,9 @@ class Facts:
 
         if fn is None:
             return ValueKinds(
-                model.module.body, lambda e: model.qualname(e, model.module_scope), classes=framework,
+                model.module.body,
+                lambda e: model.qualname(e, model.module_scope),
+                classes=framework,
                 unknown=frozenset(model.module_rebound),
             )
         resolve = lambda e: model.qualname(e, fn)  # noqa: E731

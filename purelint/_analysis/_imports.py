@@ -37,13 +37,13 @@ def reference(model: SemanticModel, qualname: str) -> tuple[str, Edit | None]:
     best: tuple[int, str] | None = None
     for local, target in bindings.items():
         if (qualname == target or qualname.startswith(target + ".")) and (best is None or len(target) > best[0]):
-            best = (len(target), local + qualname[len(target):])
+            best = (len(target), local + qualname[len(target) :])
     home = next((m for m in ("jax.numpy", "equinox") if qualname.startswith(m + ".")), "jax")
     if best is not None and best[0] >= len(home):
         return best[1], None
     line, local = _CANONICAL_IMPORTS[home]
     if _free(module, local, home, bindings):
-        return local + qualname[len(home):], _import_edit(module, line)
+        return local + qualname[len(home) :], _import_edit(module, line)
     if best is not None:
         return best[1], None
     top = home.split(".")[0]

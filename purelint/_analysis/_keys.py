@@ -67,8 +67,8 @@ INSPECTING_PREFIXES = (
     "typing.",
 )
 INSPECTING_BUILTINS = frozenset(
-    "print len isinstance issubclass type id repr str hash bool format getattr hasattr callable tuple list "
-    "iter zip enumerate reversed sorted".split()
+    "print len isinstance issubclass type id repr str hash bool format getattr"
+    " hasattr callable tuple list iter zip enumerate reversed sorted".split()
 )
 
 
@@ -113,7 +113,9 @@ class _Loop:
 Helper = Callable[[cst.BaseExpression], "tuple[str, frozenset[int], frozenset[str]] | None"]
 
 
-def find_key_reuse(function: cst.FunctionDef | cst.Lambda | cst.Module, resolve: Resolver, helper: Helper | None = None) -> list[Reuse]:
+def find_key_reuse(
+    function: cst.FunctionDef | cst.Lambda | cst.Module, resolve: Resolver, helper: Helper | None = None
+) -> list[Reuse]:
     """Every place in `function` (not its nested functions), or in a module's top-level statements,
     that consumes an already consumed key. `helper` says which same-file calls draw from a key
     argument (`sample(key)` where `sample` calls `jax.random.normal(key, ...)`)."""
@@ -147,7 +149,7 @@ def drawn_params(function: cst.FunctionDef, resolve: Resolver) -> frozenset[str]
             rebound.update(bound_names(target))
         if isinstance(node, cst.Call):
             callee = resolve(node.func)
-            if callee is not None and callee.startswith(RANDOM) and callee[len(RANDOM):] not in NOT_CONSUMING:
+            if callee is not None and callee.startswith(RANDOM) and callee[len(RANDOM) :] not in NOT_CONSUMING:
                 key = next((a for a in node.args if a.keyword is not None and a.keyword.value == "key"), None)
                 if key is None and node.args and node.args[0].keyword is None:
                     key = node.args[0]
@@ -190,7 +192,11 @@ def _literal_index(node: cst.Subscript) -> object:
     value = node.slice[0].slice.value
     if isinstance(value, cst.Integer):
         return int(value.value, 0)
-    if isinstance(value, cst.UnaryOperation) and isinstance(value.operator, cst.Minus) and isinstance(value.expression, cst.Integer):
+    if (
+        isinstance(value, cst.UnaryOperation)
+        and isinstance(value.operator, cst.Minus)
+        and isinstance(value.expression, cst.Integer)
+    ):
         return -int(value.expression.value, 0)
     if isinstance(value, cst.SimpleString):
         return value.value
@@ -435,7 +441,7 @@ class _Expressions:
                 self.if_expression(node, held, work)  # type: ignore[arg-type]
             elif kind is cst.NamedExpr:
                 bind = self.flow.bind
-                work.append((None, lambda node=node, held=held: bind(node.target, held)))  # type: ignore[misc]
+                work.append((None, lambda node=node, held=held: bind(node.target, held)))  # type: ignore[misc]  # noqa: B023
                 work.append((node.value, held))  # type: ignore[attr-defined]
             elif kind in _COMPREHENSIONS:
                 self.comprehension(node, held)  # type: ignore[arg-type]
@@ -463,7 +469,7 @@ class _Expressions:
         callee = flow.resolve(node.func)
         key_arg = None
         if callee is not None and callee.startswith(RANDOM):
-            name = callee[len(RANDOM):]
+            name = callee[len(RANDOM) :]
             if name not in NOT_CONSUMING:
                 key_arg = next((a for a in node.args if a.keyword is not None and a.keyword.value == "key"), None)
                 if key_arg is None and node.args and node.args[0].keyword is None and not node.args[0].star:
@@ -542,14 +548,18 @@ def _inspects(callee: str | None) -> bool:
     if callee is None:
         return False
     if callee.startswith("builtins."):
-        return callee[len("builtins."):] in INSPECTING_BUILTINS
+        return callee[len("builtins.") :] in INSPECTING_BUILTINS
     return callee.startswith(INSPECTING_PREFIXES) or (
-        callee.startswith(RANDOM) and callee[len(RANDOM):] in NOT_CONSUMING
+        callee.startswith(RANDOM) and callee[len(RANDOM) :] in NOT_CONSUMING
     )
 
 
 def _runs_at_least_once(node: cst.For | cst.While, resolve: Resolver) -> bool:
-    if not isinstance(node, cst.For) or not isinstance(node.iter, cst.Call) or resolve(node.iter.func) != "builtins.range":
+    if (
+        not isinstance(node, cst.For)
+        or not isinstance(node.iter, cst.Call)
+        or resolve(node.iter.func) != "builtins.range"
+    ):
         return False
     bounds = []
     for arg in node.iter.args:

@@ -38,7 +38,7 @@ def hijax_update(target: cst.CSTNode, source: str) -> bool:
 
 
 def nnx_value(name: str, scope: Scope, model: SemanticModel) -> str | None:
-    """"optimizer"/"module" when every value bound to `name` is built by an NNX constructor."""
+    """ "optimizer"/"module" when every value bound to `name` is built by an NNX constructor."""
     where, values = model.assigned_values(name, scope)
     found = None
     for value in values:
@@ -49,8 +49,11 @@ def nnx_value(name: str, scope: Scope, model: SemanticModel) -> str | None:
         if qualname in _OPTIMIZERS:
             found = "optimizer"
         elif (info is not None and info.framework == "nnx") or (
-            qualname is not None and qualname.startswith("flax.nnx.") and qualname.rsplit(".", 1)[1][:1].isupper()
-            and qualname not in NNX_VARIABLES and qualname != "flax.nnx.Rngs"
+            qualname is not None
+            and qualname.startswith("flax.nnx.")
+            and qualname.rsplit(".", 1)[1][:1].isupper()
+            and qualname not in NNX_VARIABLES
+            and qualname != "flax.nnx.Rngs"
         ):
             found = found or "module"
         else:
@@ -73,11 +76,14 @@ def nnx_params(fn: FunctionInfo, model: SemanticModel) -> dict[str, str]:
             found[param.name.value] = "module"
     # The function's own name and the names its jitted versions are bound to (`g = jax.jit(f)`), in
     # source order, so the first call that tells wins on every run.
-    names = dict.fromkeys([fn.name] + [
-        a.holder.targets[0].target.value
-        for a in fn.applications
-        if isinstance(a.holder, cst.Assign) and isinstance(a.holder.targets[0].target, cst.Name)
-    ])
+    names = dict.fromkeys(
+        [fn.name]
+        + [
+            a.holder.targets[0].target.value
+            for a in fn.applications
+            if isinstance(a.holder, cst.Assign) and isinstance(a.holder.targets[0].target, cst.Name)
+        ]
+    )
     for name in names:
         for call, scope in model.calls_named(name):
             for index, arg in enumerate(a for a in call.args if a.keyword is None):

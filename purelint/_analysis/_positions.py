@@ -86,7 +86,8 @@ class Positions:
             return
         self._done.add(id(unit))
         indents = [
-            c.node.body.indent if isinstance(c.node.body, cst.IndentedBlock) and c.node.body.indent is not None  # type: ignore[union-attr]
+            c.node.body.indent
+            if isinstance(c.node.body, cst.IndentedBlock) and c.node.body.indent is not None  # type: ignore[union-attr]
             else self.module.default_indent
             for c in reversed(classes)
         ]

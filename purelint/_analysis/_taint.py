@@ -24,7 +24,9 @@ from purelint._frameworks import ARRAY_ATTRIBUTES, ARRAY_METHODS, BOOLEAN_RESULT
 
 __all__ = ["Taint", "traced_params"]
 
-_ARRAY_ANNOTATION = re.compile(r"\b(?:Array|ArrayLike|ndarray|Float|Int|Bool|Complex|Num|Shaped|Real|Inexact|Integer|UInt|Key|PRNGKeyArray)\b")
+_ARRAY_ANNOTATION = re.compile(
+    r"\b(?:Array|ArrayLike|ndarray|Float|Int|Bool|Complex|Num|Shaped|Real|Inexact|Integer|UInt|Key|PRNGKeyArray)\b"
+)
 
 
 def _option(options: tuple[cst.Arg, ...], keyword: str, position: int):
@@ -85,7 +87,9 @@ def traced_params(fn: FunctionInfo, branching: bool = False) -> set[str]:
     arrays = {
         p.name.value
         for p in every
-        if p.name.value in params and p.annotation is not None and _ARRAY_ANNOTATION.search(code_of(p.annotation.annotation))
+        if p.name.value in params
+        and p.annotation is not None
+        and _ARRAY_ANNOTATION.search(code_of(p.annotation.annotation))
     }
     applied = fn.applications
     lax = [a for a in applied if a.transform.mode == "body"]
@@ -93,7 +97,9 @@ def traced_params(fn: FunctionInfo, branching: bool = False) -> set[str]:
         # lax passes a fixed number of arguments: parameters left to their defaults (or bound with
         # `functools.partial`, which needs a default-less signature slot anyway) stay Python values.
         bound = set().union(*(a.bound for a in lax))
-        return {p.name.value for p in every if p.default is None and p.name.value in params and p.name.value not in bound}
+        return {
+            p.name.value for p in every if p.default is None and p.name.value in params and p.name.value not in bound
+        }
     names = set()
     if any(route == "module method" for route, _ in fn.reasons) or any(a.transform.mode == "filter" for a in applied):
         names |= arrays - fn.static_params
@@ -136,7 +142,11 @@ _BINDERS = {
 
 def _loop_bindings(target: cst.BaseExpression, iterable: cst.BaseExpression):
     """`for a, b in zip(xs, ys)` binds `a` from `xs` and `b` from `ys`; `enumerate` gives a plain index."""
-    if isinstance(target, (cst.Tuple, cst.List)) and isinstance(iterable, cst.Call) and isinstance(iterable.func, cst.Name):
+    if (
+        isinstance(target, (cst.Tuple, cst.List))
+        and isinstance(iterable, cst.Call)
+        and isinstance(iterable.func, cst.Name)
+    ):
         elements = [e.value for e in target.elements]
         args = [a.value for a in iterable.args if a.keyword is None and not a.star]
         if iterable.func.value == "zip" and len(args) == len(elements):
@@ -206,11 +216,21 @@ class Taint:
                 elif node.attr.value not in _STATIC_ATTRIBUTES and not self.nnx:
                     stack.append(node.value)
                 continue
-            if kind is cst.Subscript and self.nnx and type(node.value) is cst.Attribute and node.value.attr.value not in _STATIC_ATTRIBUTES:
+            if (
+                kind is cst.Subscript
+                and self.nnx
+                and type(node.value) is cst.Attribute
+                and node.value.attr.value not in _STATIC_ATTRIBUTES
+            ):
                 stack.append(chain(node.value)[0])  # `model.count[...]`: a Variable's value
                 stack.extend(node.slice)
                 continue
-            if kind is cst.Call and self.nnx and type(node.func) is cst.Attribute and node.func.attr.value in ARRAY_METHODS:
+            if (
+                kind is cst.Call
+                and self.nnx
+                and type(node.func) is cst.Attribute
+                and node.func.attr.value in ARRAY_METHODS
+            ):
                 stack.append(node.func.value)  # `x.sum()`: a method of an array
                 stack.extend(node.args)
                 continue
@@ -245,8 +265,10 @@ class Taint:
             self._objects = {
                 node.value.value  # type: ignore[attr-defined]
                 for node in self.nodes
-                if type(node) is cst.Attribute and type(node.value) is cst.Name  # type: ignore[attr-defined]
-                and node.attr.value not in ARRAY_ATTRIBUTES and not node.attr.value.startswith("__")  # type: ignore[attr-defined]
+                if type(node) is cst.Attribute
+                and type(node.value) is cst.Name  # type: ignore[attr-defined]
+                and node.attr.value not in ARRAY_ATTRIBUTES
+                and not node.attr.value.startswith("__")  # type: ignore[attr-defined]
             }
         return test.value in self._objects
 
@@ -266,7 +288,11 @@ class Taint:
         if kind is cst.UnaryOperation:
             return type(expr.operator) is cst.BitInvert and self._boolean(expr.expression, seen)  # type: ignore[attr-defined]
         if kind is cst.BinaryOperation:
-            return isinstance(expr.operator, _BOOLEAN_OPERATORS) and self._boolean(expr.left, seen) and self._boolean(expr.right, seen)  # type: ignore[attr-defined]
+            return (
+                isinstance(expr.operator, _BOOLEAN_OPERATORS)
+                and self._boolean(expr.left, seen)
+                and self._boolean(expr.right, seen)
+            )  # type: ignore[attr-defined]
         if kind is cst.Call:
             return self.model.qualname(expr.func, self.fn) in BOOLEAN_RESULTS  # type: ignore[attr-defined]
         if kind is cst.Name and expr.value not in seen:  # type: ignore[attr-defined]

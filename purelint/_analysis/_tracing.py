@@ -74,7 +74,9 @@ def _run_at_once(application: Application, model: SemanticModel) -> bool:
     if isinstance(holder, cst.Call) and holder.func is call:
         return True
     return (
-        isinstance(holder, cst.Attribute) and holder.value is call and holder.attr.value in ("trace", "lower", "eval_shape")
+        isinstance(holder, cst.Attribute)
+        and holder.value is call
+        and holder.attr.value in ("trace", "lower", "eval_shape")
     )
 
 
@@ -182,7 +184,14 @@ class _Inference:
                 options = [*options, *(a for a in args if a is not target)]
                 for fn in model.function_refs(target.value, scope, top):
                     application = Application(
-                        transform, tuple(options), func, top, scope, _partial_bound(target.value, fn), node, parent,  # type: ignore[arg-type]
+                        transform,
+                        tuple(options),
+                        func,
+                        top,
+                        scope,
+                        _partial_bound(target.value, fn),
+                        node,
+                        parent,  # type: ignore[arg-type]
                         _is_bound_method(target.value),
                     )
                     self.mark(fn, "call", transform.name, options, application)
@@ -190,7 +199,9 @@ class _Inference:
                 if isinstance(target.value, (cst.Name, cst.Attribute)):
                     wrapped = self.wrapped_functions(target.value, scope, top)
                 for fn, leading in wrapped:
-                    application = Application(transform, tuple(options), func, top, scope, frozenset(), node, parent, leading=leading)  # type: ignore[arg-type]
+                    application = Application(
+                        transform, tuple(options), func, top, scope, frozenset(), node, parent, leading=leading
+                    )  # type: ignore[arg-type]
                     self.mark(fn, "call", transform.name, options, application)
                 continue
             qualname = model.qualname(func, scope)
@@ -200,13 +211,23 @@ class _Inference:
                     for fn in model.function_refs(arg.value, scope, top):
                         if body is not None:
                             application = Application(
-                                body, (), func, top, scope, _partial_bound(arg.value, fn), node, parent, _is_bound_method(arg.value)  # type: ignore[arg-type]
+                                body,
+                                (),
+                                func,
+                                top,
+                                scope,
+                                _partial_bound(arg.value, fn),
+                                node,
+                                parent,
+                                _is_bound_method(arg.value),  # type: ignore[arg-type]
                             )
                             self.mark(fn, "lax", body.name, (), application)
                         else:
                             self.mark(fn, "call", func.attr.value)
 
-    def wrapped_functions(self, expr: cst.BaseExpression, scope: Scope, top: int | None = None) -> list[tuple[FunctionInfo, int]]:
+    def wrapped_functions(
+        self, expr: cst.BaseExpression, scope: Scope, top: int | None = None
+    ) -> list[tuple[FunctionInfo, int]]:
         """Same-file functions a wrapper's returned function calls, with its leading arguments:
         `apply` in `init, apply = hk.transform(f)` (or `hk.without_apply_rng(...)`), `t.apply` with
         `t = hk.transform(f)`, `hk.transform(f).apply` (see `_frameworks.WRAPPED_ARGUMENTS`)."""

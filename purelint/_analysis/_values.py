@@ -30,6 +30,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping, Sequence
 
 import libcst as cst
@@ -50,7 +51,15 @@ _BUILTIN_KINDS = {
     "builtins.bool": "scalar", "builtins.len": "scalar", "builtins.str": "str", "builtins.repr": "str",
     "collections.OrderedDict": "dict", "collections.defaultdict": "dict", "collections.Counter": "dict",
 }  # fmt: skip
-_TREE_MAPS = frozenset({"jax.tree.map", "jax.tree_util.tree_map", "jax.tree_map", "jax.tree.map_with_path", "jax.tree_util.tree_map_with_path"})
+_TREE_MAPS = frozenset(
+    {
+        "jax.tree.map",
+        "jax.tree_util.tree_map",
+        "jax.tree_map",
+        "jax.tree.map_with_path",
+        "jax.tree_util.tree_map_with_path",
+    }
+)
 _GENERATORS = frozenset(f"numpy.random.{n}" for n in ("default_rng", "Generator", "RandomState"))
 _CONTAINERS = frozenset({"dict", "list", "tuple", "kwargs"})
 _ARRAY_ATTRIBUTES = frozenset({"T", "mT", "real", "imag"})
@@ -58,7 +67,7 @@ _ARRAYISH = frozenset({"array", "traced"})
 
 
 def annotation_kind(annotation: cst.BaseExpression | None, resolve: Resolver) -> str | None:
-    """"array" for `jax.Array`, `jnp.ndarray` and jaxtyping's `Float[Array, "..."]`; NNX kinds for
+    """ "array" for `jax.Array`, `jnp.ndarray` and jaxtyping's `Float[Array, "..."]`; NNX kinds for
     `nnx.Variable`/`nnx.Module`-like annotations; None otherwise (Optional/unions included)."""
     if annotation is None:
         return None
@@ -194,7 +203,11 @@ class ExpressionKinds:
             method = func.attr.value
             receiver_expr = func.value
             # `x.at[i].set(v)`: `.at` exists only on JAX arrays, so the result is one.
-            if isinstance(receiver_expr, cst.Subscript) and isinstance(receiver_expr.value, cst.Attribute) and receiver_expr.value.attr.value == "at":
+            if (
+                isinstance(receiver_expr, cst.Subscript)
+                and isinstance(receiver_expr.value, cst.Attribute)
+                and receiver_expr.value.attr.value == "at"
+            ):
                 return "array"
             receiver = self.kind(receiver_expr, env)
             if receiver in _ARRAYISH and method in ARRAY_METHODS:
@@ -204,7 +217,6 @@ class ExpressionKinds:
             if receiver == "list" and method == "copy":
                 return "list"
         return None
-
 
 
 class ValueKinds(ExpressionKinds):
@@ -226,10 +238,9 @@ class ValueKinds(ExpressionKinds):
         self.unknown = unknown
         self._before: dict[int, Env] = {}
         env = {name: kind for name, kind in (params or {}).items() if name not in unknown}
-        try:
+        # Statements nested hundreds deep (generated code) exhaust Python's stack: what was recorded before stays.
+        with contextlib.suppress(RecursionError):
             self._suite(body, env)
-        except RecursionError:  # absurdly deep nesting: what was recorded before stays
-            pass
 
     def before(self, statement: cst.CSTNode) -> Env:
         """Kinds before a statement (a small statement such as an Assign, or a compound one)."""
@@ -320,7 +331,9 @@ class ValueKinds(ExpressionKinds):
             if end is not None and node.orelse is not None:  # type: ignore[attr-defined]
                 end = self._block(node.orelse.body, end)  # type: ignore[attr-defined]
             start = _merge([env, end]) or env
-            outcomes = [end] + [self._block(h.body, _without(start, h.name.name if h.name else None)) for h in node.handlers]  # type: ignore[attr-defined]
+            outcomes = [end] + [
+                self._block(h.body, _without(start, h.name.name if h.name else None)) for h in node.handlers
+            ]  # type: ignore[attr-defined]
             merged = _merge(outcomes)
             if node.finalbody is not None:  # type: ignore[attr-defined]
                 return self._block(node.finalbody.body, merged if merged is not None else start)  # type: ignore[attr-defined]
@@ -335,7 +348,9 @@ class ValueKinds(ExpressionKinds):
             return _merge([env, *(self._block(case.body, _with_captures(env, case.pattern)) for case in node.cases)])  # type: ignore[attr-defined]
         return env
 
-    def _bind(self, target: cst.BaseExpression, kind: str | None, value: cst.BaseExpression | None, env: dict[str, str]) -> None:
+    def _bind(
+        self, target: cst.BaseExpression, kind: str | None, value: cst.BaseExpression | None, env: dict[str, str]
+    ) -> None:
         if isinstance(target, cst.Name):
             name = target.value
             if kind is None or name in self.unknown:
@@ -344,7 +359,11 @@ class ValueKinds(ExpressionKinds):
                 env[name] = kind
         elif isinstance(target, (cst.Tuple, cst.List)):
             elements = target.elements
-            values = value.elements if isinstance(value, (cst.Tuple, cst.List)) and len(value.elements) == len(elements) else None
+            values = (
+                value.elements
+                if isinstance(value, (cst.Tuple, cst.List)) and len(value.elements) == len(elements)
+                else None
+            )
             for index, element in enumerate(elements):
                 if values is not None and not isinstance(values[index], cst.StarredElement):
                     inner = self.kind(values[index].value, env)

@@ -83,12 +83,21 @@ class PythonBranchOnTraced(Rule):
     ]
     INVALID = [
         Invalid("import jax\n@jax.jit\ndef f(x):\n    if x > 0:\n        return x\n    return 0.0", line=4, column=8),
-        Invalid("import jax\n@jax.jit\ndef f(x):\n    y = x.sum() * 2\n    while y > 1:\n        y = y / 2\n    return y", line=5),
+        Invalid(
+            "import jax\n@jax.jit\ndef f(x):\n    y = x.sum() * 2\n    while y > 1:\n        y = y / 2\n    return y",
+            line=5,
+        ),
         Invalid("import jax\n@jax.jit\ndef f(x, t):\n    return x if t else -x", line=4, column=17),
         Invalid("import jax\n@jax.jit\ndef f(x, y):\n    z = x and y\n    return z", line=4, column=9),
         Invalid("import jax\n@jax.jit\ndef f(x):\n    return not x", line=4, column=12),
-        Invalid("import equinox as eqx\nfrom jaxtyping import Array\n@eqx.filter_jit\ndef f(x: Array):\n    if x.sum() > 0:\n        return x\n    return -x", line=5),
-        Invalid("import jax\ndef body(carry, x):\n    if carry > x:\n        return carry, x\n    return x, carry\njax.lax.scan(body, 0.0, None)", line=3),
+        Invalid(
+            "import equinox as eqx\nfrom jaxtyping import Array\n@eqx.filter_jit\ndef f(x: Array):\n    if x.sum() > 0:\n        return x\n    return -x",
+            line=5,
+        ),
+        Invalid(
+            "import jax\ndef body(carry, x):\n    if carry > x:\n        return carry, x\n    return x, carry\njax.lax.scan(body, 0.0, None)",
+            line=3,
+        ),
         Invalid("import jax\n@jax.jit\ndef f(x):\n    assert x > 0\n    return x", line=4, column=12),
     ]
 

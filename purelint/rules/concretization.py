@@ -19,14 +19,18 @@ from purelint._rule import Context, FunctionInfo, Invalid, Rule, Taint, code_of
 
 __all__ = ["ConcretizeTraced"]
 
-_CONCRETIZERS = frozenset({"builtins.float", "builtins.int", "builtins.bool", "builtins.complex", "numpy.asarray", "numpy.array"})
+_CONCRETIZERS = frozenset(
+    {"builtins.float", "builtins.int", "builtins.bool", "builtins.complex", "numpy.asarray", "numpy.array"}
+)
 _CONCRETIZING_METHODS = frozenset({"item", "tolist"})
 
 
 class ConcretizeTraced(Rule):
     code = "PUR402"
     name = "concretize-traced"
-    summary = "`float()`/`int()`/`bool()`/`.item()`/`.tolist()`/`np.asarray()`, a shape or a boolean mask from a traced value"
+    summary = (
+        "`float()`/`int()`/`bool()`/`.item()`/`.tolist()`/`np.asarray()`, a shape or a boolean mask from a traced value"
+    )
     message = "`{call}` needs a concrete value, but `{name}` is traced: this fails under `jit`; keep it an array"
     what = """
         Checks for conversions of traced values to Python or NumPy values: `float(x)`, `int(x)`,
@@ -81,7 +85,11 @@ class ConcretizeTraced(Rule):
         Invalid("import jax\n@jax.jit\ndef f(x, i):\n    return x[int(i)]", line=4, column=14),
         Invalid("import jax\nimport jax.numpy as jnp\n@jax.jit\ndef f(n):\n    return jnp.ones((n,))", line=5),
         Invalid("import jax\n@jax.jit\ndef f(x, n):\n    return x.reshape(n, -1)", line=4, column=22),
-        Invalid("import jax\nimport jax.numpy as jnp\n@jax.jit\ndef f(x):\n    return x[~jnp.isnan(x)].sum()", line=5, column=14),
+        Invalid(
+            "import jax\nimport jax.numpy as jnp\n@jax.jit\ndef f(x):\n    return x[~jnp.isnan(x)].sum()",
+            line=5,
+            column=14,
+        ),
     ]
 
     def check_function(self, fn: FunctionInfo, ctx: Context) -> None:
@@ -107,7 +115,7 @@ class ConcretizeTraced(Rule):
                 position, keyword = where
                 positional = [a for a in node.args if a.keyword is None and not a.star]
                 shape = [a for a in node.args if a.keyword is not None and a.keyword.value == keyword]
-                shape += positional[position:position + 1] if position >= 0 else positional
+                shape += positional[position : position + 1] if position >= 0 else positional
                 self._shape(node, shape, f"{code_of(func).strip()}()", taint, ctx)
                 continue
             if qualname in _CONCRETIZERS and node.args:
@@ -138,7 +146,9 @@ class ConcretizeTraced(Rule):
                         mask = code_of(index.value).strip()
                         origin = "" if mask == name else f" (from `{name}`)"
                         instead = (
-                            f"`jnp.where({mask}, new, x)`" if scatter else f"`jnp.where({mask}, x, 0)` or a reduction's `where={mask}`"
+                            f"`jnp.where({mask}, new, x)`"
+                            if scatter
+                            else f"`jnp.where({mask}, x, 0)` or a reduction's `where={mask}`"
                         )
                         ctx.report(
                             index.value,
@@ -169,7 +179,10 @@ _SHAPE_ARGUMENTS = {
     "jax.numpy.broadcast_to": (1, "shape"),
     "jax.numpy.tile": (1, "reps"),
     "jax.numpy.linspace": (2, "num"),
-    **{f"jax.random.{n}": (1, "shape") for n in ("normal", "uniform", "randint", "gumbel", "exponential", "laplace", "logistic", "cauchy")},
+    **{
+        f"jax.random.{n}": (1, "shape")
+        for n in ("normal", "uniform", "randint", "gumbel", "exponential", "laplace", "logistic", "cauchy")
+    },
     "jax.random.bernoulli": (2, "shape"),
     "jax.random.categorical": (3, "shape"),
     "jax.random.truncated_normal": (3, "shape"),

@@ -89,7 +89,9 @@ class PrintInTraced(Rule):
     ]
     INVALID = [
         Invalid(
-            "import jax\n@jax.jit\ndef f(x):\n    print(x)\n    return x", line=4, column=5,
+            "import jax\n@jax.jit\ndef f(x):\n    print(x)\n    return x",
+            line=4,
+            column=5,
             expected_fix="import jax\n@jax.jit\ndef f(x):\n    jax.debug.print('{}', x)\n    return x",
         ),
         Invalid("def f(x):\n    print(x)\n", line=2, column=5, config={"scope": "all"}),
@@ -97,12 +99,23 @@ class PrintInTraced(Rule):
 
     def visit_Call(self, node: cst.Call, ctx: Context) -> None:
         metadata = [a for a in node.args if isinstance(a.value, (cst.Attribute, cst.Call))]
-        if ctx.qualname(node.func) == "builtins.print" and not (metadata and all(_static(a.value, ctx) for a in node.args)):
+        if ctx.qualname(node.func) == "builtins.print" and not (
+            metadata and all(_static(a.value, ctx) for a in node.args)
+        ):
             ctx.report(node, fix=_debug_print(ctx, node))
 
 
 _STATIC_ATTRIBUTES = frozenset({"shape", "dtype", "ndim", "size", "sharding", "aval", "weak_type"})
-_STATIC_CALLS = frozenset({"jax.typeof", "jax.numpy.shape", "jax.numpy.ndim", "jax.sharding.get_abstract_mesh", "builtins.type", "builtins.len"})
+_STATIC_CALLS = frozenset(
+    {
+        "jax.typeof",
+        "jax.numpy.shape",
+        "jax.numpy.ndim",
+        "jax.sharding.get_abstract_mesh",
+        "builtins.type",
+        "builtins.len",
+    }
+)
 
 
 def _static(expr: cst.BaseExpression, ctx: Context) -> bool:
@@ -275,6 +288,8 @@ class LoggingInTraced(Rule):
             if isinstance(receiver, cst.Call):
                 is_logger = ctx.qualname(receiver.func) == "logging.getLogger"
             else:
-                is_logger = isinstance(receiver, cst.Name) and "logging.getLogger" in ctx.value_qualnames(receiver.value)
+                is_logger = isinstance(receiver, cst.Name) and "logging.getLogger" in ctx.value_qualnames(
+                    receiver.value
+                )
             if is_logger:
                 ctx.report(node, call=f"{code_of(receiver)}.{func.attr.value}")

@@ -61,13 +61,15 @@ class JitOverModules(Rule):
     INVALID = [
         Invalid(
             "import jax\nimport equinox as eqx\n@jax.jit\ndef f(model: eqx.nn.Linear, x):\n    return model(x)",
-            line=3, column=2,
+            line=3,
+            column=2,
             expected_fix="import jax\nimport equinox as eqx\n@eqx.filter_jit\ndef f(model: eqx.nn.Linear, x):\n    return model(x)",
         ),
         Invalid(
             "import jax\nimport equinox as eqx\nclass MLP(eqx.Module):\n    w: jax.Array\n"
             "def loss(m, x):\n    return m.w * x\nloss = jax.jit(loss)\nm = MLP()\nloss(m, 1.0)",
-            line=7, column=8,
+            line=7,
+            column=8,
             expected_fix="import jax\nimport equinox as eqx\nclass MLP(eqx.Module):\n    w: jax.Array\n"
             "def loss(m, x):\n    return m.w * x\nloss = eqx.filter_jit(loss)\nm = MLP()\nloss(m, 1.0)",
         ),
@@ -88,7 +90,10 @@ class JitOverModules(Rule):
                 module = module or self._called_with_module(fn, fn.name, ctx)
                 if module:
                     ctx.report(expr, fn=fn.name, module=module, fix=self._fix(expr, ctx))
-            elif isinstance(expr, cst.Call) and "jax.jit" in {ctx.qualname(expr.func), *(ctx.qualname(a.value) for a in expr.args[:1])}:
+            elif isinstance(expr, cst.Call) and "jax.jit" in {
+                ctx.qualname(expr.func),
+                *(ctx.qualname(a.value) for a in expr.args[:1]),
+            }:
                 module = module or self._called_with_module(fn, fn.name, ctx)
                 if module:
                     ctx.report(expr, fn=fn.name, module=module)  # static_argnums has no filter_jit spelling
@@ -125,7 +130,9 @@ class JitOverModules(Rule):
                 return found
         return None
 
-    def _module_arg(self, args: Sequence[cst.Arg], fn: FunctionInfo, ctx: Context, scope: Scope | None = None) -> str | None:
+    def _module_arg(
+        self, args: Sequence[cst.Arg], fn: FunctionInfo, ctx: Context, scope: Scope | None = None
+    ) -> str | None:
         scope = scope or fn.parent
         for arg in args:
             value = arg.value

@@ -56,14 +56,31 @@ class PrngKeyReuse(Rule):
         "import jax\n@jax.jit\ndef f(key, c):\n    if c:\n        return jax.random.normal(key)\n    return jax.random.uniform(key)",
     ]
     INVALID = [
-        Invalid("import jax\n@jax.jit\ndef f(key):\n    a = jax.random.normal(key)\n    return a + jax.random.uniform(key)", line=5, column=35),
-        Invalid("import jax\nfrom jax import random\n@jax.jit\ndef f(key, m, x):\n    x = x + random.normal(key)\n    return m(x, key=key)", line=6),
-        Invalid("import jax\n@jax.jit\ndef f(key, xs):\n    for x in xs:\n        x = x + jax.random.normal(key)\n    return xs", line=5),
-        Invalid("import jax\ndef f(key):\n    return jax.random.normal(key) + jax.random.normal(key)", line=3, column=55),
-        Invalid("import jax\nkey = jax.random.PRNGKey(0)\na = jax.random.normal(key)\nb = jax.random.uniform(key)\n", line=4, column=24),
+        Invalid(
+            "import jax\n@jax.jit\ndef f(key):\n    a = jax.random.normal(key)\n    return a + jax.random.uniform(key)",
+            line=5,
+            column=35,
+        ),
+        Invalid(
+            "import jax\nfrom jax import random\n@jax.jit\ndef f(key, m, x):\n    x = x + random.normal(key)\n    return m(x, key=key)",
+            line=6,
+        ),
+        Invalid(
+            "import jax\n@jax.jit\ndef f(key, xs):\n    for x in xs:\n        x = x + jax.random.normal(key)\n    return xs",
+            line=5,
+        ),
+        Invalid(
+            "import jax\ndef f(key):\n    return jax.random.normal(key) + jax.random.normal(key)", line=3, column=55
+        ),
+        Invalid(
+            "import jax\nkey = jax.random.PRNGKey(0)\na = jax.random.normal(key)\nb = jax.random.uniform(key)\n",
+            line=4,
+            column=24,
+        ),
         Invalid(
             "import jax\ndef sample(key):\n    return jax.random.normal(key, (3,))\nkey = jax.random.key(0)\na = sample(key)\nb = sample(key)\n",
-            line=6, column=12,
+            line=6,
+            column=12,
         ),
         Invalid(
             "import jax\n@jax.jit\ndef f(key):\n    x = jax.random.normal(key)\n    k1, k2 = jax.random.split(key)\n    return x, k1",

@@ -44,12 +44,24 @@ class UnrolledLoop(Rule):
         "import jax\n@jax.jit\ndef f(x):\n    for _ in range(16):\n        x = x * 2\n    return x",
         "import jax\n@jax.jit\ndef f(x, layers):\n    for layer in layers:\n        x = layer(x)\n    return x",
         "import jax\ndef f(x):\n    for _ in range(1000):\n        x = x * 2\n    return x",
-        Valid("import jax\n@jax.jit\ndef f(x):\n    for _ in range(100):\n        x = x * 2\n    return x", config={"max-unrolled-loop": 100}),
+        Valid(
+            "import jax\n@jax.jit\ndef f(x):\n    for _ in range(100):\n        x = x * 2\n    return x",
+            config={"max-unrolled-loop": 100},
+        ),
     ]
     INVALID = [
-        Invalid("import jax\n@jax.jit\ndef f(x):\n    for _ in range(100):\n        x = x * 2\n    return x", line=4, column=5),
-        Invalid("import jax\n@jax.jit\ndef f(x):\n    for i in range(10, 40, 1):\n        x = x + i\n    return x", line=4),
-        Invalid("import jax\n@jax.jit\ndef f(x):\n    for _ in range(8):\n        x = x * 2\n    return x", config={"max-unrolled-loop": 4}),
+        Invalid(
+            "import jax\n@jax.jit\ndef f(x):\n    for _ in range(100):\n        x = x * 2\n    return x",
+            line=4,
+            column=5,
+        ),
+        Invalid(
+            "import jax\n@jax.jit\ndef f(x):\n    for i in range(10, 40, 1):\n        x = x + i\n    return x", line=4
+        ),
+        Invalid(
+            "import jax\n@jax.jit\ndef f(x):\n    for _ in range(8):\n        x = x * 2\n    return x",
+            config={"max-unrolled-loop": 4},
+        ),
     ]
 
     def check_function(self, fn: FunctionInfo, ctx: Context) -> None:

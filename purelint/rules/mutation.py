@@ -87,16 +87,24 @@ class ArrayItemAssignment(Rule):
     ]
     INVALID = [
         Invalid(
-            "import jax\n@jax.jit\ndef f(x: jax.Array, i):\n    x[i] = 0\n    return x", line=4, column=5,
+            "import jax\n@jax.jit\ndef f(x: jax.Array, i):\n    x[i] = 0\n    return x",
+            line=4,
+            column=5,
             expected_fix="import jax\n@jax.jit\ndef f(x: jax.Array, i):\n    x = x.at[i].set(0)\n    return x",
         ),
         Invalid(
-            "import jax\n@jax.jit\ndef f(x, i):\n    y = x * 2\n    y[i] += 2\n    return y", line=5,
+            "import jax\n@jax.jit\ndef f(x, i):\n    y = x * 2\n    y[i] += 2\n    return y",
+            line=5,
             expected_fix="import jax\n@jax.jit\ndef f(x, i):\n    y = x * 2\n    y = y.at[i].add(2)\n    return y",
         ),
-        Invalid("import jax\nimport jax.numpy as jnp\n@jax.jit\ndef f(i):\n    y = jnp.zeros(3)\n    y[i] = 1.0\n    return y", line=6),
         Invalid(
-            "import jax.numpy as jnp\na = jnp.zeros((3, 3))\na[1, :] = 1.0\n", line=3, column=1,
+            "import jax\nimport jax.numpy as jnp\n@jax.jit\ndef f(i):\n    y = jnp.zeros(3)\n    y[i] = 1.0\n    return y",
+            line=6,
+        ),
+        Invalid(
+            "import jax.numpy as jnp\na = jnp.zeros((3, 3))\na[1, :] = 1.0\n",
+            line=3,
+            column=1,
             expected_fix="import jax.numpy as jnp\na = jnp.zeros((3, 3))\na = a.at[1, :].set(1.0)\n",
         ),
         Invalid("import jax\n@jax.jit\ndef f(x):\n    x.reshape(-1)[0] = 1\n    return x", line=4, column=5),
@@ -130,7 +138,9 @@ class MutateArgument(Rule):
     name = "argument-mutation"
     summary = "mutating a function argument"
     message = "mutates argument `{name}` in place (under `jit`, once, at trace time: the caller never sees it); copy it and return a new value{hint}"
-    untraced_message = "mutates argument `{name}` in place, which callers may not expect; copy it and return a new value{hint}"
+    untraced_message = (
+        "mutates argument `{name}` in place, which callers may not expect; copy it and return a new value{hint}"
+    )
     # `@jax.jit` on a method (or `jax.jit(obj.method)`): JAX's sharp bits call the method's state "stale".
     self_message = (
         "mutates `{name}` in a traced method: it runs once, at trace time, and later calls skip it (the object "
@@ -178,14 +188,22 @@ class MutateArgument(Rule):
         "class A:\n    def __init__(self, v):\n        self.v = v\n",
         "import jax\n@jax.jit\ndef f(opt, g, s):\n    u, s = opt.update(g, s)\n    return u",
         "import jax\n@jax.jit\ndef f(x, **kwargs):\n    scale = kwargs.pop('scale', 1.0)\n    return x * scale",
-        Valid("import unittest\nclass T(unittest.TestCase):\n    def setUp(self):\n        self.x = 1\n", config={"scope": "all"}),
-        Valid("import flax.linen as nn\nclass M(nn.Module):\n    def setup(self):\n        self.dense = nn.Dense(3)\n", config={"scope": "all"}),
+        Valid(
+            "import unittest\nclass T(unittest.TestCase):\n    def setUp(self):\n        self.x = 1\n",
+            config={"scope": "all"},
+        ),
+        Valid(
+            "import flax.linen as nn\nclass M(nn.Module):\n    def setup(self):\n        self.dense = nn.Dense(3)\n",
+            config={"scope": "all"},
+        ),
         "import jax\ndef body(i, c):\n    c['n'] = c['n'] + i\n    return c\njax.lax.fori_loop(0, 3, body, {'n': 0})",
         "import jax\nfrom flax import nnx\n@nnx.jit\ndef step(model, x):\n    model.count.value += 1\n    return x",
     ]
     INVALID = [
         Invalid("import jax\n@jax.jit\ndef f(xs, x):\n    xs.append(x)\n    return x", line=4, column=5),
-        Invalid("import jax\n@jax.jit\ndef f(d, x):\n    d['k'] = x\n    return x", line=4, config={"select": ["PUR302"]}),
+        Invalid(
+            "import jax\n@jax.jit\ndef f(d, x):\n    d['k'] = x\n    return x", line=4, config={"select": ["PUR302"]}
+        ),
         Invalid("import jax\n@jax.jit\ndef f(d):\n    return d.pop('k')", line=4, column=12),
         Invalid("import jax\n@jax.jit\ndef f(o, x):\n    o.count = x\n    return x", line=4),
         Invalid("import jax\n@jax.jit\ndef f(o):\n    del o.cache\n    return 1", line=4),
@@ -194,7 +212,8 @@ class MutateArgument(Rule):
         Invalid(
             "import jax\nclass Counter:\n    def __init__(self):\n        self.n = 0\n    def count(self):\n        self.n += 1\n"
             "        return self.n\ncounter = Counter()\nfast = jax.jit(counter.count)\n",
-            line=6, column=9,
+            line=6,
+            column=9,
         ),
     ]
 
@@ -222,7 +241,7 @@ class MutateArgument(Rule):
             if root.value == "ref" or root.value.endswith("_ref"):
                 continue  # JAX's naming for mutable Refs (`x_ref[...] = v` in Pallas kernels and with `jax.new_ref`)
             value = ctx.kind(root, _statement_of(node, ctx))
-            if value in ("nnx-variable", "ref") or (value == "nnx-object" or nnx) and value not in ("list", "dict"):
+            if value in ("nnx-variable", "ref") or ((value == "nnx-object" or nnx) and value not in ("list", "dict")):
                 continue
             if fn.traced and root.value == fn.self_name:
                 ctx.report(target, self.self_message, name=root.value)
@@ -230,7 +249,9 @@ class MutateArgument(Rule):
             hint = ""
             if isinstance(target, cst.Subscript) and target.value is root:
                 index = ", ".join(code_of(s.slice).strip() for s in target.slice)
-                hint = f" (if `{root.value}` is a JAX array this raises instead: use `{root.value}.at[{index}].set(...)`)"
+                hint = (
+                    f" (if `{root.value}` is a JAX array this raises instead: use `{root.value}.at[{index}].set(...)`)"
+                )
             ctx.report(target, name=root.value, hint=hint)
 
     visit_AssignTarget = visit_AugAssign = visit_Del = visit_Call = _visit
@@ -274,7 +295,11 @@ class MutateModuleField(Rule):
         "class M:\n    def bump(self):\n        self.w = 1\n",
     ]
     INVALID = [
-        Invalid("import equinox as eqx\nclass M(eqx.Module):\n    w: int\n    def bump(self):\n        self.w = 2", line=5, column=9),
+        Invalid(
+            "import equinox as eqx\nclass M(eqx.Module):\n    w: int\n    def bump(self):\n        self.w = 2",
+            line=5,
+            column=9,
+        ),
         Invalid(
             "from equinox import Module\nclass B(Module):\n    pass\nclass M(B):\n    n: int\n    def f(self):\n        self.n += 1",
             line=7,
@@ -328,10 +353,16 @@ class TorchInPlace(Rule):
     ]
     INVALID = [
         Invalid(
-            "import jax\n@jax.jit\ndef f(x, y):\n    x.add_(y)\n    return x", line=4, column=5,
+            "import jax\n@jax.jit\ndef f(x, y):\n    x.add_(y)\n    return x",
+            line=4,
+            column=5,
             expected_fix="import jax\n@jax.jit\ndef f(x, y):\n    x = x + y\n    return x",
         ),
-        Invalid("import jax\nimport numpy as np\n@jax.jit\ndef f(x, y):\n    np.add(x, y, out=x)\n    return x", line=5, column=18),
+        Invalid(
+            "import jax\nimport numpy as np\n@jax.jit\ndef f(x, y):\n    np.add(x, y, out=x)\n    return x",
+            line=5,
+            column=18,
+        ),
         Invalid("def step(w):\n    w.grad.zero_()\n", line=2, config={"scope": "all"}),
         Invalid("import torch\ndef init(w):\n    torch.nn.init.normal_(w)\n", line=3, config={"scope": "all"}),
     ]
@@ -354,7 +385,9 @@ class TorchInPlace(Rule):
         if qualname is None or not qualname.startswith(("numpy.", "torch.", "jax.numpy.")):
             return
         value = node.value
-        if isinstance(value, cst.Name) and (value.value == "None" or (value.value == "out" and ctx.binding_kind("out") == "param")):
+        if isinstance(value, cst.Name) and (
+            value.value == "None" or (value.value == "out" and ctx.binding_kind("out") == "param")
+        ):
             return
         ctx.report(node, call="out=")
 
@@ -397,7 +430,10 @@ def _item_assignment(
         if isinstance(value, cst.Call) and ctx.qualname(value.func) in _EXTREMA and len(value.args) == 2:
             first, second = (a.value for a in value.args)
             same = code_of(target).strip()
-            if not any(a.keyword or a.star for a in value.args) and same in (code_of(first).strip(), code_of(second).strip()):
+            if not any(a.keyword or a.star for a in value.args) and same in (
+                code_of(first).strip(),
+                code_of(second).strip(),
+            ):
                 method = _EXTREMA[ctx.qualname(value.func)]
                 value = second if code_of(first).strip() == same else first
     text = f"{name} = {name}.at[{index}].{method}({_argument(value)})"

@@ -45,8 +45,14 @@ class UnusedNoqa(Rule):
     # Opt-in, like Ruff's RUF100: it needs every file parsed (no fast path for files without JAX).
     default_on = False
     VALID = [
-        Valid("import jax\n@jax.jit\ndef f(x):\n    print(x)  # noqa: PUR001\n    return x", config={"select": ["PUR900", "PUR001"]}),
-        Valid("import jax\n@jax.jit\ndef f(x):\n    print(x)  # noqa: PUR001, E501\n    return x", config={"select": ["PUR"]}),
+        Valid(
+            "import jax\n@jax.jit\ndef f(x):\n    print(x)  # noqa: PUR001\n    return x",
+            config={"select": ["PUR900", "PUR001"]},
+        ),
+        Valid(
+            "import jax\n@jax.jit\ndef f(x):\n    print(x)  # noqa: PUR001, E501\n    return x",
+            config={"select": ["PUR"]},
+        ),
         "x = 1  # noqa: E501\n",
         "x = 1  # noqa\n",
         # Codes of rules that are not enabled in this run are not judged.
@@ -55,10 +61,19 @@ class UnusedNoqa(Rule):
     ]
     INVALID = [
         Invalid(
-            "import jax\n@jax.jit\ndef f(x):\n    return 2 * x  # noqa: PUR001\n", line=4, column=19,
-            config={"select": ["PUR900", "PUR001"]}, expected_fix="import jax\n@jax.jit\ndef f(x):\n    return 2 * x\n",
+            "import jax\n@jax.jit\ndef f(x):\n    return 2 * x  # noqa: PUR001\n",
+            line=4,
+            column=19,
+            config={"select": ["PUR900", "PUR001"]},
+            expected_fix="import jax\n@jax.jit\ndef f(x):\n    return 2 * x\n",
         ),
-        Invalid("x = 1  # noqa: PUR102, E501\n", line=1, column=8, config={"select": ["PUR"]}, expected_fix="x = 1  # noqa: E501\n"),
+        Invalid(
+            "x = 1  # noqa: PUR102, E501\n",
+            line=1,
+            column=8,
+            config={"select": ["PUR"]},
+            expected_fix="x = 1  # noqa: E501\n",
+        ),
         # Outside traced code `print` is fine by default, so its suppression is stale.
         Invalid("def f(x):\n    print(x)  # noqa: PUR001\n", line=2, config={"select": ["PUR"]}),
     ]
@@ -82,9 +97,13 @@ class UnusedNoqa(Rule):
                 at = (top, function or ctx.module_scope)
                 where = ctx.position(comment, at)
                 codes = sorted(noqa_codes(match))
-                unused = [c for c in codes if c.startswith("PUR") and c in enabled and (where.start.line, c) not in used]
+                unused = [
+                    c for c in codes if c.startswith("PUR") and c in enabled and (where.start.line, c) not in used
+                ]
                 if unused:
-                    fix = _removal(lines[where.start.line - 1], where.start.line, where.start.column, comment.value, match, unused)
+                    fix = _removal(
+                        lines[where.start.line - 1], where.start.line, where.start.column, comment.value, match, unused
+                    )
                     ctx.report(comment, codes=" / ".join(unused), fix=fix, at=at)
 
 
@@ -106,9 +125,9 @@ def _removal(line_text: str, line: int, column: int, comment: str, match: re.Mat
     if kept:
         start, end, content = column + match.start("codes"), column + match.end("codes"), ", ".join(kept)
     else:
-        rest = comment[match.end():].lstrip()
+        rest = comment[match.end() :].lstrip()
         start, content = column + match.start(), ""
-        if rest.startswith("#"):  # `# noqa: PUR001  # why` keeps `# why`
+        if rest.startswith("#"):  # `# why` keeps `# why`
             end = column + len(comment) - len(rest)
         else:  # the noqa (and any note after it) goes, with the spaces before it
             end = column + (len(comment) if match.start() == 0 else match.end())

@@ -11,7 +11,8 @@ __all__ = ["ClockInTraced", "GlobalNumpyTorchRandom", "PythonRandom"]
 # Constructors that take an explicit seed are fine when given one; everything else in
 # numpy.random draws from (or reseeds) the hidden global state.
 _SEEDED_CONSTRUCTORS = frozenset(
-    f"numpy.random.{n}" for n in ("default_rng", "Generator", "RandomState", "SeedSequence", "PCG64", "Philox", "MT19937", "SFC64")
+    f"numpy.random.{n}"
+    for n in ("default_rng", "Generator", "RandomState", "SeedSequence", "PCG64", "Philox", "MT19937", "SFC64")
 )
 _GENERATORS = frozenset(f"numpy.random.{n}" for n in ("default_rng", "Generator", "RandomState"))
 _TORCH_RNG = frozenset(
@@ -24,7 +25,11 @@ _TORCH_RNG = frozenset(
 )  # fmt: skip
 _CLOCKS = frozenset(
     {
-        *(f"time.{n}{s}" for n in ("time", "perf_counter", "monotonic", "process_time", "thread_time") for s in ("", "_ns")),
+        *(
+            f"time.{n}{s}"
+            for n in ("time", "perf_counter", "monotonic", "process_time", "thread_time")
+            for s in ("", "_ns")
+        ),
         "datetime.datetime.now",
         "datetime.datetime.utcnow",
         "datetime.datetime.today",
@@ -43,7 +48,9 @@ class PythonRandom(Rule):
     code = "PUR201"
     name = "python-random"
     summary = "Python's `random` module inside a traced function"
-    message = f"`{{call}}` draws once, at trace time, and the number is frozen into the compiled function; {_KEY_ADVICE}"
+    message = (
+        f"`{{call}}` draws once, at trace time, and the number is frozen into the compiled function; {_KEY_ADVICE}"
+    )
     untraced_message = f"`{{call}}` draws from Python's hidden global RNG; {_KEY_ADVICE}"
     what = "Checks for calls into Python's `random` module inside traced functions."
     why = """
@@ -110,11 +117,19 @@ class GlobalNumpyTorchRandom(Rule):
         "import jax\nimport numpy as np\nnp.random.seed(0)\n@jax.jit\ndef f(x):\n    return x",
     ]
     INVALID = [
-        Invalid("import jax\nimport numpy as np\n@jax.jit\ndef f(x):\n    return x + np.random.rand()", line=5, column=16),
-        Invalid("import jax\nfrom numpy import random as npr\n@jax.jit\ndef f(x):\n    npr.seed(0)\n    return x", line=5),
+        Invalid(
+            "import jax\nimport numpy as np\n@jax.jit\ndef f(x):\n    return x + np.random.rand()", line=5, column=16
+        ),
+        Invalid(
+            "import jax\nfrom numpy import random as npr\n@jax.jit\ndef f(x):\n    npr.seed(0)\n    return x", line=5
+        ),
         Invalid("import jax, torch\n@jax.jit\ndef f(x):\n    torch.manual_seed(0)\n    return x", line=4),
         Invalid("import torch\ndef f(n):\n    return torch.randn(n)", line=3, config={"scope": "all"}),
-        Invalid("import jax\nimport numpy as np\nrng = np.random.default_rng(0)\n@jax.jit\ndef f(x):\n    return x + rng.normal()", line=6, column=16),
+        Invalid(
+            "import jax\nimport numpy as np\nrng = np.random.default_rng(0)\n@jax.jit\ndef f(x):\n    return x + rng.normal()",
+            line=6,
+            column=16,
+        ),
     ]
 
     def visit_Call(self, node: cst.Call, ctx: Context) -> None:
@@ -127,7 +142,9 @@ class GlobalNumpyTorchRandom(Rule):
                 if ctx.value_qualnames(func.value.value) & _GENERATORS:
                     ctx.report(node, call=f"{func.value.value}.{func.attr.value}")
             return
-        if qualname.startswith("numpy.random.") and not (qualname in _SEEDED_CONSTRUCTORS and node.args) or qualname in _TORCH_RNG:
+        if (
+            qualname.startswith("numpy.random.") and not (qualname in _SEEDED_CONSTRUCTORS and node.args)
+        ) or qualname in _TORCH_RNG:
             ctx.report(node, call=qualname)
 
 
@@ -135,7 +152,9 @@ class ClockInTraced(Rule):
     code = "PUR203"
     name = "clock-or-entropy"
     summary = "clocks and entropy sources inside a traced function"
-    message = "`{call}` is read once, at trace time, and frozen into the compiled function; pass the value in as an argument"
+    message = (
+        "`{call}` is read once, at trace time, and frozen into the compiled function; pass the value in as an argument"
+    )
     untraced_message = "`{call}` makes the function's result depend on when it runs; pass the value in as an argument"
     what = """
         Checks for `time.time()`, `time.perf_counter()`, `datetime.now()`, `uuid.uuid4()`,
@@ -164,7 +183,10 @@ class ClockInTraced(Rule):
     ]
     INVALID = [
         Invalid("import jax, time\n@jax.jit\ndef f(x):\n    return x * time.time()", line=4, column=16),
-        Invalid("import jax\nfrom datetime import datetime\n@jax.jit\ndef f(x):\n    d = datetime.now()\n    return x", line=5),
+        Invalid(
+            "import jax\nfrom datetime import datetime\n@jax.jit\ndef f(x):\n    d = datetime.now()\n    return x",
+            line=5,
+        ),
         Invalid("import jax, uuid\n@jax.jit\ndef f(x):\n    uuid.uuid4()\n    return x", line=4),
         Invalid("import os\ndef f():\n    return os.urandom(8)", line=3, config={"scope": "all"}),
     ]

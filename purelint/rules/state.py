@@ -41,7 +41,11 @@ class GlobalStatement(Rule):
     ]
     INVALID = [
         Invalid("import jax\nN = 0\n@jax.jit\ndef f(x):\n    global N\n    N += 1\n    return x", line=5, column=5),
-        Invalid("def outer():\n    n = 0\n    def inner():\n        nonlocal n\n        n = 1\n", line=4, config={"scope": "all"}),
+        Invalid(
+            "def outer():\n    n = 0\n    def inner():\n        nonlocal n\n        n = 1\n",
+            line=4,
+            config={"scope": "all"},
+        ),
     ]
 
     def visit_Global(self, node: cst.Global, ctx: Context) -> None:
@@ -117,7 +121,10 @@ class MutateModuleState(Rule):
         if type(node) is cst.Call and node.args and ctx.qualname(node.func) == "builtins.next":  # type: ignore[attr-defined]
             it = node.args[0].value  # type: ignore[attr-defined]
             if isinstance(it, cst.Name) and ctx.binding_kind(it.value) == "module":
-                ctx.report(node, f"`next({it.value})` advances the module-level iterator once per trace, not once per call; pass the values in as arguments")
+                ctx.report(
+                    node,
+                    f"`next({it.value})` advances the module-level iterator once per trace, not once per call; pass the values in as arguments",
+                )
 
     visit_AssignTarget = visit_AugAssign = visit_Del = visit_Call = _visit
 
@@ -176,7 +183,10 @@ class MutableGlobalRead(Rule):
             line=8,
             column=16,
         ),
-        Invalid("import jax\nSEEN = []\ndef add(x):\n    SEEN.append(x)\n@jax.jit\ndef g(x):\n    return len(SEEN) + x", line=7),
+        Invalid(
+            "import jax\nSEEN = []\ndef add(x):\n    SEEN.append(x)\n@jax.jit\ndef g(x):\n    return len(SEEN) + x",
+            line=7,
+        ),
         Invalid("import jax\ng = 10.0\n@jax.jit\ndef f(x):\n    return x + g\ng = 20.0\n", line=5, column=16),
     ]
 
@@ -255,19 +265,22 @@ class NnxStateUnderJaxJit(Rule):
     INVALID = [
         Invalid(
             "import jax\nfrom flax import nnx\n@jax.jit\ndef step(model, opt: nnx.Optimizer, g):\n    opt.update(model, g)",
-            line=5, column=5,
+            line=5,
+            column=5,
         ),
         Invalid(
             "import jax\nimport optax\nfrom flax import nnx\nmodel = nnx.Linear(2, 3, rngs=nnx.Rngs(0))\n"
             "optimizer = nnx.Optimizer(model, optax.sgd(0.1), wrt=nnx.Param)\n"
             "@jax.jit\ndef train_step(model, optimizer, grads):\n    optimizer.update(model, grads)\n"
             "train_step(model, optimizer, None)\n",
-            line=8, column=5,
+            line=8,
+            column=5,
         ),
         Invalid(
             "import jax\nfrom flax import nnx\nclass Counter(nnx.Module):\n    def __init__(self):\n        self.n = nnx.Variable(0)\n"
             "counter = Counter()\n@jax.jit\ndef bump(x):\n    counter.n.value += 1\n    return x\n",
-            line=9, column=5,
+            line=9,
+            column=5,
         ),
     ]
 
@@ -281,16 +294,30 @@ class NnxStateUnderJaxJit(Rule):
             if isinstance(func, cst.Attribute) and func.attr.value == "update" and isinstance(func.value, cst.Name):
                 what = self._object(func.value.value, fn, objects, ctx)
                 if what is not None:
-                    ctx.report(node, call=f"{func.value.value}.update(...)", what=what, name=func.value.value, transform=plain[0].transform.name)
+                    ctx.report(
+                        node,
+                        call=f"{func.value.value}.update(...)",
+                        what=what,
+                        name=func.value.value,
+                        transform=plain[0].transform.name,
+                    )
         for node in ctx.nodes(fn):
             if type(node) not in (cst.AssignTarget, cst.AugAssign):
                 continue
             for target, root, _kind in ctx.mutations(node):
-                if isinstance(target, cst.Call) or (target.value is root if isinstance(target, cst.Subscript) else False):
+                if isinstance(target, cst.Call) or (
+                    target.value is root if isinstance(target, cst.Subscript) else False
+                ):
                     continue
                 what = self._object(root.value, fn, objects, ctx)
                 if what is not None:
-                    ctx.report(target, call=f"{code_of(target).strip()} = ...", what=what, name=root.value, transform=plain[0].transform.name)
+                    ctx.report(
+                        target,
+                        call=f"{code_of(target).strip()} = ...",
+                        what=what,
+                        name=root.value,
+                        transform=plain[0].transform.name,
+                    )
 
     @staticmethod
     def _object(name: str, fn: FunctionInfo, objects: dict[str, str], ctx: Context) -> str | None:

@@ -50,7 +50,9 @@ class TorchIsm(Rule):
     ]
     INVALID = [
         Invalid(
-            "import jax\n@jax.jit\ndef f(x):\n    return x.detach()", line=4, column=12,
+            "import jax\n@jax.jit\ndef f(x):\n    return x.detach()",
+            line=4,
+            column=12,
             expected_fix="import jax\n@jax.jit\ndef f(x):\n    return jax.lax.stop_gradient(x)",
         ),
         Invalid("import jax\n@jax.jit\ndef f(x):\n    return x.sum().item()", line=4),

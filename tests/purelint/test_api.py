@@ -37,7 +37,9 @@ def test_lint_source_returns_diagnostics_with_every_field():
         "fix": {
             "applicability": "unsafe",
             "message": "Use `jax.debug.print`",
-            "edits": ({"line": 4, "column": 5, "end_line": 4, "end_column": 13, "content": "jax.debug.print('{}', x)"},),
+            "edits": (
+                {"line": 4, "column": 5, "end_line": 4, "end_column": 13, "content": "jax.debug.print('{}', x)"},
+            ),
         },
         "cell": None,
     }
@@ -52,7 +54,10 @@ def test_lint_paths_walks_directories_in_a_stable_order(tmp_path):
     (tmp_path / "__pycache__").mkdir()
     (tmp_path / "__pycache__" / "c.py").write_text(IMPURE)
     found = lint_paths([tmp_path], config=Config(root=tmp_path))
-    assert [(d.path, d.code) for d in found] == [(str(tmp_path / "a.py"), "PUR001"), (str(tmp_path / "b" / "z.py"), "PUR001")]
+    assert [(d.path, d.code) for d in found] == [
+        (str(tmp_path / "a.py"), "PUR001"),
+        (str(tmp_path / "b" / "z.py"), "PUR001"),
+    ]
 
 
 def test_the_code_being_checked_is_never_executed(tmp_path):

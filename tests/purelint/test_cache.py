@@ -76,23 +76,23 @@ def test_warm_run_calls_the_task_for_nothing(tree):
     root, paths = tree
     cache = Cache(str(root), "fp")
     cold = run_files(paths, summarise, jobs=1, cache=cache)
-    assert CALLS == paths
+    assert paths == CALLS
     CALLS.clear()
     assert run_files(paths, summarise, jobs=1, cache=cache) == cold
     assert CALLS == []
     with open(paths[5], "a") as handle:
         handle.write("z = 3\n")
     warm = run_files(paths, summarise, jobs=1, cache=cache)
-    assert CALLS == [paths[5]]
+    assert [paths[5]] == CALLS
     assert warm[5][0]["lines"] == cold[5][0]["lines"] + 1
 
 
 def test_unreadable_files_reach_the_task_and_are_not_cached(tree):
-    root, paths = tree
+    root, _paths = tree
     cache = Cache(str(root), "fp")
     missing = str(root / "gone.py")
     assert run_files([missing], summarise, jobs=1, cache=cache) == [[{"path": missing, "error": "unreadable"}]]
-    assert run_files([missing], summarise, jobs=1, cache=cache) and CALLS == [missing, missing]
+    assert run_files([missing], summarise, jobs=1, cache=cache) and [missing, missing] == CALLS
 
 
 def test_parallel_results_keep_input_order_and_fill_the_cache(tree):

@@ -18,7 +18,7 @@ SOURCES = {
 def project(tmp_path, monkeypatch):
     for name, text in SOURCES.items():
         (tmp_path / name).write_text(text)
-    (tmp_path / "pyproject.toml").write_text("[tool.purelint]\nscope = \"traced\"\n")
+    (tmp_path / "pyproject.toml").write_text('[tool.purelint]\nscope = "traced"\n')
     monkeypatch.chdir(tmp_path)
     return tmp_path
 

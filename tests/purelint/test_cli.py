@@ -65,7 +65,9 @@ def test_json_output_fields(files, capsys):
     assert code == 1
     assert item["code"] == "PUR001" and item["path"] == "bad.py"
     assert (item["line"], item["column"], item["end_line"], item["end_column"]) == (5, 5, 5, 13)
-    assert item["scope"] == "traced" and item["fix"]["applicability"] == "unsafe" and "jax.debug.print" in item["message"]
+    assert (
+        item["scope"] == "traced" and item["fix"]["applicability"] == "unsafe" and "jax.debug.print" in item["message"]
+    )
     assert json.loads(cli(capsys, "good.py", "--output-format", "json")[1]) == []
 
 
@@ -137,7 +139,13 @@ def test_permission_denied_is_a_finding(files, capsys):
 def test_rule_documentation_commands(capsys):
     code, out, _ = cli(capsys, "rule", "pur001")
     assert code == 0
-    for section in ("# print-in-traced-function (PUR001)", "## What it does", "## Why is this bad?", "## Example", "## Use instead"):
+    for section in (
+        "# print-in-traced-function (PUR001)",
+        "## What it does",
+        "## Why is this bad?",
+        "## Example",
+        "## Use instead",
+    ):
         assert section in out
     code, out, _ = cli(capsys, "rules")
     assert code == 0 and "PUR305" in out and "PUR999" in out

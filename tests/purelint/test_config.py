@@ -93,8 +93,8 @@ def test_scope_and_extra_transforms_from_file(project, capsys):
 @pytest.mark.parametrize(
     "text, message",
     [
-        ("[tool.purelint]\nselect = [\"PUR777\"]\n", "PUR777"),
-        ("[tool.purelint]\nscope = \"some\"\n", "scope"),
+        ('[tool.purelint]\nselect = ["PUR777"]\n', "PUR777"),
+        ('[tool.purelint]\nscope = "some"\n', "scope"),
         ("[tool.purelint]\ncolour = true\n", "colour"),
         ("[tool.purelint]\nselect = 3\n", "select"),
         ("[tool.purelint\n", "TOML"),

@@ -2,10 +2,11 @@
 
 import pytest
 
+from purelint import _docs as docs_module
 from purelint import all_rules
 from purelint._cli import main
-from purelint import _docs as docs_module
 from purelint._docs import DOCS, expected_files, rules_markdown, rules_table
+
 
 def test_docs_files_are_generated_from_the_rules():
     files = expected_files()
@@ -24,12 +25,19 @@ def test_readme_carries_the_generated_rules_table():
 
 def test_check_and_write_modes(tmp_path, monkeypatch):
     guide = tmp_path / "purelint.md"
-    guide.write_text("intro\n<!-- purelint-rules-table:start (generated) -->\nold\n<!-- purelint-rules-table:end -->\nmore\n")
+    guide.write_text(
+        "intro\n<!-- purelint-rules-table:start (generated) -->\nold\n<!-- purelint-rules-table:end -->\nmore\n"
+    )
     monkeypatch.setattr(docs_module, "DOCS", tmp_path)
     assert docs_module.main(["--check"]) == 1
     assert docs_module.main(["--write"]) == 0
     assert docs_module.main(["--check"]) == 0
-    assert guide.read_text() == "intro\n<!-- purelint-rules-table:start (generated) -->\n" + rules_table() + "<!-- purelint-rules-table:end -->\nmore\n"
+    assert (
+        guide.read_text()
+        == "intro\n<!-- purelint-rules-table:start (generated) -->\n"
+        + rules_table()
+        + "<!-- purelint-rules-table:end -->\nmore\n"
+    )
     assert docs_module.main(["--bogus"]) == 2
 
 

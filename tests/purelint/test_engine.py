@@ -66,7 +66,9 @@ def test_resolution_is_not_by_spelling():
 def test_call_site_wrapping():
     assert traced("import jax\ndef step(x):\n    return x\nstep = jax.jit(step)\n") == {"step"}
     assert traced("import jax\ndef loss(p):\n    return p\ng = jax.grad(loss)(1.0)\n") == {"loss"}
-    assert traced("import jax\nfrom functools import partial\ndef f(x, n):\n    return x\ng = partial(jax.jit, static_argnums=1)(f)\n") == {"f"}
+    assert traced(
+        "import jax\nfrom functools import partial\ndef f(x, n):\n    return x\ng = partial(jax.jit, static_argnums=1)(f)\n"
+    ) == {"f"}
     assert traced("import jax\ndef f(x):\n    return x\ng = jax.vmap(jax.grad(f))\n") == {"f"}
     assert traced("import jax\ndef f(x):\n    return x\ng = jax.jit(fun=f)\n") == {"f"}
     assert traced("import jax\ndef f(x):\n    return x\ndef g(x):\n    return f\n") == set()
@@ -250,4 +252,7 @@ def test_positions_are_one_based_with_exclusive_end():
 
 def test_parse_errors_are_findings_not_crashes():
     assert found("def f(:\n    pass\n") == [("PUR999", 1)]
-    assert found("import jax\nx = ((((((((((((((((((((((((((((((((((((((((1))))))))))))))))))))))))))))))))))))))))\n") == []
+    assert (
+        found("import jax\nx = ((((((((((((((((((((((((((((((((((((((((1))))))))))))))))))))))))))))))))))))))))\n")
+        == []
+    )

@@ -95,7 +95,9 @@ def make_tree(root, *, git_only):
         write(root, {"tracked_gen.py": "x = 1\n"})
         git(root, "add", "-f", "tracked_gen.py")
         for name in ("inner", "nested"):
-            write(root, {f"{name}/in.py": "x = 1\n", f"{name}/skip_me.py": "x = 1\n", f"{name}/.gitignore": "skip_*.py\n"})
+            write(
+                root, {f"{name}/in.py": "x = 1\n", f"{name}/skip_me.py": "x = 1\n", f"{name}/.gitignore": "skip_*.py\n"}
+            )
             git(root / name, "init", "-q")
         git(root / "inner", "add", "-A")
         git(root / "inner", "commit", "-q", "-m", "inner")
@@ -122,7 +124,10 @@ def test_the_file_list_is_gits(isolated_git, monkeypatch):
     assert git(root, "check-ignore", "Build/m.py").strip() == b"Build/m.py"
     # a directory git ignores, named on the command line, is linted like a file named there (Ruff does
     # the same); the .gitignore files inside it still apply
-    write(root, {"Build/deeper/n.py": "x = 1\n", "Build/deeper/skip.py": "x = 1\n", "Build/deeper/.gitignore": "skip.py\n"})
+    write(
+        root,
+        {"Build/deeper/n.py": "x = 1\n", "Build/deeper/skip.py": "x = 1\n", "Build/deeper/.gitignore": "skip.py\n"},
+    )
     named = [root / "Build" / "m.py", root / "Build" / "deeper" / "n.py"]
     assert list(iter_files([root / "Build"], Config(root=root))) == named
     assert list(iter_files([root / "Build" / "deeper"], Config(root=root))) == named[1:]
@@ -158,7 +163,9 @@ def test_exclude_and_default_exclude_still_apply_inside_git(isolated_git):
     git(root, "add", "-f", "build/tracked.py", ".venv/lib.py")
     assert "build/tracked.py" in git_sources(root)
     names = listed(root, exclude=("sub/deeper/**", "top.py"))
-    assert names == [n for n in git_sources(root) if not n.startswith(("sub/deeper/", "build/", ".venv/")) and n != "top.py"]
+    assert names == [
+        n for n in git_sources(root) if not n.startswith(("sub/deeper/", "build/", ".venv/")) and n != "top.py"
+    ]
 
 
 def test_this_repository_lists_what_git_lists():

@@ -67,7 +67,13 @@ def test_fix_json_matches_ruff_shape():
     assert fix_to_json(fix) == {
         "applicability": "unsafe",
         "message": "Use `jax.debug.print`",
-        "edits": [{"content": "jax.debug.print", "location": {"row": 3, "column": 5}, "end_location": {"row": 3, "column": 10}}],
+        "edits": [
+            {
+                "content": "jax.debug.print",
+                "location": {"row": 3, "column": 5},
+                "end_location": {"row": 3, "column": 10},
+            }
+        ],
     }
 
 
@@ -102,7 +108,7 @@ def test_undecodable_source_is_one_clear_line(data):
 
 
 def test_unreadable_file(tmp_path):
-    with pytest.raises(SourceError, match="missing.py: cannot read"):
+    with pytest.raises(SourceError, match=r"missing\.py: cannot read"):
         read_source(tmp_path / "missing.py")
     with pytest.raises(SourceError, match="cannot read"):
         read_source(tmp_path)  # a directory
@@ -144,13 +150,26 @@ def test_failed_write_leaves_the_file_and_no_debris(tmp_path, monkeypatch):
         ("from jax import lax\n", "jax.lax.stop_gradient", "lax.stop_gradient", None),
         ("import equinox as eqx\n", "equinox.filter_jit", "eqx.filter_jit", None),
         ("import jax\n", "jax.numpy.zeros_like", "jnp.zeros_like", "import jax\nimport jax.numpy as jnp\n"),
-        ('"""Doc."""\nfrom __future__ import annotations\nimport os\n\ny = 1\n', "jax.debug.print", "jax.debug.print",
-         '"""Doc."""\nfrom __future__ import annotations\nimport os\nimport jax\n\ny = 1\n'),
-        ("#!/usr/bin/env python\n# licence\n\nx = 1\n", "jax.lax.stop_gradient", "jax.lax.stop_gradient",
-         "#!/usr/bin/env python\n# licence\n\nimport jax\nx = 1\n"),
+        (
+            '"""Doc."""\nfrom __future__ import annotations\nimport os\n\ny = 1\n',
+            "jax.debug.print",
+            "jax.debug.print",
+            '"""Doc."""\nfrom __future__ import annotations\nimport os\nimport jax\n\ny = 1\n',
+        ),
+        (
+            "#!/usr/bin/env python\n# licence\n\nx = 1\n",
+            "jax.lax.stop_gradient",
+            "jax.lax.stop_gradient",
+            "#!/usr/bin/env python\n# licence\n\nimport jax\nx = 1\n",
+        ),
         ("", "jax.numpy.zeros_like", "jnp.zeros_like", "import jax.numpy as jnp\n"),
         ("import os", "jax.debug.print", "jax.debug.print", "import os\nimport jax"),
-        ("import os\r\nx = 1\r\n", "jax.numpy.zeros_like", "jnp.zeros_like", "import os\r\nimport jax.numpy as jnp\r\nx = 1\r\n"),
+        (
+            "import os\r\nx = 1\r\n",
+            "jax.numpy.zeros_like",
+            "jnp.zeros_like",
+            "import os\r\nimport jax.numpy as jnp\r\nx = 1\r\n",
+        ),
         # `jnp` means something else here: spell it through a plain `import jax`.
         ("jnp = 3\n", "jax.numpy.zeros_like", "jax.numpy.zeros_like", "import jax\njnp = 3\n"),
         ("import jax\njnp = 3\n", "jax.numpy.zeros_like", "jax.numpy.zeros_like", None),

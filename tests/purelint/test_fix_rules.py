@@ -13,7 +13,12 @@ ALL = Config.from_mapping({"select": ["ALL"], "extend-select": ["PUR900"]})
 
 
 def _fix(body, *, unsafe=True, header="import jax\n", config=ALL):
-    source = header + "@jax.jit\ndef f(x: jax.Array, y, i, key):\n" + textwrap.indent(textwrap.dedent(body), "    ") + "    return x\n"
+    source = (
+        header
+        + "@jax.jit\ndef f(x: jax.Array, y, i, key):\n"
+        + textwrap.indent(textwrap.dedent(body), "    ")
+        + "    return x\n"
+    )
     result = fix_text(source, "m.py", config, unsafe=unsafe)
     assert fix_text(result.text, "m.py", config, unsafe=unsafe).text == result.text  # idempotent
     lines = result.text.splitlines()
@@ -42,7 +47,10 @@ def test_item_assignment_fix_is_safe(before, after):
 def test_detach_fix_is_safe_and_adds_jax_when_missing():
     source = "import equinox as eqx\n\n@eqx.filter_jit\ndef f(q):\n    return q.detach().max()\n"
     result = fix_text(source, "m.py", ALL, unsafe=False)
-    assert result.text == "import equinox as eqx\nimport jax\n\n@eqx.filter_jit\ndef f(q):\n    return jax.lax.stop_gradient(q).max()\n"
+    assert (
+        result.text
+        == "import equinox as eqx\nimport jax\n\n@eqx.filter_jit\ndef f(q):\n    return jax.lax.stop_gradient(q).max()\n"
+    )
     body, _ = _fix("y = x.detach()\n", header="import jax as j\nimport jax\n")
     assert body == "    y = j.lax.stop_gradient(x)"
 
@@ -78,7 +86,7 @@ def test_print_with_keywords_is_reported_but_not_fixed():
 )
 def test_torch_in_place_fix_is_unsafe(before, after):
     assert _fix(before, unsafe=False)[0] == "    " + before.strip()
-    body, result = _fix(before, header="import jax\nimport jax.numpy as jnp\n")
+    body, _result = _fix(before, header="import jax\nimport jax.numpy as jnp\n")
     assert body == after
 
 
@@ -95,7 +103,7 @@ def test_zeros_like_import_is_added_once():
 
 
 def test_noqa_lines_are_never_fixed_and_unused_noqa_goes():
-    body, result = _fix("print(x)  # noqa: PUR001\nx[i] = y  # noqa: PUR001, E501\n")
+    body, _result = _fix("print(x)  # noqa: PUR001\nx[i] = y  # noqa: PUR001, E501\n")
     assert body == "    print(x)  # noqa: PUR001\n    x = x.at[i].set(y)  # noqa: E501"
 
 
@@ -106,7 +114,13 @@ def test_json_fix_field_carries_the_edit_in_ruffs_shape():
     assert item["fix"] == {
         "applicability": "safe",
         "message": "Use `x = x.at[i].set(...)`",
-        "edits": [{"content": "x = x.at[i].set(0)", "location": {"row": 4, "column": 5}, "end_location": {"row": 4, "column": 13}}],
+        "edits": [
+            {
+                "content": "x = x.at[i].set(0)",
+                "location": {"row": 4, "column": 5},
+                "end_location": {"row": 4, "column": 13},
+            }
+        ],
     }
 
 

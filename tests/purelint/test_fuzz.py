@@ -13,7 +13,9 @@ from purelint._runner import fix_text
 
 EVERYTHING = Config.from_mapping({"select": ["ALL"], "scope": "all"})
 # Deterministic (derandomize) and small: seconds, not minutes.
-FAST = settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck), database=None, derandomize=True)
+FAST = settings(
+    max_examples=15, deadline=None, suppress_health_check=list(HealthCheck), database=None, derandomize=True
+)
 
 
 def _valid(source: str) -> bool:
@@ -66,7 +68,12 @@ STATEMENTS = [
     "x = x  # noqa: PUR001",
     "pass",
 ]
-HEADERS = ["import jax\n", "import jax\nimport jax.numpy as jnp\n", "import jax as j\nimport jax\n", "import os\nimport jax\n"]
+HEADERS = [
+    "import jax\n",
+    "import jax\nimport jax.numpy as jnp\n",
+    "import jax as j\nimport jax\n",
+    "import os\nimport jax\n",
+]
 
 
 @st.composite

@@ -141,21 +141,48 @@ INVALID = [
             b = jax.random.uniform(key, (3,))
             return a + b
         """,
-        ["key"], [3], [False],
+        ["key"],
+        [3],
+        [False],
     ),
     ("def f(key):\n    return jax.random.normal(key) + jr.normal(key)", ["key"], [2], [False]),
     # Sampling, then passing the same key on.
-    ("def f(key, model, x):\n    noise = jax.random.normal(key, x.shape)\n    return model(x + noise, key=key)", ["key"], [3], [False]),
+    (
+        "def f(key, model, x):\n    noise = jax.random.normal(key, x.shape)\n    return model(x + noise, key=key)",
+        ["key"],
+        [3],
+        [False],
+    ),
     # Passing on, then sampling.
     ("def f(key, model, x):\n    y = model(x, key)\n    return y + jax.random.normal(key)", ["key"], [3], [False]),
     # Splitting a key that was already used, or splitting twice.
-    ("def f(key):\n    x = jax.random.normal(key)\n    key, sub = jax.random.split(key)\n    return x, key", ["key"], [3], [False]),
-    ("def f(key):\n    a, b = jax.random.split(key)\n    c, d = jax.random.split(key)\n    return a, c", ["key"], [3], [False]),
+    (
+        "def f(key):\n    x = jax.random.normal(key)\n    key, sub = jax.random.split(key)\n    return x, key",
+        ["key"],
+        [3],
+        [False],
+    ),
+    (
+        "def f(key):\n    a, b = jax.random.split(key)\n    c, d = jax.random.split(key)\n    return a, c",
+        ["key"],
+        [3],
+        [False],
+    ),
     # Using the old key after splitting it.
     ("def f(key):\n    k1, k2 = jax.random.split(key)\n    return jax.random.normal(key)", ["key"], [3], [False]),
     # The same subkey twice; the same element of a key array twice.
-    ("def f(key):\n    key, sub = jax.random.split(key)\n    return jax.random.normal(sub), jax.random.normal(sub)", ["sub"], [3], [False]),
-    ("def f(key):\n    keys = jax.random.split(key, 4)\n    return jax.random.normal(keys[0]), jax.random.normal(keys[0])", ["keys[0]"], [3], [False]),
+    (
+        "def f(key):\n    key, sub = jax.random.split(key)\n    return jax.random.normal(sub), jax.random.normal(sub)",
+        ["sub"],
+        [3],
+        [False],
+    ),
+    (
+        "def f(key):\n    keys = jax.random.split(key, 4)\n    return jax.random.normal(keys[0]), jax.random.normal(keys[0])",
+        ["keys[0]"],
+        [3],
+        [False],
+    ),
     # Keyword key, aliasing.
     ("def f(rng):\n    k = rng\n    return jax.random.normal(key=rng), jax.random.normal(k)", ["k"], [3], [False]),
     # Used in a branch, then again after it (reuse on that path).
@@ -167,7 +194,9 @@ INVALID = [
                 x = jax.random.normal(key)
             return x + jax.random.uniform(key)
         """,
-        ["key"], [5], [False],
+        ["key"],
+        [5],
+        [False],
     ),
     # Loops: the key is drawn from in every iteration without being split.
     (
@@ -178,9 +207,16 @@ INVALID = [
                 out.append(x + jax.random.normal(key))
             return out
         """,
-        ["key"], [4], [True],
+        ["key"],
+        [4],
+        [True],
     ),
-    ("def f(key):\n    i = 0\n    while i < 3:\n        i = i + jax.random.randint(key, (), 0, 2)\n    return i", ["key"], [4], [True]),
+    (
+        "def f(key):\n    i = 0\n    while i < 3:\n        i = i + jax.random.randint(key, (), 0, 2)\n    return i",
+        ["key"],
+        [4],
+        [True],
+    ),
     ("def f(key):\n    return [jax.random.normal(key) for _ in range(3)]", ["key"], [2], [True]),
     # Split inside the loop, but from the same outer key each time.
     (
@@ -191,7 +227,9 @@ INVALID = [
                 x = x + jax.random.normal(k1)
             return xs
         """,
-        ["key"], [3], [True],
+        ["key"],
+        [3],
+        [True],
     ),
     # After the loop: consumed inside, used again outside.
     (
@@ -202,7 +240,9 @@ INVALID = [
                 last = jax.random.normal(sub)
             return last, jax.random.normal(sub)
         """,
-        ["sub"], [5], [False],
+        ["sub"],
+        [5],
+        [False],
     ),
 ]
 
@@ -247,7 +287,9 @@ def test_resolution_is_a_callback():
     # Only what the resolver says is jax.random counts; an unresolved `normal` is an unknown call.
     module, function = _function("def f(key):\n    normal(key)\n    return normal(key)")
     assert find_key_reuse(function, resolver_for(module)) == []
-    found = find_key_reuse(function, lambda e: "jax.random.normal" if isinstance(e, cst.Name) and e.value == "normal" else None)
+    found = find_key_reuse(
+        function, lambda e: "jax.random.normal" if isinstance(e, cst.Name) and e.value == "normal" else None
+    )
     assert [r.name for r in found] == ["key"]
 
 

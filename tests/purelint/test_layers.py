@@ -115,7 +115,7 @@ def test_the_import_graph_has_no_circle():
                 state[path.pop()] = 2
                 stack.pop()
             elif state.get(target) == 1:
-                circle = path[path.index(target):] + [target]
+                circle = path[path.index(target) :] + [target]
                 pytest.fail("import circle: " + " -> ".join(circle))
             elif target not in state:
                 state[target] = 1

@@ -14,7 +14,9 @@ DEMO = pathlib.Path(__file__).parent / "data" / "notebook_demo.ipynb"
 
 
 def _notebook(*sources, **metadata):
-    cells = [{"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": s} for s in sources]
+    cells = [
+        {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": s} for s in sources
+    ]
     return json.dumps({"cells": cells, "metadata": metadata, "nbformat": 4, "nbformat_minor": 5}, indent=1) + "\n"
 
 
@@ -70,7 +72,12 @@ def test_fix_rewrites_only_the_changed_cell_source(tmp_path):
     write_notebook(path, nb, text)
     old, new = DEMO.read_text(encoding="utf-8"), path.read_text(encoding="utf-8")
     changed = [(a, b) for a, b in zip(old.splitlines(), new.splitlines()) if a != b]
-    assert changed == [('    "    print(\\"tracing\\", w)  # runs once\\n",', '    "    jax.debug.print(\\"tracing\\", w)  # runs once\\n",')]
+    assert changed == [
+        (
+            '    "    print(\\"tracing\\", w)  # runs once\\n",',
+            '    "    jax.debug.print(\\"tracing\\", w)  # runs once\\n",',
+        )
+    ]
     assert len(old) + len("jax.debug.") == len(new)
     again = read_notebook(path)
     assert again.source == nb.source.replace("    print(", "    jax.debug.print(")
@@ -80,8 +87,10 @@ def test_fix_rewrites_only_the_changed_cell_source(tmp_path):
 def test_import_added_after_imports_lands_in_that_cell():
     text = _notebook(["import jax"], ["y = x.detach()\n"])
     nb = parse_notebook(text)
-    fix = Fix("safe", "sg", (Edit(2, 5, 2, 15, "jax.lax.stop_gradient(x)"), Edit(2, 1, 2, 1, "import jax.numpy as jnp\n")))
-    new, applied = nb.apply_fixes([fix])
+    fix = Fix(
+        "safe", "sg", (Edit(2, 5, 2, 15, "jax.lax.stop_gradient(x)"), Edit(2, 1, 2, 1, "import jax.numpy as jnp\n"))
+    )
+    new, _applied = nb.apply_fixes([fix])
     cells = json.loads(new)["cells"]
     assert cells[0]["source"] == ["import jax\n", "import jax.numpy as jnp"]
     assert cells[1]["source"] == ["y = jax.lax.stop_gradient(x)\n"]
@@ -96,10 +105,14 @@ def test_fixes_on_magic_lines_or_across_cells_are_refused():
 
 
 def test_string_sources_stay_strings_and_compact_lists_stay_compact():
-    text = json.dumps({"cells": [
-        {"cell_type": "code", "source": "a = 1\nb = 2"},
-        {"cell_type": "code", "source": ["c = 3\n", "d = 4"]},
-    ]})
+    text = json.dumps(
+        {
+            "cells": [
+                {"cell_type": "code", "source": "a = 1\nb = 2"},
+                {"cell_type": "code", "source": ["c = 3\n", "d = 4"]},
+            ]
+        }
+    )
     nb = parse_notebook(text)
     fixes = [Fix("safe", "a", (Edit(1, 5, 1, 6, "10"),)), Fix("safe", "c", (Edit(3, 5, 3, 6, "30"),))]
     new, _ = nb.apply_fixes(fixes)
@@ -108,7 +121,9 @@ def test_string_sources_stay_strings_and_compact_lists_stay_compact():
 
 def test_non_ascii_is_written_the_way_the_file_had_it():
     escaped = json.dumps({"cells": [{"cell_type": "code", "source": ["s = '\u00e9'\n", "x = 1\n"]}]}, indent=1)
-    raw = json.dumps({"cells": [{"cell_type": "code", "source": ["s = '\u00e9'\n", "x = 1\n"]}]}, indent=1, ensure_ascii=False)
+    raw = json.dumps(
+        {"cells": [{"cell_type": "code", "source": ["s = '\u00e9'\n", "x = 1\n"]}]}, indent=1, ensure_ascii=False
+    )
     for text in (escaped, raw):
         nb = parse_notebook(text)
         new, _ = nb.apply_fixes([Fix("safe", "x", (Edit(2, 5, 2, 6, "2"),))])
@@ -132,7 +147,11 @@ def test_other_kernels_are_not_python():
 
 @pytest.mark.parametrize(
     ("text", "problem"),
-    [("{not json", "invalid JSON at line 1"), ("[]", "no 'cells' list"), ('{"cells": [{"cell_type": "code", "source": 3}]}', "cell 1")],
+    [
+        ("{not json", "invalid JSON at line 1"),
+        ("[]", "no 'cells' list"),
+        ('{"cells": [{"cell_type": "code", "source": 3}]}', "cell 1"),
+    ],
 )
 def test_broken_notebooks_are_one_clear_line(text, problem):
     with pytest.raises(NotebookError) as info:

@@ -39,9 +39,15 @@ def test_fix_rewrites_only_that_cell(tmp_path, capsys):
 def test_fix_reports_what_is_left_by_cell(tmp_path, capsys):
     # A safe fix lands and an unsafe one is left: the leftover finding is reported at its cell.
     cell = "import jax\nimport jax.numpy as jnp\nx = jnp.arange(10)\nx[0] = 10\n\n@jax.jit\ndef f(y):\n    print(y)\n    return y\n"
-    notebook = {"cells": [{"cell_type": "markdown", "metadata": {}, "source": "# title"},
-                          {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": cell}],
-                "metadata": {"language_info": {"name": "python"}}, "nbformat": 4, "nbformat_minor": 5}
+    notebook = {
+        "cells": [
+            {"cell_type": "markdown", "metadata": {}, "source": "# title"},
+            {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": cell},
+        ],
+        "metadata": {"language_info": {"name": "python"}},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
     path = tmp_path / "left.ipynb"
     path.write_text(json.dumps(notebook))
     assert main([str(path), "--no-cache", "--fix"]) == 1

@@ -391,7 +391,15 @@ def test_nnx_state_under_plain_jax_jit():
         train_step(model, optimizer, None)
     """
     assert found(code) == [("PUR104", 9), ("PUR104", 12)]
-    assert found("nnx.var_defaults(hijax=True)\n" + textwrap.dedent(code).replace("from flax import nnx\n", "from flax import nnx\nnnx.var_defaults(hijax=True)\n")) == []
+    assert (
+        found(
+            "nnx.var_defaults(hijax=True)\n"
+            + textwrap.dedent(code).replace(
+                "from flax import nnx\n", "from flax import nnx\nnnx.var_defaults(hijax=True)\n"
+            )
+        )
+        == []
+    )
 
 
 def test_refs_are_mutable():
@@ -591,18 +599,28 @@ def test_untraced_findings_do_not_say_under_jit():
     code = "def f(xs, x):\n    xs.append(x)\n"
     (finding,) = findings(code, ALL)
     assert finding.code == "PUR302" and "jit" not in finding.message and "trace" not in finding.message
-    for message in (f.message for f in findings("import random\nLOG = []\ndef f():\n    LOG.append(random.random())\n    print(1)\n", ALL)):
+    for message in (
+        f.message
+        for f in findings("import random\nLOG = []\ndef f():\n    LOG.append(random.random())\n    print(1)\n", ALL)
+    ):
         assert "trace time" not in message and "jit" not in message, message
 
 
 def test_key_reuse_message_line_is_the_cell_line_in_notebooks():
+    import json
+
     from purelint._api import lint_notebook
     from purelint._notebook import parse_notebook
-    import json
 
     cells = [
         {"cell_type": "code", "metadata": {}, "source": ["import jax\n"], "outputs": [], "execution_count": None},
-        {"cell_type": "code", "metadata": {}, "source": ["key = jax.random.PRNGKey(0)\n", "a = jax.random.normal(key)\n", "b = jax.random.normal(key)\n"], "outputs": [], "execution_count": None},
+        {
+            "cell_type": "code",
+            "metadata": {},
+            "source": ["key = jax.random.PRNGKey(0)\n", "a = jax.random.normal(key)\n", "b = jax.random.normal(key)\n"],
+            "outputs": [],
+            "execution_count": None,
+        },
     ]
     notebook = {"cells": cells, "metadata": {"language_info": {"name": "python"}}, "nbformat": 4, "nbformat_minor": 5}
     (finding,) = lint_notebook(parse_notebook(json.dumps(notebook), "n.ipynb"), "n.ipynb", Config())

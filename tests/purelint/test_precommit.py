@@ -29,7 +29,12 @@ CLEAN = "def double(x):\n    return 2 * x\n"
 
 
 def git(cwd, *args):
-    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false", *args], cwd=cwd, check=True, capture_output=True)
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false", *args],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+    )
 
 
 def copy_light_project(root):
@@ -73,13 +78,28 @@ def test_pre_commit_hook_fails_on_impure_code_then_passes(hook_repo, tmp_path):
         "PIP_NO_INDEX": "1",
         "PIP_NO_DEPS": "1",
         "PIP_NO_BUILD_ISOLATION": "0",  # pip reads this inverted: "0" means --no-build-isolation
-        "PYTHONPATH": os.pathsep.join([sysconfig.get_paths()["purelib"], *(p for p in sys.path if p.endswith("-packages"))]),
+        "PYTHONPATH": os.pathsep.join(
+            [sysconfig.get_paths()["purelib"], *(p for p in sys.path if p.endswith("-packages"))]
+        ),
         "NO_COLOR": "1",
     }
-    command = [sys.executable, "-m", "pre_commit", "try-repo", str(hook_repo), "purelint", "--all-files", "--color", "never"]
+    command = [
+        sys.executable,
+        "-m",
+        "pre_commit",
+        "try-repo",
+        str(hook_repo),
+        "purelint",
+        "--all-files",
+        "--color",
+        "never",
+    ]
     failed = subprocess.run(command, cwd=work, env=env, capture_output=True, text=True, timeout=300)
     assert failed.returncode == 1, failed.stdout + failed.stderr
-    assert "impure.py:6:5: PUR001" in failed.stdout and "clean.py" not in failed.stdout.split("Using config")[-1].split("=" * 79)[-1]
+    assert (
+        "impure.py:6:5: PUR001" in failed.stdout
+        and "clean.py" not in failed.stdout.split("Using config")[-1].split("=" * 79)[-1]
+    )
     (work / "impure.py").write_text(FIXED)
     git(work, "add", "-A")
     passed = subprocess.run(command, cwd=work, env=env, capture_output=True, text=True, timeout=300)
@@ -89,8 +109,12 @@ def test_pre_commit_hook_fails_on_impure_code_then_passes(hook_repo, tmp_path):
 
 def built_metadata(project, out):
     """The core metadata setuptools writes for `project` (offline: no build isolation)."""
-    code = "import sys; from setuptools import build_meta; print(build_meta.prepare_metadata_for_build_wheel(sys.argv[1]))"
-    done = subprocess.run([sys.executable, "-c", code, str(out)], cwd=project, capture_output=True, text=True, timeout=120)
+    code = (
+        "import sys; from setuptools import build_meta; print(build_meta.prepare_metadata_for_build_wheel(sys.argv[1]))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(out)], cwd=project, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     info = out / done.stdout.strip().splitlines()[-1]
     return email.parser.Parser().parsestr((info / "METADATA").read_text(encoding="utf-8"))
@@ -107,7 +131,10 @@ def test_the_light_distribution_declares_no_model_dependency(tmp_path):
     requires = meta.get_all("Requires-Dist")
     assert {"libcst", "pathspec"} <= names(requires)
     assert not names(requires) & HEAVY, requires  # extras included: dev and bench stay light too
-    assert "purelint = purelint._cli:main" in (tmp_path / f"purelint-{meta['Version']}.dist-info" / "entry_points.txt").read_text()
+    assert (
+        "purelint = purelint._cli:main"
+        in (tmp_path / f"purelint-{meta['Version']}.dist-info" / "entry_points.txt").read_text()
+    )
 
 
 def test_the_light_dependency_closure_has_no_model_dependency():
@@ -137,7 +164,8 @@ def test_the_toolkit_distribution_pins_this_linter(tmp_path):
     core = [Requirement(r) for r in requires if "extra ==" not in r]
     assert {r.name for r in core} >= {"purelint", "jax", "jaxlib", "equinox", "optax"}
     (pin,) = [str(r.specifier) for r in core if r.name == "purelint"]
-    version = (REPO / "purelm" / "__init__.py").read_text().split("__version__ = ")[1].split()[0].strip("\"'")
+    version_file = REPO / "purelm" / "_runtime" / "_version.py"
+    version = version_file.read_text().split("__version__ = ")[1].split()[0].strip("\"'")
     assert meta["Name"] == "purelm" and meta["Version"] == version == purelint.__version__
     assert pin == f"=={purelint.__version__}"
     assert {"torch", "plot"} <= set(meta.get_all("Provides-Extra"))
@@ -146,8 +174,13 @@ def test_the_toolkit_distribution_pins_this_linter(tmp_path):
 def checkout_copy(root):
     """This checkout as a fresh clone has it: the files git tracks or would add (tests included, so a
     build that picks them up by accident shows it), symlinks kept as symlinks."""
-    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO,
-                            capture_output=True, text=True, check=False)
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if listed.returncode != 0:
         pytest.skip("not a git checkout")
     for name in filter(None, listed.stdout.split("\0")):
@@ -163,8 +196,9 @@ def checkout_copy(root):
 def build(project, hook, out):
     """One PEP 517 build (`build_wheel` or `build_sdist`) of `project`, offline: no build isolation."""
     code = "import sys; from setuptools import build_meta; print(getattr(build_meta, sys.argv[1])(sys.argv[2]))"
-    done = subprocess.run([sys.executable, "-c", code, hook, str(out)], cwd=project, capture_output=True, text=True,
-                          timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", code, hook, str(out)], cwd=project, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     return out / done.stdout.strip().splitlines()[-1]
 

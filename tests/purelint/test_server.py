@@ -20,14 +20,15 @@ import time
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 pytest.importorskip("pygls")
-from lsprotocol import types  # noqa: E402
-from pygls.lsp.client import LanguageClient  # noqa: E402
+from lsprotocol import types
+from pygls.lsp.client import LanguageClient
 
-from purelint import get_rule, lint_source  # noqa: E402
-from purelint._lsp_text import Text  # noqa: E402
+from purelint import get_rule, lint_source
+from purelint._lsp_text import Text
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = Path(__file__).parent / "data" / "lsp"
@@ -93,22 +94,32 @@ class Client(LanguageClient):
 
         reader.readexactly, writer.write = recording_read, recording_write
 
-    async def open(self, capabilities: types.ClientCapabilities | None = None, options: dict | None = None) -> types.InitializeResult:
+    async def open(
+        self, capabilities: types.ClientCapabilities | None = None, options: dict | None = None
+    ) -> types.InitializeResult:
         await self.start()
-        result = await asyncio.wait_for(self.initialize_async(types.InitializeParams(
-            capabilities=capabilities or types.ClientCapabilities(),
-            root_uri=None,
-            initialization_options=options,
-        )), TIMEOUT)
+        result = await asyncio.wait_for(
+            self.initialize_async(
+                types.InitializeParams(
+                    capabilities=capabilities or types.ClientCapabilities(),
+                    root_uri=None,
+                    initialization_options=options,
+                )
+            ),
+            TIMEOUT,
+        )
         self.initialized(types.InitializedParams())
         return result
 
     async def wait_for(self, uri: str, version: int | None = None, *, until=None) -> types.PublishDiagnosticsParams:
         """The diagnostics of `uri` once they are for `version` (any version when None) and
         `until(diagnostics)` holds."""
+
         def ready() -> bool:
             found = self.diagnostics.get(uri)
-            return found is not None and (version is None or found.version == version) and (until is None or until(found))
+            return (
+                found is not None and (version is None or found.version == version) and (until is None or until(found))
+            )
 
         async with self.changed:
             await asyncio.wait_for(self.changed.wait_for(ready), TIMEOUT)
@@ -175,7 +186,9 @@ def server():
 
 
 def open_params(uri: str, text: str, version: int = 1) -> types.DidOpenTextDocumentParams:
-    return types.DidOpenTextDocumentParams(text_document=types.TextDocumentItem(uri=uri, language_id="python", version=version, text=text))
+    return types.DidOpenTextDocumentParams(
+        text_document=types.TextDocumentItem(uri=uri, language_id="python", version=version, text=text)
+    )
 
 
 def change_params(uri: str, version: int, text: str) -> types.DidChangeTextDocumentParams:
@@ -195,7 +208,7 @@ def apply_edits(text: str, edits: list[types.TextEdit]) -> str:
         return start + column - 1
 
     for edit in sorted(edits, key=lambda e: (e.range.start.line, e.range.start.character), reverse=True):
-        text = text[:offset(edit.range.start)] + edit.new_text + text[offset(edit.range.end):]
+        text = text[: offset(edit.range.start)] + edit.new_text + text[offset(edit.range.end) :]
     return text
 
 
@@ -220,7 +233,10 @@ def expected(text: str, path: str = "demo.py") -> list[tuple[str, int, int, int,
 
 
 def shown(params: types.PublishDiagnosticsParams) -> list[tuple[str, int, int, int, int]]:
-    return [(d.code, d.range.start.line, d.range.start.character, d.range.end.line, d.range.end.character) for d in params.diagnostics]
+    return [
+        (d.code, d.range.start.line, d.range.start.character, d.range.end.line, d.range.end.character)
+        for d in params.diagnostics
+    ]
 
 
 # --- the editing session ----------------------------------------------------------------------------
@@ -228,12 +244,15 @@ def shown(params: types.PublishDiagnosticsParams) -> list[tuple[str, int, int, i
 
 def test_open_fix_change_and_diagnostics_follow(server):
     URI = "file:///project/editing.py"
+
     async def scenario(client: Client) -> None:
         started = time.perf_counter()
         client.text_document_did_open(open_params(URI, DEMO))
         published = await client.wait_for(URI, 1)
         print(f"didOpen -> diagnostics: {(time.perf_counter() - started) * 1000:.0f} ms")
-        assert shown(published) == expected(DEMO) == [("PUR301", 7, 19, 7, 23), ("PUR001", 8, 4, 8, 16)]  # x at character 18, UTF-16 unit 19
+        assert (
+            shown(published) == expected(DEMO) == [("PUR301", 7, 19, 7, 23), ("PUR001", 8, 4, 8, 16)]
+        )  # x at character 18, UTF-16 unit 19
         item = published.diagnostics[0]
         assert item.source == "purelint" and item.severity == types.DiagnosticSeverity.Warning
         assert item.code_description.href.endswith("/docs/purelint-rules.md#array-item-assignment-pur301")
@@ -257,11 +276,18 @@ def test_open_fix_change_and_diagnostics_follow(server):
         published = await client.wait_for(URI, 2)
         assert [d.code for d in published.diagnostics] == ["PUR001"]
 
-        (print_fix, noqa) = await client.text_document_code_action_async(code_action_params(URI, published.diagnostics[0]))
-        assert print_fix.title == "Fix PUR001: Use `jax.debug.print` (unsafe fix: review it)" and not print_fix.is_preferred
+        (print_fix, noqa) = await client.text_document_code_action_async(
+            code_action_params(URI, published.diagnostics[0])
+        )
+        assert (
+            print_fix.title == "Fix PUR001: Use `jax.debug.print` (unsafe fix: review it)"
+            and not print_fix.is_preferred
+        )
         silenced = apply_edits(fixed, noqa.edit.changes[URI])
         assert "    print(label)  # noqa: PUR001\n" in silenced
-        client.text_document_did_save(types.DidSaveTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=URI)))
+        client.text_document_did_save(
+            types.DidSaveTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=URI))
+        )
         client.text_document_did_change(change_params(URI, 3, silenced))
         assert not (await client.wait_for(URI, 3)).diagnostics
 
@@ -276,14 +302,20 @@ def test_hover_shows_the_rule_page_and_fix_all_applies_every_safe_fix(server):
         client.text_document_did_open(open_params(URI, source))
         published = await client.wait_for(URI, 1)
         first = published.diagnostics[0]
-        hover = await client.text_document_hover_async(types.HoverParams(
-            text_document=types.TextDocumentIdentifier(uri=URI), position=first.range.start,
-        ))
+        hover = await client.text_document_hover_async(
+            types.HoverParams(
+                text_document=types.TextDocumentIdentifier(uri=URI),
+                position=first.range.start,
+            )
+        )
         assert hover.contents.kind == types.MarkupKind.Markdown
         assert hover.contents.value == get_rule("PUR301").documentation()  # what `purelint rule PUR301` prints
-        nothing = await client.text_document_hover_async(types.HoverParams(
-            text_document=types.TextDocumentIdentifier(uri=URI), position=types.Position(line=0, character=0),
-        ))
+        nothing = await client.text_document_hover_async(
+            types.HoverParams(
+                text_document=types.TextDocumentIdentifier(uri=URI),
+                position=types.Position(line=0, character=0),
+            )
+        )
         assert nothing is None
 
         # What an editor asks for on save with `"source.fixAll.purelint": "explicit"`.
@@ -313,19 +345,28 @@ def test_slow_typing_is_debounced_and_the_last_text_wins(server):
         for char in typed:  # one incremental change per character, 10 ms apart (a fast typist)
             end = Text(text).lsp_offset(len(text), "utf-16")
             version += 1
-            client.text_document_did_change(types.DidChangeTextDocumentParams(
-                text_document=types.VersionedTextDocumentIdentifier(uri=URI, version=version),
-                content_changes=[types.TextDocumentContentChangePartial(
-                    range=types.Range(start=types.Position(line=end[0], character=end[1]), end=types.Position(line=end[0], character=end[1])),
-                    text=char,
-                )],
-            ))
+            client.text_document_did_change(
+                types.DidChangeTextDocumentParams(
+                    text_document=types.VersionedTextDocumentIdentifier(uri=URI, version=version),
+                    content_changes=[
+                        types.TextDocumentContentChangePartial(
+                            range=types.Range(
+                                start=types.Position(line=end[0], character=end[1]),
+                                end=types.Position(line=end[0], character=end[1]),
+                            ),
+                            text=char,
+                        )
+                    ],
+                )
+            )
             text += char
             await asyncio.sleep(0.01)
         last_change = time.perf_counter()
         published = await client.wait_for(URI, version)
         latency = time.perf_counter() - last_change
-        lints = len([m for m in client.logs if m.startswith("purelint: lint ") and ": /project/typing.py:" in m]) - before
+        lints = (
+            len([m for m in client.logs if m.startswith("purelint: lint ") and ": /project/typing.py:" in m]) - before
+        )
         print(f"{len(typed)} changes -> {lints} lint(s); last change -> diagnostics {latency * 1000:.0f} ms")
         assert text == head + typed
         assert shown(published) == expected(text)
@@ -339,7 +380,9 @@ def test_slow_typing_is_debounced_and_the_last_text_wins(server):
 
 NOTEBOOK_URI = "file:///project/nb.ipynb"
 NOTEBOOK_CAPABILITIES = types.ClientCapabilities(
-    notebook_document=types.NotebookDocumentClientCapabilities(synchronization=types.NotebookDocumentSyncClientCapabilities()),
+    notebook_document=types.NotebookDocumentClientCapabilities(
+        synchronization=types.NotebookDocumentSyncClientCapabilities()
+    ),
     workspace=types.WorkspaceClientCapabilities(
         did_change_watched_files=types.DidChangeWatchedFilesClientCapabilities(dynamic_registration=True),
     ),
@@ -358,22 +401,33 @@ def test_notebook_cells_get_their_findings_and_a_fix_may_edit_two_cells(server):
     ]
 
     async def scenario(client: Client) -> None:
-        client.notebook_document_did_open(types.DidOpenNotebookDocumentParams(
-            notebook_document=types.NotebookDocument(
-                uri=NOTEBOOK_URI, notebook_type="jupyter-notebook", version=1,
-                cells=[types.NotebookCell(kind=kind, document=cell_uri(n)) for n, (kind, _) in enumerate(cells, 1)],
-            ),
-            cell_text_documents=[
-                types.TextDocumentItem(uri=cell_uri(n), language_id="python" if kind == types.NotebookCellKind.Code else "markdown", version=1, text=text)
-                for n, (kind, text) in enumerate(cells, 1)
-            ],
-        ))
+        client.notebook_document_did_open(
+            types.DidOpenNotebookDocumentParams(
+                notebook_document=types.NotebookDocument(
+                    uri=NOTEBOOK_URI,
+                    notebook_type="jupyter-notebook",
+                    version=1,
+                    cells=[types.NotebookCell(kind=kind, document=cell_uri(n)) for n, (kind, _) in enumerate(cells, 1)],
+                ),
+                cell_text_documents=[
+                    types.TextDocumentItem(
+                        uri=cell_uri(n),
+                        language_id="python" if kind == types.NotebookCellKind.Code else "markdown",
+                        version=1,
+                        text=text,
+                    )
+                    for n, (kind, text) in enumerate(cells, 1)
+                ],
+            )
+        )
         third = await client.wait_for(cell_uri(3), 1)
         assert not (await client.wait_for(cell_uri(1), 1)).diagnostics
         assert cell_uri(2) not in client.diagnostics  # markdown is not linted
         assert shown(third) == [("PUR305", 3, 11, 3, 30)]
 
-        (fix, _noqa, _fix_all) = await client.text_document_code_action_async(code_action_params(cell_uri(3), third.diagnostics[0]))
+        (fix, _noqa, _fix_all) = await client.text_document_code_action_async(
+            code_action_params(cell_uri(3), third.diagnostics[0])
+        )
         assert fix.title == "Fix PUR305: Use `jax.lax.stop_gradient`"
         changes = fix.edit.changes
         assert sorted(changes) == [cell_uri(1), cell_uri(3)]  # the import lands in the first cell
@@ -381,21 +435,29 @@ def test_notebook_cells_get_their_findings_and_a_fix_may_edit_two_cells(server):
         assert new[1] == "import jax.numpy as jnp\nfrom jax import jit\nimport jax\n"
         assert new[3].endswith("    return jax.lax.stop_gradient(jnp.sin(x))")
 
-        client.notebook_document_did_change(types.DidChangeNotebookDocumentParams(
-            notebook_document=types.VersionedNotebookDocumentIdentifier(uri=NOTEBOOK_URI, version=2),
-            change=types.NotebookDocumentChangeEvent(cells=types.NotebookDocumentCellChanges(text_content=[
-                types.NotebookDocumentCellContentChanges(
-                    document=types.VersionedTextDocumentIdentifier(uri=cell_uri(n), version=2),
-                    changes=[types.TextDocumentContentChangeWholeDocument(text=new[n])],
-                )
-                for n in (1, 3)
-            ])),
-        ))
+        client.notebook_document_did_change(
+            types.DidChangeNotebookDocumentParams(
+                notebook_document=types.VersionedNotebookDocumentIdentifier(uri=NOTEBOOK_URI, version=2),
+                change=types.NotebookDocumentChangeEvent(
+                    cells=types.NotebookDocumentCellChanges(
+                        text_content=[
+                            types.NotebookDocumentCellContentChanges(
+                                document=types.VersionedTextDocumentIdentifier(uri=cell_uri(n), version=2),
+                                changes=[types.TextDocumentContentChangeWholeDocument(text=new[n])],
+                            )
+                            for n in (1, 3)
+                        ]
+                    )
+                ),
+            )
+        )
         assert not (await client.wait_for(cell_uri(3), 2)).diagnostics
-        client.notebook_document_did_close(types.DidCloseNotebookDocumentParams(
-            notebook_document=types.NotebookDocumentIdentifier(uri=NOTEBOOK_URI),
-            cell_text_documents=[types.TextDocumentIdentifier(uri=cell_uri(n)) for n in (1, 2, 3)],
-        ))
+        client.notebook_document_did_close(
+            types.DidCloseNotebookDocumentParams(
+                notebook_document=types.NotebookDocumentIdentifier(uri=NOTEBOOK_URI),
+                cell_text_documents=[types.TextDocumentIdentifier(uri=cell_uri(n)) for n in (1, 2, 3)],
+            )
+        )
 
     server.call(scenario)
 
@@ -406,11 +468,18 @@ def test_notebook_cells_get_their_findings_and_a_fix_may_edit_two_cells(server):
 def test_a_crashing_rule_is_logged_and_the_others_still_report():
     async def scenario(client: Client) -> None:
         await client.start(str(DATA / "crashing_server.py"))  # PUR001 raises on every print()
-        result = await asyncio.wait_for(client.initialize_async(types.InitializeParams(
-            # A client that counts positions in UTF-8 bytes (as Neovim does internally).
-            capabilities=types.ClientCapabilities(general=types.GeneralClientCapabilities(position_encodings=["utf-8"])),
-            initialization_options={"rulesUrl": "file:///docs/rules.md"},
-        )), TIMEOUT)
+        result = await asyncio.wait_for(
+            client.initialize_async(
+                types.InitializeParams(
+                    # A client that counts positions in UTF-8 bytes (as Neovim does internally).
+                    capabilities=types.ClientCapabilities(
+                        general=types.GeneralClientCapabilities(position_encodings=["utf-8"])
+                    ),
+                    initialization_options={"rulesUrl": "file:///docs/rules.md"},
+                )
+            ),
+            TIMEOUT,
+        )
         assert result.capabilities.notebook_document_sync is None  # offered only to clients that sync notebooks
         assert result.capabilities.position_encoding == "utf-8"
         client.text_document_did_open(open_params(DEMO_URI, DEMO))
@@ -419,11 +488,16 @@ def test_a_crashing_rule_is_logged_and_the_others_still_report():
         assert published.diagnostics[0].range.start.character == len("    label = 'é😀'; ".encode())  # 22 bytes
         assert published.diagnostics[0].code_description.href == "file:///docs/rules.md#array-item-assignment-pur301"
         (crash,) = [m for m in client.logs if "internal error" in m]
-        assert crash.startswith("purelint: internal error: rule PUR001 crashed at /project/demo.py:7: ValueError: broken on purpose")
+        assert crash.startswith(
+            "purelint: internal error: rule PUR001 crashed at /project/demo.py:7: ValueError: broken on purpose"
+        )
         assert crash.endswith("; linting on without that rule")
         actions = await client.text_document_code_action_async(code_action_params(DEMO_URI, published.diagnostics[0]))
         # The finding's own fix and noqa; "fix all" re-lints, which the broken rule breaks.
-        assert [a.title for a in actions] == ["Fix PUR301: Use `x = x.at[i].set(...)`", "Suppress PUR301 with `# noqa: PUR301`"]
+        assert [a.title for a in actions] == [
+            "Fix PUR301: Use `x = x.at[i].set(...)`",
+            "Suppress PUR301 with `# noqa: PUR301`",
+        ]
         # Still serving: a syntax error gives its PUR999, hover and code actions answer.
         client.text_document_did_change(change_params(DEMO_URI, 2, DEMO + "def broken(:\n"))
         (error,) = (await client.wait_for(DEMO_URI, 2)).diagnostics
@@ -455,14 +529,22 @@ def test_configuration_comes_from_the_nearest_pyproject_like_the_command_line(se
         (watch,) = [r for r in client.registrations if r.method == types.WORKSPACE_DID_CHANGE_WATCHED_FILES]
         assert [w["globPattern"] for w in watch.register_options["watchers"]] == ["**/pyproject.toml"]
         (tmp_path / "pyproject.toml").write_text('[tool.purelint]\nignore = ["PUR301"]\n')  # and no exclude
-        client.workspace_did_change_watched_files(types.DidChangeWatchedFilesParams(changes=[
-            types.FileEvent(uri=(tmp_path / "pyproject.toml").as_uri(), type=types.FileChangeType.Changed),
-        ]))
+        client.workspace_did_change_watched_files(
+            types.DidChangeWatchedFilesParams(
+                changes=[
+                    types.FileEvent(uri=(tmp_path / "pyproject.toml").as_uri(), type=types.FileChangeType.Changed),
+                ]
+            )
+        )
         for name in ("pkg", "generated"):
-            await client.wait_for(uris[name], 1, until=lambda published: [d.code for d in published.diagnostics] == ["PUR001"])
+            await client.wait_for(
+                uris[name], 1, until=lambda published: [d.code for d in published.diagnostics] == ["PUR001"]
+            )
 
     # The command line reads this configuration for this file: PUR001 ignored.
-    cli = subprocess.run([sys.executable, "-m", "purelint", "--no-cache", str(tmp_path / "pkg" / "m.py")], capture_output=True, text=True)
+    cli = subprocess.run(
+        [sys.executable, "-m", "purelint", "--no-cache", str(tmp_path / "pkg" / "m.py")], capture_output=True, text=True
+    )
     assert "PUR301" in cli.stdout and "PUR001" not in cli.stdout
     server.call(scenario)
 
@@ -477,7 +559,7 @@ def test_the_command_without_pygls_with_bad_arguments_and_linting_without_import
     code = f"""if True:
         import contextlib, io, json, sys
         from purelint._cli import main
-        main(['--no-cache', {str(tmp_path / 'm.py')!r}])
+        main(['--no-cache', {str(tmp_path / "m.py")!r}])
         imported = sorted(m for m in ('pygls', 'lsprotocol') if m in sys.modules)
         sys.modules['pygls'] = None
         results = []
@@ -491,7 +573,9 @@ def test_the_command_without_pygls_with_bad_arguments_and_linting_without_import
     imported, [missing, bad] = json.loads(result.stdout.splitlines()[-1])
     assert imported == []
     assert missing == [2, "purelint: error: `purelint server` needs the pygls package: pip install 'pygls>=2.1'\n"]
-    assert bad[0] == 2 and bad[1].startswith("purelint: error: unknown argument '--tcp'; usage: purelint server [--stdio]")
+    assert bad[0] == 2 and bad[1].startswith(
+        "purelint: error: unknown argument '--tcp'; usage: purelint server [--stdio]"
+    )
 
 
 # --- positions and edits, in process ----------------------------------------------------------------
@@ -500,12 +584,15 @@ _PIECES = st.sampled_from(["a", "x = 1", "é", "😀", "\n", "\r\n", "\r", "  ",
 
 
 @settings(max_examples=150, deadline=None)
-@given(old=st.lists(_PIECES, max_size=12).map("".join), new=st.lists(_PIECES, max_size=12).map("".join),
-       encoding=st.sampled_from(["utf-8", "utf-16", "utf-32"]))
+@given(
+    old=st.lists(_PIECES, max_size=12).map("".join),
+    new=st.lists(_PIECES, max_size=12).map("".join),
+    encoding=st.sampled_from(["utf-8", "utf-16", "utf-32"]),
+)
 def test_edits_turn_the_old_text_into_the_new_one_in_every_position_encoding(old, new, encoding):
     document = Text(old)
     spans = []
-    for (start, end, content) in document.edits(new, encoding):
+    for start, end, content in document.edits(new, encoding):
         offsets = []
         for line, character in (start, end):
             line1, column = document.purelint_position((line, character), encoding)
@@ -517,16 +604,27 @@ def test_edits_turn_the_old_text_into_the_new_one_in_every_position_encoding(old
     assert old == new
 
 
-@pytest.mark.parametrize(("source", "expected"), [
-    # An existing `# noqa: CODES` list is extended.
-    ("import jax\nimport jax.numpy as jnp\n@jax.jit\ndef f(x):\n    x = jnp.zeros(3)\n    x[0] = 1; print(x)  # noqa: PUR001\n    return x\n",
-     (6, "    x[0] = 1; print(x)  # noqa: PUR001, PUR301")),
-    # Inside brackets a comment is fine on the first line.
-    ("import jax\n@jax.jit\ndef f(x):\n    print(\n        x)\n    return x\n", (4, "    print(  # noqa: PUR001")),
-    # The first line ends inside a string, or after a backslash: the last line gets it.
-    ("import jax\n@jax.jit\ndef f(x):\n    print(\'\'\'a\n    b\'\'\', x)\n    return x\n", (5, "    b\'\'\', x)  # noqa: PUR001")),
-    ("import jax\n@jax.jit\ndef f(x):\n    print(x, \\\n        x)\n    return x\n", (5, "        x)  # noqa: PUR001")),
-])
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        # An existing `# noqa: CODES` list is extended.
+        (
+            "import jax\nimport jax.numpy as jnp\n@jax.jit\ndef f(x):\n    x = jnp.zeros(3)\n    x[0] = 1; print(x)  # noqa: PUR001\n    return x\n",
+            (6, "    x[0] = 1; print(x)  # noqa: PUR001, PUR301"),
+        ),
+        # Inside brackets a comment is fine on the first line.
+        ("import jax\n@jax.jit\ndef f(x):\n    print(\n        x)\n    return x\n", (4, "    print(  # noqa: PUR001")),
+        # The first line ends inside a string, or after a backslash: the last line gets it.
+        (
+            "import jax\n@jax.jit\ndef f(x):\n    print('''a\n    b''', x)\n    return x\n",
+            (5, "    b''', x)  # noqa: PUR001"),
+        ),
+        (
+            "import jax\n@jax.jit\ndef f(x):\n    print(x, \\\n        x)\n    return x\n",
+            (5, "        x)  # noqa: PUR001"),
+        ),
+    ],
+)
 def test_noqa_goes_where_it_silences_the_finding(source, expected):
     from purelint._lsp_documents import noqa_line
 
@@ -535,8 +633,8 @@ def test_noqa_goes_where_it_silences_the_finding(source, expected):
 
 
 def test_rule_links_point_at_the_rule_headings_of_the_rules_reference():
-    from purelint._lsp_documents import rule_url
     from purelint import all_rules
+    from purelint._lsp_documents import rule_url
 
     headings = re.findall(r"^## (.+)$", (ROOT / "docs" / "purelint-rules.md").read_text(encoding="utf-8"), re.MULTILINE)
     # GitHub's anchors: lower case, punctuation other than `-` dropped, spaces become `-`.
@@ -566,14 +664,19 @@ def test_headless_neovim_shows_findings_and_applies_a_fix(tmp_path):
     }
     subprocess.run(
         [nvim, "--headless", "--noplugin", "-n", "-i", "NONE", "-u", str(DATA / "nvim_driver.lua"), "demo.py"],
-        cwd=tmp_path, env=env, timeout=90, check=True, capture_output=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=90,
+        check=True,
+        capture_output=True,
     )
     report = json.loads(out.read_text(encoding="utf-8"))
     assert report["attached"] and report["updated"]
     # Neovim counts columns in bytes: `x` follows 22 bytes (é is 2 bytes, 😀 4), so the UTF-16
     # position the server sent (character 19) was read right.
     assert [(d["code"], d["lnum"], d["col"], d["end_col"], d["source"]) for d in report["before"]] == [
-        ("PUR301", 7, 22, 26, "purelint"), ("PUR001", 8, 4, 16, "purelint"),
+        ("PUR301", 7, 22, 26, "purelint"),
+        ("PUR001", 8, 4, 16, "purelint"),
     ]
     assert report["hover"] == get_rule("PUR301").documentation()
     assert report["applied"] == "Fix PUR301: Use `x = x.at[i].set(...)`"
@@ -610,10 +713,15 @@ def _render(wire: list[tuple[str, dict]]) -> str:
     opened = next(body for way, body in wire if body.get("method") == "textDocument/didOpen")
     published = next(body for way, body in wire if body.get("method") == "textDocument/publishDiagnostics")
     request = next(body for way, body in wire if body.get("method") == "textDocument/codeAction")
-    response = next(body for way, body in wire if way == "<-" and body.get("id") == request["id"] and "method" not in body)
+    response = next(
+        body for way, body in wire if way == "<-" and body.get("id") == request["id"] and "method" not in body
+    )
     blocks = []
     for title, body in (
-        ("client → server", opened), ("server → client", published), ("client → server", request), ("server → client", response),
+        ("client → server", opened),
+        ("server → client", published),
+        ("client → server", request),
+        ("server → client", response),
     ):
         body = {**body, "id": 1} if "id" in body else body
         blocks.append(f"// {title}\n{_pretty(body)}")
@@ -623,6 +731,7 @@ def _render(wire: list[tuple[str, dict]]) -> str:
 def test_docs_show_the_captured_exchange(server):
     """The JSON-RPC messages in docs/purelint.md are the ones this test records; run it with
     PURELINT_WRITE_CAPTURE=1 to write them there after a change."""
+
     async def scenario(client: Client) -> None:
         start = len(client.wire)
         client.text_document_did_open(open_params(CAPTURE_URI, CAPTURE))

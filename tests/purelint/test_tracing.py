@@ -8,8 +8,7 @@ from purelint import Config, lint_source
 from purelint._runner import fix_text
 
 HEADER = (
-    "import functools\nimport jax\nimport jax.numpy as jnp\nimport equinox as eqx\n"
-    "from jaxtyping import Array, Float\n"
+    "import functools\nimport jax\nimport jax.numpy as jnp\nimport equinox as eqx\nfrom jaxtyping import Array, Float\n"
 )
 
 
@@ -36,7 +35,10 @@ def _codes(code, select=("PUR401", "PUR402", "PUR403", "PUR404"), **settings):
         ("def f(x, n):\n    return x * float(n)\nv = jax.vmap(functools.partial(f, n=3))\n", []),
         # Equinox filter transforms trace arrays only: unannotated or scalar-annotated values are static.
         ("@eqx.filter_jit\ndef f(x, training: bool):\n    return x * 0.5 if training else x\n", []),
-        ("@eqx.filter_jit\ndef f(x: Float[Array, 'n'], n: int):\n    if x.sum() > n:\n        return x\n    return -x\n", [("PUR401", 3)]),
+        (
+            "@eqx.filter_jit\ndef f(x: Float[Array, 'n'], n: int):\n    if x.sum() > n:\n        return x\n    return -x\n",
+            [("PUR401", 3)],
+        ),
         # Methods of an eqx.Module: `self` holds static fields as well as arrays; array parameters are traced.
         (
             "class M(eqx.Module):\n    use_bias: bool\n    def __call__(self, x: Array):\n"
@@ -56,11 +58,23 @@ def test_which_parameters_are_traced(code, expected):
     [
         # Values computed from traced ones are traced; shapes, dtypes and lengths are not.
         ("@jax.jit\ndef f(x):\n    y = x * 2\n    if y.sum() > 0:\n        return y\n    return x\n", [("PUR401", 4)]),
-        ("@jax.jit\ndef f(x):\n    n = x.shape[0]\n    m = len(x) + n\n    if m > 2 and x.dtype == jnp.float32:\n        return x\n    return -x\n", []),
+        (
+            "@jax.jit\ndef f(x):\n    n = x.shape[0]\n    m = len(x) + n\n    if m > 2 and x.dtype == jnp.float32:\n        return x\n    return -x\n",
+            [],
+        ),
         # zip and enumerate: each loop variable comes from its own iterable.
-        ("FLAGS = (True, False)\n@jax.jit\ndef f(xs):\n    for x, flag in zip(xs, FLAGS):\n        if flag:\n            xs = xs + x\n    return xs\n", []),
-        ("@jax.jit\ndef f(xs):\n    for i, x in enumerate(xs):\n        if i > 2:\n            return x\n    return xs\n", []),
-        ("@jax.jit\ndef f(xs, ys):\n    for x, y in zip(xs, ys):\n        if y:\n            return x\n    return xs\n", [("PUR401", 4)]),
+        (
+            "FLAGS = (True, False)\n@jax.jit\ndef f(xs):\n    for x, flag in zip(xs, FLAGS):\n        if flag:\n            xs = xs + x\n    return xs\n",
+            [],
+        ),
+        (
+            "@jax.jit\ndef f(xs):\n    for i, x in enumerate(xs):\n        if i > 2:\n            return x\n    return xs\n",
+            [],
+        ),
+        (
+            "@jax.jit\ndef f(xs, ys):\n    for x, y in zip(xs, ys):\n        if y:\n            return x\n    return xs\n",
+            [("PUR401", 4)],
+        ),
         # One report for a whole condition, not one per operator inside it.
         ("@jax.jit\ndef f(x, y):\n    if x > 0 and not y:\n        return x\n    return y\n", [("PUR401", 3)]),
         ("@jax.jit\ndef f(x, mask=None):\n    while mask is not None:\n        mask = None\n    return x\n", []),
@@ -95,7 +109,14 @@ def test_jit_call_site_with_a_module_argument():
     assert (finding.line, finding.column, finding.fix.applicability) == (7, 8, "unsafe")
     assert "step = eqx.filter_jit(loss)" in fix_text(source, "m.py", config, unsafe=True).text
     # With no module in sight, jax.jit is right.
-    assert lint_source(source.replace("step(model, 1.0)", "step(1.0, 1.0)").replace("model = eqx", "m = eqx"), "m.py", config=config) == []
+    assert (
+        lint_source(
+            source.replace("step(model, 1.0)", "step(1.0, 1.0)").replace("model = eqx", "m = eqx"),
+            "m.py",
+            config=config,
+        )
+        == []
+    )
 
 
 def test_unrolled_loop_counts_literal_ranges_only():
@@ -131,6 +152,6 @@ def test_taint_facts_are_shared_by_the_rules():
     assert {"x", "state", "y", "mask", "scale"} <= taint.names
     assert not {"n", "spec"} & taint.names
     assert facts.taint(fn).nodes is taint.nodes  # one walk over the body for both modes
-    name = lambda text: cst.parse_expression(text)  # noqa: E731
+    name = lambda text: cst.parse_expression(text)
     assert taint.boolean(name("mask")) and not taint.boolean(name("y"))
     assert taint.structure_test(name("scale")) and not taint.structure_test(name("y"))

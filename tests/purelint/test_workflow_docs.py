@@ -14,7 +14,16 @@ yaml = pytest.importorskip("yaml", reason="PyYAML is not installed (pre-commit, 
 REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs" / "purelint.md"
 # Inputs of github/codeql-action/upload-sarif (its action.yml).
-UPLOAD_SARIF_INPUTS = {"sarif_file", "checkout_path", "ref", "sha", "token", "matrix", "category", "wait-for-processing"}
+UPLOAD_SARIF_INPUTS = {
+    "sarif_file",
+    "checkout_path",
+    "ref",
+    "sha",
+    "token",
+    "matrix",
+    "category",
+    "wait-for-processing",
+}
 
 
 def workflow():
