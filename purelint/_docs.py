@@ -74,8 +74,8 @@ def main(argv: list[str] | None = None) -> int:
         stale = [
             str(p) for p, text in expected_files().items() if not p.is_file() or p.read_text(encoding="utf-8") != text
         ]
-        for path in stale:
-            print(f"{path} is out of date: run `python -m purelint._docs --write`", file=sys.stderr)
+        for name in stale:
+            print(f"{name} is out of date: run `python -m purelint._docs --write`", file=sys.stderr)
         return 1 if stale else 0
     if argv:
         print("usage: python -m purelint._docs [--write | --check]", file=sys.stderr)

@@ -98,7 +98,8 @@ def check_source(
         function_rules = [r for r in rules if r.has_hook("check_function")]
         for fn in model.functions if function_rules else ():
             checked = fn.traced or scope_all
-            ctx.function, ctx.parent, ctx.top, node = fn, None, fn.top, fn.node
+            ctx.function, ctx.parent, ctx.top = fn, None, fn.top
+            node = fn.node if fn.node is not None else module
             for rule in function_rules:
                 if (checked and (fn.traced or not rule.traced_only)) or rule.everywhere:
                     ctx.rule = rule

@@ -186,7 +186,7 @@ def _selection(top: Path) -> tuple[_Selection, str]:
         return _GitListing(names), ""
     git_dir = root / ".git"
     specs = _spec_list("", _read_lines(git_dir / "info" / "exclude")) if git_dir.is_dir() else []
-    selection = _IgnoreFiles(specs + _gitignore(root, ""))
+    selection: _Selection = _IgnoreFiles(specs + _gitignore(root, ""))
     prefix = ""
     for part in top.relative_to(root).parts:  # each directory between the root and `top`, as git would
         found = selection.directory(prefix + part, root / prefix / part)

@@ -180,8 +180,9 @@ class NotebookTarget(Target):
     path: str
     cells: Sequence[Cell]
 
+    # Target's `text` field, derived here from the cells.
     @cached_property
-    def text(self) -> str:
+    def text(self) -> str:  # type: ignore[override]
         """The cells as notebook JSON, so the notebook code that reads `.ipynb` files reads them."""
         cells = [{"cell_type": "code" if c.code else "markdown", "source": c.text} for c in self.cells]
         return json.dumps({"cells": cells, "metadata": {"language_info": {"name": "python"}}})

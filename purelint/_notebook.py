@@ -27,7 +27,7 @@ import os
 import re
 import tokenize
 from collections.abc import Iterable
-from json.decoder import scanstring
+from json.decoder import scanstring  # type: ignore[attr-defined]  # the C scanner json itself uses
 
 from purelint._diagnostic import Edit, Fix
 from purelint._fix import apply_edits, select_fixes
@@ -172,11 +172,12 @@ def _render_source(text: str, cell: Cell, source: str, ensure_ascii: bool) -> st
     if "\n" not in old:
         return "[" + ", ".join(lines) + "]"
     if old.strip("[] \t\r\n"):  # non-empty list: keep its indentation
-        lead = re.match(r"\[(\s*)", old).group(1)
-        tail = re.search(r"(\s*)\]$", old).group(1)
+        body = old[1:-1]  # the old list without its brackets
+        lead = body[: len(body) - len(body.lstrip())]
+        tail = body[len(body.rstrip()) :]
     else:
         line_start = text.rfind("\n", 0, cell.span[0]) + 1
-        indent = re.match(r"[ \t]*", text[line_start:]).group()
+        indent = _indent(text[line_start:])
         lead, tail = "\n" + indent + " ", "\n" + indent
     return "[" + lead + ("," + lead).join(lines) + tail + "]"
 
@@ -235,10 +236,18 @@ def parse_notebook(text: str, path: str = "<notebook>", *, bom: bool = False) ->
     return Notebook(text, bom, tuple(cells), "".join(pieces), _is_python(data))
 
 
+def _indent(line: str) -> str:
+    """The spaces and tabs a line starts with."""
+    return line[: len(line) - len(line.lstrip(" \t"))]
+
+
+def _dict(value: object) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
 def _is_python(data: dict) -> bool:
-    metadata = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
-    info = metadata.get("language_info") if isinstance(metadata.get("language_info"), dict) else {}
-    kernel = metadata.get("kernelspec") if isinstance(metadata.get("kernelspec"), dict) else {}
+    metadata = _dict(data.get("metadata"))
+    info, kernel = _dict(metadata.get("language_info")), _dict(metadata.get("kernelspec"))
     language = info.get("name") or kernel.get("language") or "python"
     return str(language).lower().startswith("python")
 
@@ -263,7 +272,7 @@ def neutralise(source: str) -> tuple[str, set[int]]:
     out = []
     for number, text in enumerate(lines, start=1):
         if number in masked:
-            indent = re.match(r"[ \t]*", text).group()
+            indent = _indent(text)
             # A multi-line magic keeps the placeholder on its first line; the rest go blank.
             out.append((indent + _PLACEHOLDER if number in heads else "") + _ending(text))
         else:
@@ -323,7 +332,8 @@ _DECODER = json.JSONDecoder()
 
 
 def _skip_ws(text: str, index: int) -> int:
-    return _WS.match(text, index).end()
+    match = _WS.match(text, index)  # matches the empty string at worst
+    return match.end() if match else index
 
 
 def _members(text: str, index: int):

@@ -80,7 +80,7 @@ def run_files(
     for index, path in enumerate(paths):
         data = _read(path)
         key = cache.key(path, data) if cache is not None and data is not None else None
-        hit = cache.get(key) if key is not None else None
+        hit = cache.get(key) if cache is not None and key is not None else None
         if hit is not None:
             results[index] = hit
         else:

@@ -105,10 +105,8 @@ def _sarif(diagnostics: Sequence[Diagnostic]) -> dict:
             "level": "error",
             "message": {"text": d.message},
             "locations": [{"physicalLocation": {"artifactLocation": {"uri": _uri(d.path)}, "region": region}}],
-            "properties": {"scope": d.scope},
+            "properties": {"scope": d.scope} if d.cell is None else {"scope": d.scope, "cell": d.cell},
         }
-        if d.cell is not None:
-            result["properties"]["cell"] = d.cell
         results.append(result)
     return {
         "$schema": SARIF_SCHEMA,

@@ -188,7 +188,7 @@ def run_paths(
     if not (fix or diff):
         return outcome
     targets = sorted({d.path for d in run.diagnostics if fixable(d, unsafe)})
-    remaining = {path: [] for path in targets}
+    remaining: dict[str, list[Diagnostic]] = {path: [] for path in targets}
     kept = [d for d in run.diagnostics if d.path not in remaining]
     for path in targets:
         try:

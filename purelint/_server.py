@@ -25,9 +25,10 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote
 
 from purelint._config import Config, ConfigError, load_config
@@ -327,17 +328,18 @@ class Session:
         return hover(await self.findings(target), params.text_document.uri, params.position)
 
 
-def _handler(method):
+def _handler(method: Callable[[Any], Any]) -> Callable[[Any], Any]:
     """A plain function calling a bound method: pygls marks its handlers with attributes, which
     methods cannot carry, and tells async handlers by `iscoroutinefunction`."""
     if asyncio.iscoroutinefunction(method):
 
-        async def handle(params):
+        async def handle_async(params: Any) -> Any:
             return await method(params)
-    else:
 
-        def handle(params):
-            return method(params)
+        return handle_async
+
+    def handle(params: Any) -> Any:
+        return method(params)
 
     return handle
 

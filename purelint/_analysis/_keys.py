@@ -246,8 +246,8 @@ class _Flow:
             self.bind(target.value, state)
         elif isinstance(target, cst.Subscript):
             self.expr(target.value, state)
-            for element in target.slice:
-                self.expr(element, state)
+            for index in target.slice:
+                self.expr(index, state)
             entity = _entity(target)
             if entity is not None:
                 state.env[entity] = next(self.values)
@@ -348,7 +348,7 @@ class _Flow:
         elif isinstance(node, (cst.Import, cst.ImportFrom)):
             if not isinstance(node.names, cst.ImportStar):
                 for alias in node.names:
-                    local = alias.asname.name if alias.asname is not None else alias.name
+                    local: cst.BaseExpression = alias.asname.name if alias.asname is not None else alias.name
                     while isinstance(local, cst.Attribute):
                         local = local.value
                     if isinstance(local, cst.Name):
@@ -380,7 +380,8 @@ class _Flow:
         if isinstance(node, cst.While):
             self.expr(node.test, head)
         # `for i in range(3)` runs its body at least once: no path skips it.
-        after = back if back is not None and _runs_at_least_once(node, self.resolve) and not exits else head
+        always = back is not None and _runs_at_least_once(node, self.resolve) and not exits
+        after: _State | None = back if always else head
         if node.orelse is not None:
             after = self.suite(node.orelse.body, head.copy())
         return _merge([after, *exits], self.values)

@@ -249,7 +249,7 @@ class _Builder:
                 if fn is not None:
                     fn.calls.append(node)  # type: ignore[arg-type]
                 if type(node.func) is cst.Name:  # type: ignore[attr-defined]
-                    model.calls_by_name.setdefault(node.func.value, []).append((node, scope))  # type: ignore[attr-defined]
+                    model.calls_by_name.setdefault(node.func.value, []).append((node, scope))  # type: ignore[arg-type]
             elif cls is cst.NamedExpr and isinstance(scope, FunctionInfo):
                 scope.walrus.update(bound_names(node.target))  # type: ignore[attr-defined]
 
@@ -347,7 +347,7 @@ class _Builder:
         push((node.name, scope, node, True))
 
 
-_SPECIAL = {
+_SPECIAL: dict[type, Callable[..., None]] = {
     cst.Name: _Builder._name,
     cst.FunctionDef: _Builder._function_def,
     cst.Lambda: _Builder._lambda,

@@ -101,7 +101,7 @@ class Positions:
             state.line, state.indent_tokens = starts[unit], indents
             with recursion_limit():
                 unit._codegen(state)
-            self.ranges.update(provider._computed)
+            self.ranges.update(provider._computed)  # type: ignore[arg-type]  # CodeRange values, computed eagerly
         except Exception:  # private codegen API changed, or deep nesting: `get` falls back
             pass
 

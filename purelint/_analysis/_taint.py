@@ -212,7 +212,7 @@ class Taint:
                 continue
             if kind is cst.Attribute:
                 if self.nnx and node.attr.value == "value":
-                    stack.append(chain(node)[0])  # `model.count.value`: a Variable's value
+                    stack.append(chain(node)[0])  # type: ignore[arg-type]  # `model.count.value`: a Variable's value
                 elif node.attr.value not in _STATIC_ATTRIBUTES and not self.nnx:
                     stack.append(node.value)
                 continue
@@ -236,7 +236,7 @@ class Taint:
                 continue
             if kind is cst.Call and (
                 (type(node.func) is cst.Attribute and node.func.attr.value in _STATIC_METHOD_NAMES)
-                or qualname(node.func, fn) in _STATIC_CALLS
+                or (qualname(node.func, fn) or "") in _STATIC_CALLS
             ):
                 continue
             if kind is cst.Comparison and all(type(t.operator) in (cst.Is, cst.IsNot) for t in node.comparisons):
@@ -294,7 +294,7 @@ class Taint:
                 and self._boolean(expr.right, seen)
             )  # type: ignore[attr-defined]
         if kind is cst.Call:
-            return self.model.qualname(expr.func, self.fn) in BOOLEAN_RESULTS  # type: ignore[attr-defined]
+            return (self.model.qualname(expr.func, self.fn) or "") in BOOLEAN_RESULTS
         if kind is cst.Name and expr.value not in seen:  # type: ignore[attr-defined]
             values = self.bindings.get(expr.value)  # type: ignore[attr-defined]
             return bool(values) and all(v is not None and self._boolean(v, seen | {expr.value}) for v in values)  # type: ignore[attr-defined]

@@ -77,12 +77,12 @@ def annotation_kind(annotation: cst.BaseExpression | None, resolve: Resolver) ->
         if name.startswith("jaxtyping.") and isinstance(first, cst.Index):
             return annotation_kind(first.value, resolve)
         return None
-    name = resolve(annotation)
-    if name in ("jax.Array", "jax.numpy.ndarray", "jaxtyping.Array", "chex.Array", "jax.typing.Array"):
+    qualname = resolve(annotation)
+    if qualname in ("jax.Array", "jax.numpy.ndarray", "jaxtyping.Array", "chex.Array", "jax.typing.Array"):
         return "array"
-    if name in NNX_VARIABLES:
+    if qualname in NNX_VARIABLES:
         return "nnx-variable"
-    if name in NNX_OBJECTS:
+    if qualname in NNX_OBJECTS:
         return "nnx-object"
     return None
 

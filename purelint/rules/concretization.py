@@ -128,7 +128,7 @@ class ConcretizeTraced(Rule):
         """`x[mask]` read with a traced boolean mask: the result's shape depends on the values."""
         if not taint.names:
             return
-        stored = set()  # `x[mask] = v` and `del x[mask]`: item assignment, PUR301/PUR302's business
+        stored: set[int] = set()  # ids of `x[mask] = v` and `del x[mask]`: item assignment, PUR301/PUR302's business
         for node in taint.nodes:
             if type(node) in (cst.Assign, cst.AugAssign, cst.AnnAssign, cst.Del):
                 targets = [t.target for t in node.targets] if type(node) is cst.Assign else [node.target]

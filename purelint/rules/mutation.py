@@ -434,7 +434,7 @@ def _item_assignment(
                 code_of(first).strip(),
                 code_of(second).strip(),
             ):
-                method = _EXTREMA[ctx.qualname(value.func)]
+                method = _EXTREMA[ctx.qualname(value.func) or ""]
                 value = second if code_of(first).strip() == same else first
     text = f"{name} = {name}.at[{index}].{method}({_argument(value)})"
     return build_fix(applicability, f"Use `{name} = {name}.at[{index}].{method}(...)`", [ctx.edit(statement, text)])

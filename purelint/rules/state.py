@@ -301,10 +301,10 @@ class NnxStateUnderJaxJit(Rule):
                         name=func.value.value,
                         transform=plain[0].transform.name,
                     )
-        for node in ctx.nodes(fn):
-            if type(node) not in (cst.AssignTarget, cst.AugAssign):
+        for statement in ctx.nodes(fn):
+            if type(statement) not in (cst.AssignTarget, cst.AugAssign):
                 continue
-            for target, root, _kind in ctx.mutations(node):
+            for target, root, _kind in ctx.mutations(statement):
                 if isinstance(target, cst.Call) or (
                     target.value is root if isinstance(target, cst.Subscript) else False
                 ):
