@@ -34,7 +34,12 @@ demo: $(STAMP)
 	@echo
 	@echo "loss plot: $(DEMO_RUN)/loss.png   (metrics: $(DEMO_RUN)/metrics.jsonl)"
 
+# The code's form (ruff), its types (mypy) and its purity (purelint, on itself), then every test.
+CODE := purelm purelint tests benchmarks examples
 lint: $(STAMP)
+	$(BIN)/ruff format --check --quiet $(CODE)
+	$(BIN)/ruff check --quiet $(CODE)
+	$(BIN)/mypy
 	$(BIN)/purelint purelm purelint examples benchmarks
 
 test: $(STAMP) lint
