@@ -91,9 +91,9 @@ class Columns:
         (`[calls, windows per call, batch_size, seq_len]`, in any float dtype)."""
         batch_size = self.grid.shape[2]
         by_column = np.asarray(log_probs, np.float64).reshape(-1, batch_size, self.grid.shape[3])
-        by_column = by_column.transpose(1, 0, 2).reshape(batch_size, -1)
+        columns = by_column.transpose(1, 0, 2).reshape(batch_size, -1)
         out = np.full(self.n, np.nan)
-        out[self.index[self.scored]] = by_column[self.scored]
+        out[self.index[self.scored]] = columns[self.scored]
         return out
 
     def mean_nats(self, log_probs: np.ndarray) -> tuple[float, int]:

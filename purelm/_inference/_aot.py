@@ -88,7 +88,10 @@ class Checkpoint:
     def __init__(self, directory: str | os.PathLike[str]):
         self.directory = Path(directory)
         self.leaves, self.meta = stored_tree(self.directory, "model")
-        self._model = self._tokenizer = self._params = None
+        # Loaded on first use: a warm cache needs neither the model nor its arrays.
+        self._model: Any = None
+        self._tokenizer: Any = None
+        self._params: list[jax.Array] | None = None
         settings = model_settings(self.meta)
         vocab = settings.get("vocab_size") if settings is not None else None
         try:
@@ -101,14 +104,17 @@ class Checkpoint:
             or tokenizer.vocab_size != vocab
             or any(leaf.get("key") for leaf in self.leaves)
         ):
-            self.model()  # raises the CheckpointError that says what is wrong, or copes
-            vocab, tokenizer = self._model.vocab_size, self._tokenizer
+            vocab, tokenizer = self._loaded_vocab_and_tokenizer()
         self.vocab_size: int = vocab
         self.tokenizer: Tokenizer = tokenizer
         self.fingerprint = json.dumps(
             {"model": settings, "leaves": [[leaf["name"], leaf["shape"], leaf["dtype"]] for leaf in self.leaves]},
             sort_keys=True,
         )
+
+    def _loaded_vocab_and_tokenizer(self) -> tuple[int, Tokenizer]:
+        model = self.model()  # raises the CheckpointError that says what is wrong, or copes
+        return model.vocab_size, self._tokenizer
 
     def model(self):
         """The `LSTMLM`, loaded as `purelm.training.load_run_model` loads it (equinox and all)."""
@@ -338,7 +344,7 @@ def _compile_fresh(lowered) -> tuple[Any, bool]:
         if event == "/jax/compilation_cache/cache_hits":
             hits.append(event)
 
-    saved = jax.config.jax_persistent_cache_min_compile_time_secs
+    saved = jax.config.jax_persistent_cache_min_compile_time_secs  # type: ignore[attr-defined]
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 1e9)  # never written to JAX's cache
     monitoring.register_event_listener(listen)
     try:
@@ -356,9 +362,9 @@ def key_data(seed: int) -> np.ndarray:
     """The raw data of `jax.random.key(seed)` (uint32 [2]), computed on the host for the default
     threefry keys in 32-bit mode (what JAX computes: the seed modulo 2**32), else by JAX itself."""
     if (
-        jax.config.jax_default_prng_impl == "threefry2x32"
-        and not jax.config.jax_enable_x64
-        and not jax.config.jax_random_seed_offset
+        jax.config.jax_default_prng_impl == "threefry2x32"  # type: ignore[attr-defined]
+        and not jax.config.jax_enable_x64  # type: ignore[attr-defined]
+        and not jax.config.jax_random_seed_offset  # type: ignore[attr-defined]
         and 0 <= seed < 2**63
     ):
         return np.array([0, seed % 2**32], np.uint32)
@@ -387,7 +393,7 @@ def sample_chunks(
     state, keys = start(params, jax.device_put(prompt), jax.device_put(key_data(seed)))
     keys = np.asarray(keys)
     temperature = jax.device_put(temperature)  # a Python float: weakly typed, as the program expects
-    previous = None
+    previous: tuple[Any, int] | None = None
     for begin in range(0, length, chunk):
         _signals.check()
         part = keys[begin : begin + chunk]
@@ -400,6 +406,7 @@ def sample_chunks(
             yield np.asarray(previous[0])[: previous[1]]
         previous = (tokens, count)
     _signals.check()
+    assert previous is not None  # length > 0: the loop ran at least once
     yield np.asarray(previous[0])[: previous[1]]
 
 

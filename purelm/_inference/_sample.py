@@ -51,7 +51,7 @@ def _choose(
 ) -> Int[Array, ""]:
     if key is None:
         return jnp.argmax(logits).astype(jnp.int32)
-    logits = logits / temperature
+    logits = logits / temperature  # type: ignore[operator]  # sampling (a key) always has a temperature
     if top_k is not None:
         kth = jax.lax.top_k(logits, top_k)[0][-1]
         logits = jnp.where(logits < kth, -jnp.inf, logits)

@@ -46,8 +46,8 @@ def sample_stream(
     # The keys `sample` splits for the whole length, so chunked and one-call sampling draw the same tokens.
     keys = jax.random.split(key, length)
     state = _read_prompt(model, model.initial_state(), jnp.asarray(prompt_tokens, jnp.int32))
-    temperature = jnp.asarray(temperature)
-    previous = None
+    scale = jnp.asarray(temperature)
+    previous: tuple[Array, int] | None = None
     for start in range(0, length, chunk):
         _signals.check()
         part = keys[start : start + chunk]
@@ -56,11 +56,12 @@ def sample_stream(
             part = jnp.concatenate([part, jnp.repeat(part[-1:], chunk - count, axis=0)])
         # Dispatch the next chunk before handing out the previous one: the device draws while the caller
         # decodes and prints.
-        state, tokens = _draw(model, state, part, temperature, top_k)
+        state, tokens = _draw(model, state, part, scale, top_k)
         if previous is not None:
             yield np.asarray(jax.device_get(previous[0]))[: previous[1]]
         previous = (tokens, count)
     _signals.check()
+    assert previous is not None  # length > 0: the loop ran at least once
     yield np.asarray(jax.device_get(previous[0]))[: previous[1]]
 
 

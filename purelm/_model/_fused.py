@@ -284,7 +284,7 @@ def scan_lm_window(
     return xs, (jnp.stack(finals, axis=1), c0)
 
 
-def dropout_masks(model, key, shape: tuple[int, int]) -> tuple[Float[Array, "seq batch features"], ...] | None:
+def dropout_masks(model, key, shape: tuple[int, ...]) -> tuple[Float[Array, "seq batch features"], ...] | None:
     """word_language_model's dropout as multiplicative masks for a `[batch, seq]` window of tokens.
 
     One mask per layer input (the embeddings, then each layer's output feeding the next) and a last one

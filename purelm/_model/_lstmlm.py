@@ -23,6 +23,14 @@ class _RecurrentCell(eqx.Module):
     """What every cell shares: the input projection `weight_ih @ x + bias` is hoisted out of the
     recurrence, which each cell defines in `recur(pre, state)`."""
 
+    weight_ih: eqx.AbstractVar[Float[Array, "gates input"]]
+    bias: eqx.AbstractVar[Float[Array, " gates"]]
+
+    @staticmethod
+    def shapes(input_size: int, hidden_size: int) -> tuple[tuple[int, ...], ...]:
+        """The shapes of the cell's arrays, in field order."""
+        raise NotImplementedError
+
     def recur(self, pre: Float[Array, " gates"], state: CellState) -> CellState:
         raise NotImplementedError
 
@@ -167,7 +175,7 @@ class RNNCell(_RecurrentCell):
         return (jnp.tanh(pre) if self.nonlinearity == "tanh" else jax.nn.relu(pre)), c
 
 
-def _cell_type(cell: str) -> tuple[type, dict]:
+def _cell_type(cell: str) -> tuple[type[_RecurrentCell], dict]:
     """The cell class for a `cell` name and the keyword arguments it needs."""
     if cell == "lstm":
         return LSTMCell, {}
@@ -242,7 +250,8 @@ class LSTMLM(eqx.Module):
         dtype = _dtype(dtype)
         bound = 1.0 / hidden_dim**0.5
         inputs = [embed_dim] + [hidden_dim] * (num_layers - 1)
-        shapes, bounds = [(vocab_size, embed_dim)], [3.0**0.5]  # unit-variance embeddings
+        shapes: list[tuple[int, ...]] = [(vocab_size, embed_dim)]
+        bounds = [3.0**0.5]  # unit-variance embeddings
         per_layer = [cell_type.shapes(n_in, hidden_dim) for n_in in inputs]
         for layer_shapes in per_layer:
             shapes += layer_shapes

@@ -32,6 +32,7 @@ Example:
 import functools
 import inspect
 from collections.abc import Callable
+from typing import Any
 
 import equinox as eqx
 import jax
@@ -42,8 +43,8 @@ def _split(leaves: list) -> tuple[list, tuple]:
 
     `None` is a free placeholder: `jax.tree.flatten` never yields it as a leaf (it is an empty node).
     """
-    dynamic = []
-    static = []
+    dynamic: list[Any] = []
+    static: list[Any] = []
     for leaf in leaves:
         if eqx.is_array(leaf):
             dynamic.append(leaf)
