@@ -1,7 +1,9 @@
-"""Command line: `purelint [PATHS...]` (with `--fix`, `--diff`, `--jobs`), `purelint rule CODE`, `purelint rules`,
-`purelint server` (a language server, see `purelint._server`).
+"""Command line: `purelint check [PATHS...]` (or `purelint [PATHS...]`; with `--fix`, `--diff`, `--jobs`),
+`purelint rule CODE`, `purelint rules`, `purelint server` (a language server, see `purelint._server`).
 
 Exit codes: 0 no findings, 1 findings, 2 usage/configuration error or internal failure.
+
+Each command imports what it needs when it runs, so `purelint --version` loads no libcst.
 """
 
 from __future__ import annotations
@@ -9,16 +11,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
-from purelint._config import Config, ConfigError, load_config
-from purelint._files import iter_files
-from purelint._fix import unified_diff
-from purelint._registry import all_rules
-from purelint._report import FORMATS, render, render_statistics
-from purelint._runner import Outcome, cache_for, fix_stdin, lint_data, run_paths
+if TYPE_CHECKING:
+    from purelint._config import Config
 
 __all__ = ["main"]
 
@@ -34,9 +32,12 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
+    from purelint._report import FORMATS
+
     parser = _Parser(
         prog="purelint",
-        description="A JAX-aware purity linter. Also: `purelint rule CODE` (a rule's docs), `purelint rules` (all codes), `purelint server` (a language server for editors).",
+        description="A JAX-aware purity linter: `purelint check PATHS` (or `purelint PATHS`). Also: `purelint rule CODE`"
+        " (a rule's docs), `purelint rules` (all codes), `purelint server` (a language server for editors).",
     )
     parser.add_argument("paths", nargs="*", help="files or directories to lint (default: .); `-` reads stdin")
     parser.add_argument(
@@ -55,6 +56,7 @@ def _parser() -> argparse.ArgumentParser:
         "--scope", choices=("traced", "all"), help="check traced functions only (default) or every function"
     )
     parser.add_argument("--output-format", choices=FORMATS, default="text", help="report format (default: text)")
+    parser.add_argument("--show-fixes", action="store_true", help="with --fix, list the fixes applied per file")
     parser.add_argument("--exit-zero", action="store_true", help="exit 0 even when there are findings")
     parser.add_argument("--statistics", action="store_true", help="print counts per code instead of the findings")
     parser.add_argument(
@@ -85,24 +87,41 @@ def _version() -> str:
     return __version__
 
 
-def _rule_command(argv: Sequence[str]) -> int:
+def _rules_command(argv: Sequence[str]) -> int:
+    from purelint._registry import all_rules
+
+    if argv:
+        return _usage(f"`purelint rules` takes no arguments, got {' '.join(argv)}")
     rules = all_rules()
-    if argv[0] == "rules":
-        if len(argv) > 1:
-            return _usage(f"`purelint rules` takes no arguments, got {' '.join(argv[1:])}")
-        width = max(len(r.name) for r in rules.values())
-        print(f"{'code':<7} {'name':<{width}} {'default':<7} {'fix':<6} summary")
-        for code, rule in rules.items():
-            on = "on" if rule.default_on else "off"
-            print(f"{code:<7} {rule.name:<{width}} {on:<7} {rule.fix_applicability or '-':<6} {rule.summary}")
-        return 0
-    if len(argv) != 2:
+    width = max(len(r.name) for r in rules.values())
+    print(f"{'code':<7} {'name':<{width}} {'default':<7} {'fix':<6} summary")
+    for code, rule in rules.items():
+        on = "on" if rule.default_on else "off"
+        print(f"{code:<7} {rule.name:<{width}} {on:<7} {rule.fix_applicability or '-':<6} {rule.summary}")
+    return 0
+
+
+def _rule_command(argv: Sequence[str]) -> int:
+    from purelint._registry import all_rules
+
+    if len(argv) != 1:
         return _usage("usage: purelint rule CODE")
-    code = argv[1].upper()
+    rules = all_rules()
+    code = argv[0].upper()
     if code not in rules:
-        return _usage(f"unknown rule code {argv[1]!r} (see `purelint rules`)")
+        return _usage(f"unknown rule code {argv[0]!r} (see `purelint rules`)")
     sys.stdout.write(rules[code].documentation())
     return 0
+
+
+def _server_command(argv: Sequence[str]) -> int:
+    from purelint._server import main as serve  # pygls: only this command pays for it
+
+    return serve(argv)
+
+
+def _check_command(argv: Sequence[str]) -> int:
+    return _run(_parser().parse_args(argv))
 
 
 def _usage(message: str) -> int:
@@ -111,6 +130,8 @@ def _usage(message: str) -> int:
 
 
 def _load(args: argparse.Namespace) -> Config:
+    from purelint._config import load_config
+
     start = Path.cwd()
     first = next((p for p in args.paths if p != "-"), args.stdin_filename)
     if first:
@@ -118,9 +139,7 @@ def _load(args: argparse.Namespace) -> Config:
         start = start if start.is_dir() else start.parent
     config = load_config(args.config, start=start)
     return config.replace(
-        select=args.select,
-        ignore=(*config.ignore, *args.ignore) if args.ignore else None,
-        extend_select=(*config.extend_select, *args.extend_select) if args.extend_select else None,
+        cli_selection=(args.select, args.extend_select or (), args.ignore or ()),
         scope=args.scope,
         force_exclude=args.force_exclude or None,
         respect_gitignore=False if args.no_respect_gitignore else None,
@@ -144,6 +163,11 @@ class _Lines:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from purelint._files import iter_files
+    from purelint._fix import unified_diff
+    from purelint._report import render, render_fixed, render_statistics
+    from purelint._runner import Outcome, cache_for, fix_stdin, lint_data, run_paths
+
     config = _load(args)
     paths = args.paths or ["."]
     if "-" in paths and len(paths) > 1:
@@ -181,7 +205,10 @@ def _run(args: argparse.Namespace) -> int:
     elif args.statistics:
         sys.stdout.write(render_statistics(diagnostics, "json" if args.output_format == "json" else "text"))
     else:
-        sys.stdout.write(render(diagnostics, args.output_format, lines=_Lines(given), color=_color()))
+        if args.show_fixes and args.fix and args.output_format == "text":
+            sys.stdout.write(render_fixed(outcome.fixed_codes))
+        text = render(diagnostics, args.output_format, lines=_Lines(given), color=_color(), unsafe=args.unsafe_fixes)
+        sys.stdout.write(text)
     if args.fix and not args.diff:
         print(f"purelint: fixed {_count(outcome.fixed)}", file=sys.stderr)
     sys.stdout.flush()
@@ -192,6 +219,9 @@ def _run(args: argparse.Namespace) -> int:
 
 def _fix_stdin(args: argparse.Namespace, config: Config, data: bytes, name: str) -> int:
     """`purelint --fix -`: the fixed source goes to stdout, the findings left to stderr."""
+    from purelint._report import render
+    from purelint._runner import fix_stdin
+
     _original, result = fix_stdin(data, name, config, unsafe=args.unsafe_fixes)
     sys.stdout.write(result.text)
     sys.stdout.flush()
@@ -221,26 +251,36 @@ def _color() -> bool:
     return bool(os.environ.get("FORCE_COLOR")) or sys.stdout.isatty()
 
 
+# Subcommand -> handler of the arguments after it. Without a known subcommand, the arguments are
+# `check`'s (so `purelint src/` works as `purelint check src/`).
+COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
+    "check": _check_command,
+    "rule": _rule_command,
+    "rules": _rules_command,
+    "server": _server_command,
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv == ["--version"]:  # the common probe answers before any other module loads
+        print(f"purelint {_version()}")
+        return 0
     try:
-        if argv and argv[0] in ("rule", "rules"):
-            return _rule_command(argv)
-        if argv and argv[0] == "server":  # imports pygls, so only this command pays for it
-            from purelint._server import main as serve
-
-            return serve(argv[1:])
-        args = _parser().parse_args(argv)
-        return _run(args)
+        if argv and argv[0] in COMMANDS:
+            return COMMANDS[argv[0]](argv[1:])
+        return _check_command(argv)
     except SystemExit as exit_:  # argparse: --help/--version exit 0, usage errors exit 2
         return exit_.code if isinstance(exit_.code, int) else 2
-    except ConfigError as error:
-        return _usage(str(error))
     except KeyboardInterrupt:
         return _usage("interrupted")
     except BrokenPipeError:
         return 0
     except Exception as error:  # a bug in purelint: one line, no traceback, exit 2
+        from purelint._config import ConfigError
+
+        if isinstance(error, ConfigError):
+            return _usage(str(error))
         print(f"purelint: internal error: {type(error).__name__}: {error}", file=sys.stderr)
         return 2
 

@@ -8,9 +8,8 @@ from collections.abc import Callable, Sequence
 
 from purelint._diagnostic import Diagnostic
 from purelint._fix import fix_to_json
-from purelint._registry import all_rules
 
-__all__ = ["FORMATS", "render", "render_statistics"]
+__all__ = ["FORMATS", "render", "render_fixed", "render_statistics"]
 
 FORMATS = ("text", "json", "sarif", "github")
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -21,15 +20,25 @@ LineSource = Callable[[str, int], "str | None"]
 _RESET, _BOLD, _RED, _CYAN = "\033[0m", "\033[1m", "\033[31m", "\033[36m"
 
 
-def render(diagnostics: Sequence[Diagnostic], fmt: str, *, lines: LineSource, color: bool = False) -> str:
-    """The whole report for a run, ending with a newline (empty for github with no findings)."""
+def all_rules() -> dict:
+    from purelint._registry import all_rules  # the rules import libcst: only a report that names them pays
+
+    return all_rules()
+
+
+def render(
+    diagnostics: Sequence[Diagnostic], fmt: str, *, lines: LineSource, color: bool = False, unsafe: bool = False
+) -> str:
+    """The whole report for a run, ending with a newline (empty for github with no findings).
+
+    In text, `[*]` marks a finding that `--fix` would fix (with `unsafe`, unsafe fixes count too)."""
     if fmt == "json":
         return json.dumps([_json(d) for d in diagnostics], indent=2) + "\n"
     if fmt == "sarif":
         return json.dumps(_sarif(diagnostics), indent=2) + "\n"
     if fmt == "github":
         return "".join(_github(d) + "\n" for d in diagnostics)
-    return _text(diagnostics, lines, color)
+    return _text(diagnostics, lines, color, unsafe)
 
 
 def _json(d: Diagnostic) -> dict:
@@ -41,10 +50,29 @@ def _paint(text: str, style: str, color: bool) -> str:
     return f"{style}{text}{_RESET}" if color else text
 
 
-def _text(diagnostics: Sequence[Diagnostic], lines: LineSource, color: bool) -> str:
+def _fixable(d: Diagnostic, unsafe: bool) -> bool:
+    return d.fix is not None and (unsafe or d.fix.applicability == "safe")
+
+
+def _plural(count: int, word: str, plural: str = "s") -> str:
+    return f"{count} {word}{plural * (count != 1)}"
+
+
+def _fix_summary(diagnostics: Sequence[Diagnostic], unsafe: bool) -> list[str]:
+    """Ruff's lines on what `--fix` would do: "[*] N fixable with `--fix` (M unsafe fixes available ...)."."""
+    fixable = sum(_fixable(d, unsafe) for d in diagnostics)
+    hidden = sum(d.fix is not None and not _fixable(d, unsafe) for d in diagnostics)
+    extra = f"{_plural(hidden, 'unsafe fix', 'es')} available with `--fix --unsafe-fixes`"
+    if fixable:
+        return [f"[*] {fixable} fixable with `--fix`" + (f" ({extra})." if hidden else ".")]
+    return [f"{extra}."] if hidden else []
+
+
+def _text(diagnostics: Sequence[Diagnostic], lines: LineSource, color: bool, unsafe: bool) -> str:
     out = []
     for d in diagnostics:
-        out.append(f"{_paint(d.location, _BOLD, color)}: {_paint(d.code, _BOLD + _RED, color)} {d.message}")
+        mark = " [*]" if _fixable(d, unsafe) else ""
+        out.append(f"{_paint(d.location, _BOLD, color)}: {_paint(d.code, _BOLD + _RED, color)}{mark} {d.message}")
         source = lines(d.path, d.line) if d.cell is None else None
         if source is not None:
             number = str(d.line)
@@ -59,7 +87,8 @@ def _text(diagnostics: Sequence[Diagnostic], lines: LineSource, color: bool) -> 
     count = len(diagnostics)
     if count:
         files = len({d.path for d in diagnostics})
-        out.append(f"Found {count} finding{'s' * (count != 1)} in {files} file{'s' * (files != 1)}.")
+        out.append(f"Found {_plural(count, 'finding')} in {_plural(files, 'file')}.")
+        out += _fix_summary(diagnostics, unsafe)
     else:
         out.append("All checks passed!")
     return "\n".join(out) + "\n"
@@ -134,6 +163,18 @@ def _uri(path: str) -> str:
 
     posix = PurePath(path).as_posix()
     return ("file://" + quote(posix)) if PurePath(path).is_absolute() else quote(posix)
+
+
+def render_fixed(fixed: dict[str, Counter]) -> str:
+    """`--fix --show-fixes`: what was fixed, per file and code, as Ruff lists it."""
+    if not fixed:
+        return ""
+    rules = all_rules()
+    out = [f"Fixed {_plural(sum(sum(c.values()) for c in fixed.values()), 'finding')}:"]
+    for path, counts in sorted(fixed.items()):
+        out.append(f"- {path}:")
+        out += [f"    {n} \u00d7 {code} ({rules[code].name})" for code, n in sorted(counts.items()) if code in rules]
+    return "\n".join(out) + "\n\n"
 
 
 def render_statistics(diagnostics: Sequence[Diagnostic], fmt: str) -> str:

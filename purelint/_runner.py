@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+from collections import Counter
 from collections.abc import Callable, Sequence
 
 from purelint._analysis._cst import parses
@@ -166,6 +167,7 @@ class Outcome:
     failures: list[str]  # internal errors, one line each
     fixed: int = 0  # findings fixed (with --fix) or fixable (with --diff)
     diffs: list[str] = dataclasses.field(default_factory=list)
+    fixed_codes: dict[str, Counter] = dataclasses.field(default_factory=dict)  # path -> code -> findings fixed
 
 
 def run_paths(
@@ -202,6 +204,9 @@ def run_paths(
             remaining[path] = [d for d in run.diagnostics if d.path == path]
             continue
         outcome.fixed += result.fixed
+        before = Counter(d.code for d in run.diagnostics if d.path == path)
+        if gone := before - Counter(d.code for d in result.remaining):
+            outcome.fixed_codes[path] = gone
         if result.diff:
             outcome.diffs.append(result.diff)
         # With --diff nothing changed on disk, so every finding still stands.

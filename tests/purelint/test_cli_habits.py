@@ -1,0 +1,82 @@
+"""Habits Ruff users bring, end to end through the command line: the `check` subcommand, Ruff's
+selection precedence, `[*]` marks and the fixable summary, `--show-fixes`, a light `--version`."""
+
+import subprocess
+import sys
+
+import pytest
+
+from purelint._cli import COMMANDS, main
+
+SOURCE = "import jax\n\n@jax.jit\ndef f(x):\n    print(x)\n    y = x.detach()\n    return y\n"
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
+    (tmp_path / "m.py").write_text(SOURCE)
+    return tmp_path
+
+
+def cli(capsys, *argv):
+    code = main(["--no-cache", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def check(capsys, *argv):
+    code = main(["check", "--no-cache", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_check_subcommand_is_the_bare_form(project, capsys):
+    assert check(capsys, "m.py") == cli(capsys, "m.py")
+    assert check(capsys, "m.py")[0] == 1
+    assert set(COMMANDS) >= {"check", "rule", "rules", "server"}
+
+
+def test_fixable_marks_and_summary_as_ruff_prints_them(project, capsys):
+    out = check(capsys, "m.py")[1].splitlines()
+    assert out[0].startswith("m.py:5:5: PUR001 `print()`")  # unsafe fix only: no mark
+    assert out[3].startswith("m.py:6:9: PUR305 [*] `.detach()`")
+    assert out[-2:] == [
+        "Found 2 findings in 1 file.",
+        "[*] 1 fixable with `--fix` (1 unsafe fix available with `--fix --unsafe-fixes`).",
+    ]
+    out = check(capsys, "m.py", "--select", "PUR001")[1].splitlines()
+    assert out[-1] == "1 unsafe fix available with `--fix --unsafe-fixes`."
+    out = check(capsys, "m.py", "--select", "PUR305")[1].splitlines()
+    assert out[-1] == "[*] 1 fixable with `--fix`."
+
+
+def test_show_fixes_lists_what_was_fixed(project, capsys):
+    code, out, err = check(capsys, "m.py", "--fix", "--show-fixes")
+    assert code == 1 and "fixed 1 finding" in err
+    assert out.startswith("Fixed 1 finding:\n- m.py:\n    1 \u00d7 PUR305 (torch-ism)\n\n")
+    assert "stop_gradient" in (project / "m.py").read_text()
+
+
+def test_command_line_select_overrides_the_files_ignore(project, capsys):
+    (project / "pyproject.toml").write_text('[tool.purelint]\nignore = ["PUR001"]\n')
+    assert "PUR001" not in check(capsys, "m.py")[1]
+    code, out, _ = check(capsys, "m.py", "--select", "PUR001")
+    assert code == 1 and "PUR001" in out and "PUR305" not in out
+    code, out, _ = check(capsys, "m.py", "--extend-select", "PUR001")
+    assert code == 1 and "PUR001" in out and "PUR305" in out
+    # the command line's ignore still wins over its select, and a longer code beats a prefix
+    assert check(capsys, "m.py", "--select", "PUR001", "--ignore", "PUR001")[0] == 0
+    code, out, _ = check(capsys, "m.py", "--select", "PUR0", "--ignore", "PUR")
+    assert code == 1 and "PUR001" in out
+    code, out, _ = check(capsys, "m.py", "--select", "PUR001", "--ignore", "PUR0")
+    assert code == 1 and "PUR001" in out
+
+
+def test_version_loads_no_libcst():
+    probe = "import sys; from purelint._cli import main; main(['--version']); print('libcst' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.splitlines()[-1] == "False" and out.startswith("purelint ")
+    probe = "import sys, purelint; print('libcst' in sys.modules, purelint.lint_source is not None)"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "True"]
