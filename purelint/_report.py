@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -9,10 +10,15 @@ from collections.abc import Callable, Sequence
 from purelint._diagnostic import Diagnostic
 from purelint._fix import fix_to_json
 
-__all__ = ["FORMATS", "render", "render_fixed", "render_statistics"]
+__all__ = ["FORMATS", "RULES_URL", "render", "render_fixed", "render_statistics", "rule_url"]
 
 FORMATS = ("text", "json", "sarif", "github")
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+RULES_URL = "https://github.com/purelm/purelm/blob/main/docs/purelint-rules.md"
+# SARIF levels: "error" for what fails or silently computes the wrong thing under tracing, "note" for
+# housekeeping, "warning" for the rest (mutation, impurity: wrong only in some uses).
+_ERRORS = frozenset({"PUR204", "PUR301", "PUR305", "PUR401", "PUR402", "PUR999"})
+_NOTES = frozenset({"PUR404", "PUR900"})
 
 # (path, 1-based line) -> the text of that line, or None when unavailable
 LineSource = Callable[[str, int], "str | None"]
@@ -26,6 +32,17 @@ def all_rules() -> dict:
     return all_rules()
 
 
+def rule_url(code: str, base: str = RULES_URL) -> str:
+    """The rule's section of the rules reference (GitHub's anchor for `## <name> (<code>)`)."""
+    rules = all_rules()
+    name = rules[code].name if code in rules else code
+    return f"{base}#{name}-{code.lower()}"
+
+
+def sarif_level(code: str) -> str:
+    return "error" if code in _ERRORS else "note" if code in _NOTES else "warning"
+
+
 def render(
     diagnostics: Sequence[Diagnostic], fmt: str, *, lines: LineSource, color: bool = False, unsafe: bool = False
 ) -> str:
@@ -35,7 +52,7 @@ def render(
     if fmt == "json":
         return json.dumps([_json(d) for d in diagnostics], indent=2) + "\n"
     if fmt == "sarif":
-        return json.dumps(_sarif(diagnostics), indent=2) + "\n"
+        return json.dumps(_sarif(diagnostics, lines), indent=2) + "\n"
     if fmt == "github":
         return "".join(_github(d) + "\n" for d in diagnostics)
     return _text(diagnostics, lines, color, unsafe)
@@ -107,7 +124,7 @@ def _github(d: Diagnostic) -> str:
     return f"::error {props}::{_escape(f'{d.code} {d.message}')}"
 
 
-def _sarif(diagnostics: Sequence[Diagnostic]) -> dict:
+def _sarif(diagnostics: Sequence[Diagnostic], lines: LineSource) -> dict:
     from purelint import __version__
 
     rules = all_rules()
@@ -116,24 +133,35 @@ def _sarif(diagnostics: Sequence[Diagnostic]) -> dict:
     descriptors = []
     for code in used:
         rule = rules.get(code)
-        descriptor: dict = {"id": code}
+        descriptor: dict = {"id": code, "defaultConfiguration": {"level": sarif_level(code)}}
         if rule is not None:
             descriptor.update(
                 name=rule.name,
                 shortDescription={"text": rule.summary},
                 fullDescription={"text": " ".join(rule.what.split())},
                 help={"text": f"{rule.summary}. See `purelint rule {code}`.", "markdown": rule.documentation()},
+                helpUri=rule_url(code),
             )
         descriptors.append(descriptor)
     results = []
+    seen: Counter = Counter()
     for d in diagnostics:
         region = {"startLine": d.line, "startColumn": d.column, "endLine": d.end_line, "endColumn": d.end_column}
+        text = (lines(d.path, d.line) or "") if d.cell is None else ""
+        if text:
+            region["snippet"] = {"text": text}
+        # Stable across commits: the rule, the file, the line's text (not its number) and which
+        # occurrence of that triple this is; moving code up or down keeps the fingerprint.
+        key = (d.code, d.path, d.cell, " ".join(text.split()) or d.message)
+        seen[key] += 1
+        digest = hashlib.sha256(repr((*key, seen[key])).encode()).hexdigest()[:32]
         result = {
             "ruleId": d.code,
             "ruleIndex": index[d.code],
-            "level": "error",
+            "level": sarif_level(d.code),
             "message": {"text": d.message},
             "locations": [{"physicalLocation": {"artifactLocation": {"uri": _uri(d.path)}, "region": region}}],
+            "partialFingerprints": {"purelintFingerprint/v1": digest},
             "properties": {"scope": d.scope},
         }
         if d.cell is not None:

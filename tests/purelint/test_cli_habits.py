@@ -1,8 +1,10 @@
 """Habits Ruff users bring, end to end through the command line: the `check` subcommand, Ruff's
 selection precedence, `[*]` marks and the fixable summary, `--show-fixes`, a light `--version`."""
 
+import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -80,3 +82,26 @@ def test_version_loads_no_libcst():
     probe = "import sys, purelint; print('libcst' in sys.modules, purelint.lint_source is not None)"
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "True"]
+
+
+SCHEMA = Path(__file__).resolve().parents[3] / "shared" / "schemas" / "sarif-schema-2.1.0.json"
+
+
+def test_sarif_rules_levels_and_fingerprints(project, capsys):
+    report = json.loads(check(capsys, "m.py", "--output-format", "sarif")[1])
+    if SCHEMA.is_file():
+        jsonschema = pytest.importorskip("jsonschema")
+        jsonschema.validate(report, json.loads(SCHEMA.read_text()))
+    run = report["runs"][0]
+    rules = {r["id"]: r for r in run["tool"]["driver"]["rules"]}
+    assert rules["PUR001"]["helpUri"].endswith("purelint-rules.md#print-in-traced-function-pur001")
+    assert {r["ruleId"]: r["level"] for r in run["results"]} == {"PUR001": "warning", "PUR305": "error"}
+    assert rules["PUR305"]["defaultConfiguration"] == {"level": "error"}
+    first = {r["ruleId"]: r["partialFingerprints"] for r in run["results"]}
+    assert run["results"][0]["locations"][0]["physicalLocation"]["region"]["snippet"] == {"text": "    print(x)"}
+    # code moved down by a few lines, and a second identical line: the first keeps its fingerprint
+    (project / "m.py").write_text("\n\n\n" + SOURCE.replace("    print(x)\n", "    print(x)\n    print(x)\n"))
+    results = json.loads(check(capsys, "m.py", "--output-format", "sarif")[1])["runs"][0]["results"]
+    prints = [r["partialFingerprints"] for r in results if r["ruleId"] == "PUR001"]
+    assert prints[0] == first["PUR001"] and prints[1] != prints[0]
+    assert [r["partialFingerprints"] for r in results if r["ruleId"] == "PUR305"] == [first["PUR305"]]
