@@ -1,4 +1,5 @@
-"""Output formats: text (source line and caret, coloured on a terminal), json, sarif 2.1.0, github."""
+"""Output formats: text (source line and caret, coloured on a terminal), concise (one line each), json,
+sarif 2.1.0, github (workflow annotations), junit (XML) and gitlab (Code Quality), the last two in Ruff's shapes."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from purelint._fix import fix_to_json
 
 __all__ = ["FORMATS", "RULES_URL", "render", "render_fixed", "render_statistics", "rule_url"]
 
-FORMATS = ("text", "json", "sarif", "github")
+FORMATS = ("text", "concise", "json", "sarif", "github", "junit", "gitlab")
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 RULES_URL = "https://github.com/purelm/purelm/blob/main/docs/purelint-rules.md"
 # SARIF levels: "error" for what fails or silently computes the wrong thing under tracing, "note" for
@@ -55,7 +56,11 @@ def render(
         return json.dumps(_sarif(diagnostics, lines), indent=2) + "\n"
     if fmt == "github":
         return "".join(_github(d) + "\n" for d in diagnostics)
-    return _text(diagnostics, lines, color, unsafe)
+    if fmt == "junit":
+        return _junit(diagnostics)
+    if fmt == "gitlab":
+        return json.dumps(_gitlab(diagnostics, lines), indent=2) + "\n"
+    return _text(diagnostics, lines if fmt == "text" else None, color, unsafe)
 
 
 def _json(d: Diagnostic) -> dict:
@@ -85,12 +90,13 @@ def _fix_summary(diagnostics: Sequence[Diagnostic], unsafe: bool) -> list[str]:
     return [f"{extra}."] if hidden else []
 
 
-def _text(diagnostics: Sequence[Diagnostic], lines: LineSource, color: bool, unsafe: bool) -> str:
+def _text(diagnostics: Sequence[Diagnostic], lines: LineSource | None, color: bool, unsafe: bool) -> str:
+    """The text report; without `lines` (concise), no source lines."""
     out = []
     for d in diagnostics:
         mark = " [*]" if _fixable(d, unsafe) else ""
         out.append(f"{_paint(d.location, _BOLD, color)}: {_paint(d.code, _BOLD + _RED, color)}{mark} {d.message}")
-        source = lines(d.path, d.line) if d.cell is None else None
+        source = lines(d.path, d.line) if d.cell is None and lines is not None else None
         if source is not None:
             number = str(d.line)
             end = d.end_column if d.end_line == d.line else len(source) + 1
@@ -144,17 +150,10 @@ def _sarif(diagnostics: Sequence[Diagnostic], lines: LineSource) -> dict:
             )
         descriptors.append(descriptor)
     results = []
-    seen: Counter = Counter()
-    for d in diagnostics:
+    for d, digest in zip(diagnostics, _fingerprints(diagnostics, lines)):
         region = {"startLine": d.line, "startColumn": d.column, "endLine": d.end_line, "endColumn": d.end_column}
-        text = (lines(d.path, d.line) or "") if d.cell is None else ""
-        if text:
+        if text := _snippet(d, lines):
             region["snippet"] = {"text": text}
-        # Stable across commits: the rule, the file, the line's text (not its number) and which
-        # occurrence of that triple this is; moving code up or down keeps the fingerprint.
-        key = (d.code, d.path, d.cell, " ".join(text.split()) or d.message)
-        seen[key] += 1
-        digest = hashlib.sha256(repr((*key, seen[key])).encode()).hexdigest()[:32]
         result = {
             "ruleId": d.code,
             "ruleIndex": index[d.code],
@@ -183,6 +182,84 @@ def _sarif(diagnostics: Sequence[Diagnostic], lines: LineSource) -> dict:
             }
         ],
     }
+
+
+def _snippet(d: Diagnostic, lines: LineSource) -> str:
+    return (lines(d.path, d.line) or "") if d.cell is None else ""
+
+
+def _fingerprints(diagnostics: Sequence[Diagnostic], lines: LineSource) -> list[str]:
+    """Stable across commits: a hash of the rule, the file, the line's text (not its number) and which
+    occurrence of that triple this is, so moving code up or down keeps a finding's fingerprint."""
+    seen: Counter = Counter()
+    out = []
+    for d in diagnostics:
+        key = (d.code, d.path, d.cell, " ".join(_snippet(d, lines).split()) or d.message)
+        seen[key] += 1
+        out.append(hashlib.sha256(repr((*key, seen[key])).encode()).hexdigest()[:32])
+    return out
+
+
+def _gitlab(diagnostics: Sequence[Diagnostic], lines: LineSource) -> list[dict]:
+    """GitLab Code Quality entries, as Ruff writes them."""
+    severity = {"error": "major", "warning": "minor", "note": "info"}
+    return [
+        {
+            "check_name": d.code,
+            "description": f"{d.code}: {d.message}",
+            "severity": severity[sarif_level(d.code)],
+            "fingerprint": digest,
+            "location": {
+                "path": d.path,
+                "positions": {
+                    "begin": {"line": d.line, "column": d.column},
+                    "end": {"line": d.end_line, "column": d.end_column},
+                },
+            },
+        }
+        for d, digest in zip(diagnostics, _fingerprints(diagnostics, lines))
+    ]
+
+
+def _junit(diagnostics: Sequence[Diagnostic]) -> str:
+    """JUnit XML as Ruff writes it: a test suite per file, a failing test case per finding."""
+    from xml.sax.saxutils import escape, quoteattr
+
+    count = len(diagnostics)
+    out = [
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        f'<testsuites name="purelint" tests="{count or 1}" skipped="0" failures="{count}" errors="0">',
+    ]
+    by_path: dict[str, list[Diagnostic]] = {}
+    for d in diagnostics:
+        by_path.setdefault(d.path, []).append(d)
+    for path, found in by_path.items():
+        out.append(
+            f'    <testsuite name={quoteattr(path)} tests="{len(found)}" skipped="0" errors="0" '
+            f'failures="{len(found)}" package="org.purelint">'
+        )
+        classname = quoteattr(path.removesuffix(".py"))
+        for d in found:
+            where = f"cell {d.cell}, " if d.cell is not None else ""
+            out += [
+                f'        <testcase name="org.purelint.{d.code}" classname={classname} line="{d.line}" '
+                f'column="{d.column}">',
+                "            <properties>",
+                f'                <property name="severity" value="{sarif_level(d.code)}"/>',
+                "            </properties>",
+                f"            <failure message={quoteattr(d.message)}>{where}line {d.line}, col {d.column}, "
+                f"{escape(d.message)}</failure>",
+                "        </testcase>",
+            ]
+        out.append("    </testsuite>")
+    if not diagnostics:
+        out += [
+            '    <testsuite name="purelint" tests="1" skipped="0" errors="0" failures="0" package="org.purelint">',
+            '        <testcase name="No errors found" classname="purelint"/>',
+            "    </testsuite>",
+        ]
+    out.append("</testsuites>")
+    return "\n".join(out) + "\n"
 
 
 def _uri(path: str) -> str:

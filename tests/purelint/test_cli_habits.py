@@ -5,6 +5,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 
@@ -105,3 +106,35 @@ def test_sarif_rules_levels_and_fingerprints(project, capsys):
     prints = [r["partialFingerprints"] for r in results if r["ruleId"] == "PUR001"]
     assert prints[0] == first["PUR001"] and prints[1] != prints[0]
     assert [r["partialFingerprints"] for r in results if r["ruleId"] == "PUR305"] == [first["PUR305"]]
+
+
+def test_concise_junit_and_gitlab_formats(project, capsys):
+    code, out, _ = check(capsys, "m.py", "--output-format", "concise")
+    assert code == 1 and out.splitlines()[:2] == [
+        "m.py:5:5: PUR001 `print()` runs once, at trace time, and shows tracers; use `jax.debug.print`",
+        "m.py:6:9: PUR305 [*] `.detach()` is a PyTorch habit that fails on traced JAX arrays; "
+        "use `jax.lax.stop_gradient(x)`",
+    ]
+    suites = ElementTree.fromstring(check(capsys, "m.py", "--output-format", "junit")[1])
+    assert (suites.tag, suites.get("tests"), suites.get("failures")) == ("testsuites", "2", "2")
+    (suite,) = suites
+    assert suite.get("name") == "m.py" and suite.get("package") == "org.purelint"
+    case = suite[0]
+    assert (case.get("name"), case.get("classname"), case.get("line"), case.get("column")) == (
+        "org.purelint.PUR001",
+        "m",
+        "5",
+        "5",
+    )
+    assert case.find("failure").text.startswith("line 5, col 5, `print()`")
+    entries = json.loads(check(capsys, "m.py", "--output-format", "gitlab")[1])
+    assert [(e["check_name"], e["severity"]) for e in entries] == [("PUR001", "minor"), ("PUR305", "major")]
+    assert entries[0]["location"] == {
+        "path": "m.py",
+        "positions": {"begin": {"line": 5, "column": 5}, "end": {"line": 5, "column": 13}},
+    }
+    assert len({e["fingerprint"] for e in entries}) == 2
+    (project / "m.py").write_text("x = 1\n")
+    clean = ElementTree.fromstring(check(capsys, "m.py", "--output-format", "junit")[1])
+    assert clean[0][0].get("name") == "No errors found"
+    assert check(capsys, "m.py", "--output-format", "gitlab")[1] == "[]\n"
