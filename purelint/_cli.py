@@ -147,19 +147,33 @@ def _load(args: argparse.Namespace) -> Config:
 
 
 class _Lines:
-    """Source lines for the text report, read on demand (stdin's text is given)."""
+    """Source lines for the reports, read on demand (stdin's text is given); a notebook's by cell."""
 
     def __init__(self, given: dict[str, str]) -> None:
-        self.cache = {path: text.splitlines() for path, text in given.items()}
+        self.given = given
+        self.cache: dict[tuple[str, int | None], list[str]] = {}
 
-    def __call__(self, path: str, line: int) -> str | None:
-        if path not in self.cache:
-            try:
-                self.cache[path] = Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
-            except OSError:
-                self.cache[path] = []
-        lines = self.cache[path]
+    def __call__(self, path: str, line: int, cell: int | None = None) -> str | None:
+        if (path, cell) not in self.cache:
+            self._read(path)
+        lines = self.cache.get((path, cell), [])
         return lines[line - 1].rstrip("\r\n") if 1 <= line <= len(lines) else None
+
+    def _read(self, path: str) -> None:
+        try:
+            text = self.given[path] if path in self.given else Path(path).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            text = ""
+        self.cache[(path, None)] = text.splitlines()
+        if path.endswith(".ipynb"):
+            from purelint._notebook import parse_notebook
+            from purelint._source import SourceError
+
+            try:
+                cells = parse_notebook(text.removeprefix("\ufeff"), path).cells
+            except SourceError:
+                cells = ()
+            self.cache.update(((path, c.number), c.text.splitlines()) for c in cells)
 
 
 def _run(args: argparse.Namespace) -> int:

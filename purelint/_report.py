@@ -21,8 +21,8 @@ RULES_URL = "https://github.com/purelm/purelm/blob/main/docs/purelint-rules.md"
 _ERRORS = frozenset({"PUR204", "PUR301", "PUR305", "PUR401", "PUR402", "PUR999"})
 _NOTES = frozenset({"PUR404", "PUR900"})
 
-# (path, 1-based line) -> the text of that line, or None when unavailable
-LineSource = Callable[[str, int], "str | None"]
+# (path, 1-based line[, notebook cell]) -> the text of that line, or None when unavailable
+LineSource = Callable[..., "str | None"]
 
 _RESET, _BOLD, _RED, _CYAN = "\033[0m", "\033[1m", "\033[31m", "\033[36m"
 
@@ -96,7 +96,7 @@ def _text(diagnostics: Sequence[Diagnostic], lines: LineSource | None, color: bo
     for d in diagnostics:
         mark = " [*]" if _fixable(d, unsafe) else ""
         out.append(f"{_paint(d.location, _BOLD, color)}: {_paint(d.code, _BOLD + _RED, color)}{mark} {d.message}")
-        source = lines(d.path, d.line) if d.cell is None and lines is not None else None
+        source = _line(d, lines) if lines is not None else None
         if source is not None:
             number = str(d.line)
             end = d.end_column if d.end_line == d.line else len(source) + 1
@@ -122,12 +122,18 @@ def _escape(text: str, *, prop: bool = False) -> str:
     return text.replace(":", "%3A").replace(",", "%2C") if prop else text
 
 
+def _in_cell(d: Diagnostic) -> str:
+    """ "cell 3, line 4: " for a notebook finding (whose line counts inside the cell), else ""."""
+    return f"cell {d.cell}, line {d.line}: " if d.cell is not None else ""
+
+
 def _github(d: Diagnostic) -> str:
+    title = f"purelint ({d.code})" + (f" in cell {d.cell}" if d.cell is not None else "")
     props = (
-        f"title={_escape(f'purelint ({d.code})', prop=True)},file={_escape(d.path, prop=True)},"
+        f"title={_escape(title, prop=True)},file={_escape(d.path, prop=True)},"
         f"line={d.line},col={d.column},endLine={d.end_line},endColumn={d.end_column}"
     )
-    return f"::error {props}::{_escape(f'{d.code} {d.message}')}"
+    return f"::error {props}::{_escape(f'{d.code} {_in_cell(d)}{d.message}')}"
 
 
 def _sarif(diagnostics: Sequence[Diagnostic], lines: LineSource) -> dict:
@@ -158,7 +164,7 @@ def _sarif(diagnostics: Sequence[Diagnostic], lines: LineSource) -> dict:
             "ruleId": d.code,
             "ruleIndex": index[d.code],
             "level": sarif_level(d.code),
-            "message": {"text": d.message},
+            "message": {"text": _in_cell(d) + d.message},
             "locations": [{"physicalLocation": {"artifactLocation": {"uri": _uri(d.path)}, "region": region}}],
             "partialFingerprints": {"purelintFingerprint/v1": digest},
             "properties": {"scope": d.scope},
@@ -184,8 +190,13 @@ def _sarif(diagnostics: Sequence[Diagnostic], lines: LineSource) -> dict:
     }
 
 
+def _line(d: Diagnostic, lines: LineSource) -> str | None:
+    """The finding's first source line (in its cell, for a notebook)."""
+    return lines(d.path, d.line) if d.cell is None else lines(d.path, d.line, d.cell)
+
+
 def _snippet(d: Diagnostic, lines: LineSource) -> str:
-    return (lines(d.path, d.line) or "") if d.cell is None else ""
+    return _line(d, lines) or ""
 
 
 def _fingerprints(diagnostics: Sequence[Diagnostic], lines: LineSource) -> list[str]:

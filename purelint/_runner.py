@@ -28,7 +28,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 
 from purelint._analysis._cst import parses
-from purelint._api import NOTEBOOK_SUFFIX, failure, in_cell, lint_data, lint_source
+from purelint._api import NOTEBOOK_SUFFIX, failure, in_cell, lint_data, lint_joined, lint_source
 from purelint._cache import Cache, fingerprint
 from purelint._config import Config
 from purelint._diagnostic import Diagnostic, Fix
@@ -123,7 +123,7 @@ def fix_notebook_text(text: str, path: str, config: Config, *, unsafe: bool) -> 
         return Fixed(text, 0, [])
     new, fixed, found = _fix_rounds(
         text,
-        lambda t: lint_source(parse_notebook(t, path).source, path, config=config),
+        lambda t: lint_joined(parse_notebook(t, path), path, config),
         lambda t, fixes: parse_notebook(t, path).apply_fixes(fixes, unsafe=unsafe),
         lambda t: parse_notebook(t, path).source,
     )
