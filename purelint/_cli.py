@@ -57,6 +57,20 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--output-format", choices=FORMATS, default="text", help="report format (default: text)")
     parser.add_argument("--show-fixes", action="store_true", help="with --fix, list the fixes applied per file")
+    parser.add_argument(
+        "--quiet", "-q", action="store_true", help="print the findings only: no summary, no fix counts on stderr"
+    )
+    parser.add_argument(
+        "--exit-non-zero-on-fix", action="store_true", help="with --fix, exit 1 when something was fixed"
+    )
+    parser.add_argument("--output-file", "-o", type=Path, metavar="FILE", help="write the report to FILE (atomically)")
+    parser.add_argument(
+        "--extend-exclude", type=_globs, metavar="GLOBS", help="comma-separated globs to exclude on top of `exclude`"
+    )
+    parser.add_argument("--show-files", action="store_true", help="list the files that would be linted, then stop")
+    parser.add_argument(
+        "--show-settings", action="store_true", help="print the settings in effect (for the first path), then stop"
+    )
     parser.add_argument("--exit-zero", action="store_true", help="exit 0 even when there are findings")
     parser.add_argument("--statistics", action="store_true", help="print counts per code instead of the findings")
     parser.add_argument(
@@ -141,6 +155,7 @@ def _load(args: argparse.Namespace) -> Config:
     return config.replace(
         cli_selection=(args.select, args.extend_select or (), args.ignore or ()),
         scope=args.scope,
+        exclude=(*config.exclude, *args.extend_exclude) if args.extend_exclude else None,
         force_exclude=args.force_exclude or None,
         respect_gitignore=False if args.no_respect_gitignore else None,
     )
@@ -203,6 +218,8 @@ def _run(args: argparse.Namespace) -> int:
             )
         else:
             outcome = Outcome([] if excluded else lint_data(name, data, config), [])
+    elif args.show_files or args.show_settings:
+        return _show(args, config, list(iter_files(paths, config)))
     else:
         files = list(iter_files(paths, config))
         cache = None if args.no_cache else cache_for(config)
@@ -212,23 +229,60 @@ def _run(args: argparse.Namespace) -> int:
     for failure in outcome.failures:  # a rule crashed on a file: report the bug, exit 2 at the end
         print(f"purelint: internal error: {failure}", file=sys.stderr)
     diagnostics = outcome.diagnostics
+    report = []
     if args.diff:
-        sys.stdout.write("".join(d for d in outcome.diffs if d))
-        if outcome.fixed:
+        report += [d for d in outcome.diffs if d]
+        if outcome.fixed and not args.quiet:
             print(f"purelint: would fix {_count(outcome.fixed)}", file=sys.stderr)
     elif args.statistics:
-        sys.stdout.write(render_statistics(diagnostics, "json" if args.output_format == "json" else "text"))
+        report.append(render_statistics(diagnostics, "json" if args.output_format == "json" else "text"))
     else:
         if args.show_fixes and args.fix and args.output_format == "text":
-            sys.stdout.write(render_fixed(outcome.fixed_codes))
-        text = render(diagnostics, args.output_format, lines=_Lines(given), color=_color(), unsafe=args.unsafe_fixes)
-        sys.stdout.write(text)
-    if args.fix and not args.diff:
+            report.append(render_fixed(outcome.fixed_codes))
+        color = _color() and args.output_file is None
+        options = {"color": color, "unsafe": args.unsafe_fixes, "summary": not args.quiet}
+        report.append(render(diagnostics, args.output_format, lines=_Lines(given), **options))
+    _emit("".join(report), args.output_file)
+    if args.fix and not args.diff and not args.quiet:
         print(f"purelint: fixed {_count(outcome.fixed)}", file=sys.stderr)
-    sys.stdout.flush()
     if outcome.failures:
         return 2
+    if args.exit_non_zero_on_fix and args.fix and outcome.fixed:
+        return 1
     return 0 if args.exit_zero or not diagnostics else 1
+
+
+def _emit(text: str, path: Path | None) -> None:
+    """The report to stdout, or to `--output-file` (written atomically, directories created)."""
+    if path is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    from purelint._source import write_atomic
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, text.encode("utf-8"))
+    except OSError as error:
+        raise _ReportError(f"cannot write {path}: {error.strerror or error}") from None
+
+
+class _ReportError(Exception):
+    """A report that cannot be written: one line, exit 2."""
+
+
+def _show(args: argparse.Namespace, config: Config, files: list[str]) -> int:
+    """`--show-files` (one path a line) and `--show-settings` (the settings in effect), as Ruff has them."""
+    if args.show_files:
+        _emit("".join(f"{os.fspath(f)}\n" for f in sorted(files, key=os.fspath)), args.output_file)
+        return 0
+    import dataclasses
+
+    lines = [f"Settings path: {config.source or '(defaults: no [tool.purelint] found)'}"]
+    lines += [f"{f.name} = {getattr(config, f.name)!r}" for f in dataclasses.fields(config) if f.name != "source"]
+    lines.append(f"enabled = {sorted(config.enabled_codes(os.fspath(files[0]) if files else None))!r}")
+    _emit("\n".join(lines) + "\n", args.output_file)
+    return 0
 
 
 def _fix_stdin(args: argparse.Namespace, config: Config, data: bytes, name: str) -> int:
@@ -247,6 +301,10 @@ def _fix_stdin(args: argparse.Namespace, config: Config, data: bytes, name: str)
 
 def _count(number: int) -> str:
     return f"{number} finding{'s' * (number != 1)}"
+
+
+def _globs(value: str) -> tuple[str, ...]:
+    return tuple(g.strip() for g in value.split(",") if g.strip())
 
 
 def _jobs(value: str) -> int:
@@ -293,7 +351,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as error:  # a bug in purelint: one line, no traceback, exit 2
         from purelint._config import ConfigError
 
-        if isinstance(error, ConfigError):
+        if isinstance(error, (ConfigError, _ReportError)):
             return _usage(str(error))
         print(f"purelint: internal error: {type(error).__name__}: {error}", file=sys.stderr)
         return 2

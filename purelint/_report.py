@@ -45,7 +45,13 @@ def sarif_level(code: str) -> str:
 
 
 def render(
-    diagnostics: Sequence[Diagnostic], fmt: str, *, lines: LineSource, color: bool = False, unsafe: bool = False
+    diagnostics: Sequence[Diagnostic],
+    fmt: str,
+    *,
+    lines: LineSource,
+    color: bool = False,
+    unsafe: bool = False,
+    summary: bool = True,
 ) -> str:
     """The whole report for a run, ending with a newline (empty for github with no findings).
 
@@ -60,7 +66,7 @@ def render(
         return _junit(diagnostics)
     if fmt == "gitlab":
         return json.dumps(_gitlab(diagnostics, lines), indent=2) + "\n"
-    return _text(diagnostics, lines if fmt == "text" else None, color, unsafe)
+    return _text(diagnostics, lines if fmt == "text" else None, color, unsafe, summary)
 
 
 def _json(d: Diagnostic) -> dict:
@@ -90,8 +96,8 @@ def _fix_summary(diagnostics: Sequence[Diagnostic], unsafe: bool) -> list[str]:
     return [f"{extra}."] if hidden else []
 
 
-def _text(diagnostics: Sequence[Diagnostic], lines: LineSource | None, color: bool, unsafe: bool) -> str:
-    """The text report; without `lines` (concise), no source lines."""
+def _text(diagnostics: Sequence[Diagnostic], lines: LineSource | None, color: bool, unsafe: bool, summary: bool) -> str:
+    """The text report; without `lines` (concise), no source lines; without `summary`, no count lines."""
     out = []
     for d in diagnostics:
         mark = " [*]" if _fixable(d, unsafe) else ""
@@ -108,6 +114,8 @@ def _text(diagnostics: Sequence[Diagnostic], lines: LineSource | None, color: bo
             out.append(f"{gutter} {source}")
             out.append(f"{blank} {margin}{_paint('^' * width, _RED, color)}")
     count = len(diagnostics)
+    if not summary:
+        return "".join(line + "\n" for line in out)
     if count:
         files = len({d.path for d in diagnostics})
         out.append(f"Found {_plural(count, 'finding')} in {_plural(files, 'file')}.")

@@ -138,3 +138,31 @@ def test_concise_junit_and_gitlab_formats(project, capsys):
     clean = ElementTree.fromstring(check(capsys, "m.py", "--output-format", "junit")[1])
     assert clean[0][0].get("name") == "No errors found"
     assert check(capsys, "m.py", "--output-format", "gitlab")[1] == "[]\n"
+
+
+def test_quiet_output_file_and_exit_non_zero_on_fix(project, capsys):
+    code, out, err = check(capsys, "m.py", "-q")
+    assert code == 1 and "Found" not in out and "fixable" not in out and out.startswith("m.py:5:5: PUR001")
+    code, out, err = check(capsys, "m.py", "--output-file", "reports/lint.txt", "--output-format", "concise")
+    assert code == 1 and out == ""
+    assert (project / "reports" / "lint.txt").read_text().startswith("m.py:5:5: PUR001")
+    assert not [p for p in (project / "reports").iterdir() if p.name.startswith(".purelint-")]  # no temp left
+    (project / "blocker").write_text("")
+    code, _, err = check(capsys, "m.py", "--output-file", "blocker/lint.txt")
+    assert code == 2 and err.startswith("purelint: error: cannot write blocker/lint.txt") and err.count("\n") == 1
+    code, out, err = check(capsys, "m.py", "--select", "PUR305", "--fix", "--exit-non-zero-on-fix")
+    assert code == 1 and "All checks passed!" in out
+    assert check(capsys, "m.py", "--select", "PUR305", "--fix", "--exit-non-zero-on-fix")[0] == 0  # nothing to fix
+    code, out, err = check(capsys, "m.py", "--select", "PUR001", "--fix", "--unsafe-fixes", "-q")
+    assert (code, out, err) == (0, "", "")
+
+
+def test_show_files_show_settings_and_extend_exclude(project, capsys):
+    (project / "gen").mkdir()
+    (project / "gen" / "g.py").write_text("x = 1\n")
+    (project / "pyproject.toml").write_text('[tool.purelint]\nignore = ["PUR001"]\n')
+    assert check(capsys, "--show-files", ".")[:2] == (0, "gen/g.py\nm.py\n")
+    assert check(capsys, "--show-files", ".", "--extend-exclude", "gen")[1] == "m.py\n"
+    code, out, _ = check(capsys, "--show-settings", "m.py", "--select", "PUR0")
+    assert code == 0 and f"Settings path: {project / 'pyproject.toml'}" in out
+    assert "ignore = ('PUR001',)" in out and "enabled = ['PUR001', 'PUR002', 'PUR003']" in out
