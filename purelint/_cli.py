@@ -67,6 +67,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--extend-exclude", type=_globs, metavar="GLOBS", help="comma-separated globs to exclude on top of `exclude`"
     )
+    parser.add_argument(
+        "--add-noqa", action="store_true", help="add `# noqa: CODE` to every line with a finding (not in notebooks)"
+    )
     parser.add_argument("--show-files", action="store_true", help="list the files that would be linted, then stop")
     parser.add_argument(
         "--show-settings", action="store_true", help="print the settings in effect (for the first path), then stop"
@@ -220,6 +223,8 @@ def _run(args: argparse.Namespace) -> int:
             outcome = Outcome([] if excluded else lint_data(name, data, config), [])
     elif args.show_files or args.show_settings:
         return _show(args, config, list(iter_files(paths, config)))
+    elif args.add_noqa:
+        return _add_noqa(config, list(iter_files(paths, config)), args.jobs)
     else:
         files = list(iter_files(paths, config))
         cache = None if args.no_cache else cache_for(config)
@@ -269,6 +274,34 @@ def _emit(text: str, path: Path | None) -> None:
 
 class _ReportError(Exception):
     """A report that cannot be written: one line, exit 2."""
+
+
+def _add_noqa(config: Config, files: list[str], jobs: int | None) -> int:
+    """`--add-noqa`: silence every finding where it is, as Ruff's flag does; findings that a comment
+    cannot silence (a line ending inside a string, PUR999) and notebook findings are left."""
+    from purelint._lsp_documents import noqa_line  # the language server's "disable for this line" edit
+    from purelint._noqa import Suppressions
+    from purelint._runner import lint_many
+    from purelint._source import read_source, write_source
+
+    run = lint_many(files, config, jobs=jobs)
+    added = 0
+    for path in sorted({d.path for d in run.diagnostics if d.cell is None}):
+        source = read_source(path)
+        text = source.text
+        for d in (d for d in run.diagnostics if d.path == path):
+            edit = None if Suppressions(text).suppressed(d) else noqa_line(text, d)
+            if edit is not None:
+                lines = text.splitlines(keepends=True)
+                old = lines[edit[0] - 1]
+                lines[edit[0] - 1] = edit[1] + old[len(old.rstrip("\r\n")) :]
+                text, added = "".join(lines), added + 1
+        if text != source.text:
+            write_source(path, text, source.encoding)
+    for failure in run.failures:
+        print(f"purelint: internal error: {failure}", file=sys.stderr)
+    print(f"Added {added} noqa directive{'s' * (added != 1)}.", file=sys.stderr)
+    return 2 if run.failures else 0
 
 
 def _show(args: argparse.Namespace, config: Config, files: list[str]) -> int:

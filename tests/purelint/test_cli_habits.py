@@ -166,3 +166,13 @@ def test_show_files_show_settings_and_extend_exclude(project, capsys):
     code, out, _ = check(capsys, "--show-settings", "m.py", "--select", "PUR0")
     assert code == 0 and f"Settings path: {project / 'pyproject.toml'}" in out
     assert "ignore = ('PUR001',)" in out and "enabled = ['PUR001', 'PUR002', 'PUR003']" in out
+
+
+def test_add_noqa_silences_every_finding_in_place(project, capsys):
+    (project / "two.py").write_text("import jax\n@jax.jit\ndef g(x):\n    print(x); print(x)  # noqa: PUR305\n")
+    code, out, err = check(capsys, "--add-noqa", "m.py", "two.py")
+    assert (code, out, err) == (0, "", "Added 3 noqa directives.\n")
+    assert "    print(x)  # noqa: PUR001\n    y = x.detach()  # noqa: PUR305\n" in (project / "m.py").read_text()
+    assert (project / "two.py").read_text().endswith("print(x); print(x)  # noqa: PUR305, PUR001\n")
+    assert check(capsys, "m.py", "two.py")[:2] == (0, "All checks passed!\n")
+    assert check(capsys, "--add-noqa", "m.py")[2] == "Added 0 noqa directives.\n"
