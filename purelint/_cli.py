@@ -9,6 +9,7 @@ Each command imports what it needs when it runs, so `purelint --version` loads n
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -67,6 +68,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--extend-exclude", type=_globs, metavar="GLOBS", help="comma-separated globs to exclude on top of `exclude`"
     )
+    parser.add_argument("--watch", "-w", action="store_true", help="lint again whenever a file changes (Ctrl-C stops)")
+    # For tests: stop after this many runs, and how often to look for changes (seconds).
+    parser.add_argument("--watch-runs", type=_jobs, help=argparse.SUPPRESS)
+    parser.add_argument("--watch-interval", type=float, default=0.5, help=argparse.SUPPRESS)
     parser.add_argument(
         "--add-noqa", action="store_true", help="add `# noqa: CODE` to every line with a finding (not in notebooks)"
     )
@@ -138,7 +143,44 @@ def _server_command(argv: Sequence[str]) -> int:
 
 
 def _check_command(argv: Sequence[str]) -> int:
-    return _run(_parser().parse_args(argv))
+    args = _parser().parse_args(argv)
+    return _watch(args) if args.watch else _run(args)
+
+
+def _watch(args: argparse.Namespace) -> int:
+    """`--watch`: lint, then poll the files (and the configuration) and lint again when one changes."""
+    import time
+
+    from purelint._files import iter_files
+
+    if "-" in args.paths:
+        return _usage("--watch cannot read stdin")
+
+    def state() -> dict[str, tuple[int, int]]:
+        config = _load(args)
+        watched = [os.fspath(f) for f in iter_files(args.paths or ["."], config)]
+        watched += [os.fspath(config.source)] if config.source else []
+        out = {}
+        for name in watched:
+            with contextlib.suppress(OSError):
+                info = os.stat(name)
+                out[name] = (info.st_mtime_ns, info.st_size)
+        return out
+
+    seen, runs, code = None, 0, 0
+    while args.watch_runs is None or runs < args.watch_runs:
+        now = state()
+        if now != seen:
+            if seen is not None:
+                print("File change detected, linting again.", file=sys.stderr)
+            # The state from before the run: a change made while it ran is seen next time round
+            # (and so are --fix's own writes, which cost one more run that finds nothing to fix).
+            seen = now
+            code, runs = _run(args), runs + 1
+            print("Watching for file changes.", file=sys.stderr, flush=True)
+            continue
+        time.sleep(args.watch_interval)
+    return code
 
 
 def _usage(message: str) -> int:

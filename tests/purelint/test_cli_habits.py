@@ -2,6 +2,7 @@
 selection precedence, `[*]` marks and the fixable summary, `--show-fixes`, a light `--version`."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -176,3 +177,20 @@ def test_add_noqa_silences_every_finding_in_place(project, capsys):
     assert (project / "two.py").read_text().endswith("print(x); print(x)  # noqa: PUR305, PUR001\n")
     assert check(capsys, "m.py", "two.py")[:2] == (0, "All checks passed!\n")
     assert check(capsys, "--add-noqa", "m.py")[2] == "Added 0 noqa directives.\n"
+
+
+def test_watch_lints_again_when_a_file_changes(project):
+    command = [sys.executable, "-m", "purelint", "check", "--watch", "--watch-runs", "2", "--watch-interval", "0.05"]
+    command += ["--no-cache", "--output-format", "concise", "m.py"]
+    env = {**os.environ, "NO_COLOR": "1"}
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) as process:
+        try:
+            first = [process.stdout.readline() for _ in range(4)]
+            assert first[0].startswith("m.py:5:5: PUR001") and first[2] == "Found 2 findings in 1 file.\n"
+            (project / "m.py").write_text("import jax\n\n@jax.jit\ndef f(x):\n    return x\n")
+            out, err = process.communicate(timeout=60)
+        finally:
+            process.kill()
+    assert out == "All checks passed!\n"
+    assert "File change detected, linting again." in err and err.count("Watching for file changes.") == 2
+    assert process.returncode == 0
