@@ -26,7 +26,7 @@ from purelint._config import Config
 from purelint._diagnostic import Diagnostic, Fix
 from purelint._engine import RuleCrash
 from purelint._fix import apply_fixes
-from purelint._lsp_text import Text
+from purelint._lsp_text import FIX_ALL, Text
 from purelint._noqa import NOQA_COMMENT, Suppressions
 from purelint._notebook import Notebook, parse_notebook
 from purelint._registry import all_rules, get_rule
@@ -49,7 +49,6 @@ __all__ = [
     "rule_url",
 ]
 
-FIX_ALL = f"{types.CodeActionKind.SourceFixAll.value}.purelint"
 Changes = dict[str, list[types.TextEdit]]
 
 

@@ -194,3 +194,10 @@ def test_watch_lints_again_when_a_file_changes(project):
     assert out == "All checks passed!\n"
     assert "File change detected, linting again." in err and err.count("Watching for file changes.") == 2
     assert process.returncode == 0
+
+
+def test_the_language_server_starts_without_libcst():
+    pytest.importorskip("pygls")
+    probe = "import sys, purelint._server; print('libcst' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False"]
