@@ -5,13 +5,52 @@
 ['PUR001']
 """
 
-from purelint._api import lint_bytes, lint_file, lint_paths, lint_source
-from purelint._config import Config, ConfigError, load_config
-from purelint._diagnostic import Diagnostic, Edit, Fix
-from purelint._files import iter_files
-from purelint._registry import all_rules, get_rule
-from purelint._rule import Invalid, Rule, Valid
-from purelint._source import decode_source
+import importlib
+from typing import TYPE_CHECKING
+
+# Public name -> the module defining it. They load on first use (PEP 562), so that importing the package,
+# or running `purelint --version`, costs no libcst.
+_EXPORTS = {
+    "lint_bytes": "purelint._api",
+    "lint_file": "purelint._api",
+    "lint_paths": "purelint._api",
+    "lint_source": "purelint._api",
+    "Config": "purelint._config",
+    "ConfigError": "purelint._config",
+    "load_config": "purelint._config",
+    "Diagnostic": "purelint._diagnostic",
+    "Edit": "purelint._diagnostic",
+    "Fix": "purelint._diagnostic",
+    "iter_files": "purelint._files",
+    "all_rules": "purelint._registry",
+    "get_rule": "purelint._registry",
+    "Invalid": "purelint._rule",
+    "Rule": "purelint._rule",
+    "Valid": "purelint._rule",
+    "decode_source": "purelint._source",
+}
+
+if TYPE_CHECKING:
+    from purelint._api import lint_bytes, lint_file, lint_paths, lint_source
+    from purelint._config import Config, ConfigError, load_config
+    from purelint._diagnostic import Diagnostic, Edit, Fix
+    from purelint._files import iter_files
+    from purelint._registry import all_rules, get_rule
+    from purelint._rule import Invalid, Rule, Valid
+    from purelint._source import decode_source
+
+
+def __getattr__(name: str) -> object:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'purelint' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
+
 
 __version__ = "0.1.0"
 

@@ -17,8 +17,8 @@ from purelint._rule import Rule
 from purelint._source import SourceError, decode_source
 
 __all__ = [
-    "NOTEBOOK_SUFFIX", "failure", "in_cell", "lint_bytes", "lint_data", "lint_file", "lint_notebook", "lint_paths",
-    "lint_source", "make_rules",
+    "NOTEBOOK_SUFFIX", "failure", "in_cell", "lint_bytes", "lint_data", "lint_file", "lint_joined", "lint_notebook",
+    "lint_paths", "lint_source", "make_rules",
 ]  # fmt: skip
 
 NOTEBOOK_SUFFIX = ".ipynb"
@@ -99,16 +99,22 @@ def in_cell(diagnostic: Diagnostic, notebook: Notebook) -> Diagnostic:
     return dataclasses.replace(diagnostic, line=line, end_line=end_line, end_column=end_column, cell=cell, fix=fix)
 
 
-def lint_notebook(notebook: Notebook, path: str, config: Config) -> list[Diagnostic]:
-    """Findings in a notebook's code cells, addressed by cell."""
-    if not notebook.python or not notebook.cells:
-        return []
+def lint_joined(notebook: Notebook, path: str, config: Config) -> list[Diagnostic]:
+    """Findings at lines of the joined notebook source (what fixes are computed on); their messages
+    still name lines as "line N of cell C", so they read the same once re-addressed by `in_cell`."""
 
     def line_names(line: int) -> str:
         cell, within = notebook.locate(line)
         return f"line {within} of cell {cell}"
 
-    return [in_cell(d, notebook) for d in lint_source(notebook.source, path, config=config, line_names=line_names)]
+    return lint_source(notebook.source, path, config=config, line_names=line_names)
+
+
+def lint_notebook(notebook: Notebook, path: str, config: Config) -> list[Diagnostic]:
+    """Findings in a notebook's code cells, addressed by cell."""
+    if not notebook.python or not notebook.cells:
+        return []
+    return [in_cell(d, notebook) for d in lint_joined(notebook, path, config)]
 
 
 def lint_data(path: str, data: bytes | None, config: Config) -> list[Diagnostic]:

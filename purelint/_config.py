@@ -89,6 +89,8 @@ class Config:
     respect_gitignore: bool = True
     max_unrolled_loop: int = 16  # PUR404: longest literal `range(N)` loop allowed in traced code
     force_exclude: bool = False
+    # The command line's (select, extend-select, ignore): a layer over the file's, as in Ruff.
+    cli_selection: tuple[tuple[str, ...] | None, tuple[str, ...], tuple[str, ...]] = (None, (), ())
     # Directory that relative globs are matched against (the pyproject's directory).
     root: Path = field(default_factory=Path.cwd, compare=False)
     source: Path | None = field(default=None, compare=False)
@@ -114,24 +116,31 @@ class Config:
 
     def validate(self) -> None:
         _scope(self.scope, "scope")
-        for key in ("select", "ignore", "extend_select"):
-            for selector in getattr(self, key) or ():
+        select, extend, ignore = self.cli_selection
+        lists = {"select": self.select, "ignore": self.ignore, "extend-select": self.extend_select}
+        lists.update({"--select": select, "--extend-select": extend, "--ignore": ignore})
+        for key, selectors in lists.items():
+            for selector in selectors or ():
                 if not _matching(selector):
-                    raise ConfigError(f"unknown rule code or prefix {selector!r} in {key.replace('_', '-')}")
+                    raise ConfigError(f"unknown rule code or prefix {selector!r} in {key}")
         for glob, codes in self.per_file_ignores:
             for selector in codes:
                 if not _matching(selector):
                     raise ConfigError(f"unknown rule code or prefix {selector!r} in per-file-ignores {glob!r}")
 
     def enabled_codes(self, path: str | None = None) -> frozenset[str]:
-        """Codes that run on `path` (relative to `root` or absolute) after select/ignore/per-file-ignores."""
-        ignored = list(self.ignore)
-        if path is not None and self.per_file_ignores:
-            relative = self.relative(path)
-            for glob, codes in self.per_file_ignores:
-                if glob_match(glob, relative):
-                    ignored += codes
-        return _enabled(self.select, self.extend_select, tuple(ignored))
+        """Codes that run on `path` (relative to `root` or absolute) after the selection and per-file-ignores.
+
+        The selection works as Ruff's: the file's select/extend-select/ignore, then the command line's
+        on top (its `--select` starts afresh, so it re-enables what the file ignores); within each, a
+        more specific selector wins, and at equal specificity ignore wins.
+        """
+        chosen = _enabled(((self.select, self.extend_select, self.ignore), self.cli_selection))
+        if path is None or not self.per_file_ignores:
+            return chosen
+        relative = self.relative(path)
+        ignored = [c for glob, codes in self.per_file_ignores if glob_match(glob, relative) for c in codes]
+        return chosen - {code for selector in ignored for code in _matching(selector)}
 
     def relative(self, path: str | Path) -> str:
         """`path` relative to the config root, POSIX-style, when it lies under the root."""
@@ -158,16 +167,23 @@ def _matching(selector: str) -> list[str]:
     return codes if selector == "ALL" else [c for c in codes if c.startswith(selector)]
 
 
+Selection = tuple[tuple[str, ...] | None, tuple[str, ...], tuple[str, ...]]  # (select, extend-select, ignore)
+
+
 @lru_cache(maxsize=256)
-def _enabled(select: tuple[str, ...] | None, extend: tuple[str, ...], ignore: tuple[str, ...]) -> frozenset[str]:
+def _enabled(layers: tuple[Selection, ...]) -> frozenset[str]:
     from purelint._registry import all_rules  # on first use: reading a config needs no libcst
 
-    rules = all_rules()
-    chosen = {c for c, r in rules.items() if r.default_on} if select is None else set()
-    for selector in (*(select or ()), *extend):
-        chosen.update(_matching(selector))
-    for selector in ignore:
-        chosen.difference_update(_matching(selector))
+    chosen = {c for c, r in all_rules().items() if r.default_on}
+    for select, extend, ignore in layers:
+        if select is not None:
+            chosen = set()
+        # Least specific first ("ALL", then short prefixes), so a longer code overrides a prefix;
+        # at equal length select comes before ignore, so ignore wins.
+        steps = [(s, True) for s in (*(select or ()), *extend)] + [(s, False) for s in ignore]
+        for selector, on in sorted(steps, key=lambda step: (0 if step[0] == "ALL" else len(step[0]), not step[1])):
+            codes = _matching(selector)
+            chosen.update(codes) if on else chosen.difference_update(codes)
     return frozenset(chosen)
 
 

@@ -26,10 +26,11 @@ from purelint._config import Config
 from purelint._diagnostic import Diagnostic, Fix
 from purelint._engine import RuleCrash
 from purelint._fix import apply_fixes
-from purelint._lsp_text import Text
+from purelint._lsp_text import FIX_ALL, Text
 from purelint._noqa import NOQA_COMMENT, Suppressions
 from purelint._notebook import Notebook, parse_notebook
 from purelint._registry import all_rules, get_rule
+from purelint._report import RULES_URL, rule_url
 from purelint._runner import fix_notebook_text, fix_text
 
 __all__ = [
@@ -48,16 +49,7 @@ __all__ = [
     "rule_url",
 ]
 
-RULES_URL = "https://github.com/purelm/purelm/blob/main/docs/purelint-rules.md"
-FIX_ALL = f"{types.CodeActionKind.SourceFixAll.value}.purelint"
 Changes = dict[str, list[types.TextEdit]]
-
-
-def rule_url(code: str, base: str = RULES_URL) -> str:
-    """The rule's section of the rules reference (GitHub's anchor for `## <name> (<code>)`)."""
-    rules = all_rules()
-    name = rules[code].name if code in rules else code
-    return f"{base}#{name}-{code.lower()}"
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,10 @@ from functools import cached_property
 
 from purelint._text import line_starts, to_position
 
+# The code action kind of "fix all" (LSP's `source.fixAll`, narrowed to purelint); a plain string here
+# so the server can announce it before the LSP documents machinery (and libcst) is loaded.
+FIX_ALL = "source.fixAll.purelint"
+
 __all__ = ["Text", "units"]
 
 LspPosition = tuple[int, int]  # (line, character), both 0-based, character in the negotiated units

@@ -24,10 +24,11 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+from collections import Counter
 from collections.abc import Callable, Sequence
 
 from purelint._analysis._cst import parses
-from purelint._api import NOTEBOOK_SUFFIX, failure, in_cell, lint_data, lint_source
+from purelint._api import NOTEBOOK_SUFFIX, failure, in_cell, lint_data, lint_joined, lint_source
 from purelint._cache import Cache, fingerprint
 from purelint._config import Config
 from purelint._diagnostic import Diagnostic, Fix
@@ -122,7 +123,7 @@ def fix_notebook_text(text: str, path: str, config: Config, *, unsafe: bool) -> 
         return Fixed(text, 0, [])
     new, fixed, found = _fix_rounds(
         text,
-        lambda t: lint_source(parse_notebook(t, path).source, path, config=config),
+        lambda t: lint_joined(parse_notebook(t, path), path, config),
         lambda t, fixes: parse_notebook(t, path).apply_fixes(fixes, unsafe=unsafe),
         lambda t: parse_notebook(t, path).source,
     )
@@ -166,6 +167,7 @@ class Outcome:
     failures: list[str]  # internal errors, one line each
     fixed: int = 0  # findings fixed (with --fix) or fixable (with --diff)
     diffs: list[str] = dataclasses.field(default_factory=list)
+    fixed_codes: dict[str, Counter] = dataclasses.field(default_factory=dict)  # path -> code -> findings fixed
 
 
 def run_paths(
@@ -202,6 +204,9 @@ def run_paths(
             remaining[path] = [d for d in run.diagnostics if d.path == path]
             continue
         outcome.fixed += result.fixed
+        before = Counter(d.code for d in run.diagnostics if d.path == path)
+        if gone := before - Counter(d.code for d in result.remaining):
+            outcome.fixed_codes[path] = gone
         if result.diff:
             outcome.diffs.append(result.diff)
         # With --diff nothing changed on disk, so every finding still stands.

@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from purelint._config import Config, ConfigError, load_config
@@ -41,19 +41,23 @@ except ImportError as error:  # reported by `main`, as one line
     MISSING: str | None = (error.name or "pygls").split(".")[0]
 else:
     MISSING = None
-    from purelint._lsp_documents import (
-        FIX_ALL,
-        RULES_URL,
-        Cell,
-        Finding,
-        NotebookTarget,
-        PythonTarget,
-        Request,
-        Target,
-        code_actions,
-        hover,
-        lint_safely,
-    )
+
+from purelint._lsp_text import FIX_ALL
+from purelint._report import RULES_URL
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+    from purelint._lsp_documents import Finding, Target
+
+
+def _documents() -> ModuleType:
+    """The LSP documents machinery, which loads libcst and the rules: imported on first use (the
+    server starts it on its lint thread right after `initialize`), so `initialize` answers at once."""
+    import purelint._lsp_documents
+
+    return purelint._lsp_documents
+
 
 __all__ = ["main"]
 
@@ -125,6 +129,7 @@ class Session:
             self.log(f"purelint: ignoring debounce={debounce!r}: seconds between 0 and 10", types.MessageType.Warning)
         if isinstance(options.get("rulesUrl"), str):
             self.rules_url = options["rulesUrl"]
+        self.worker.submit(_documents)  # load the linter while the editor sends its first document
 
     def watch_configuration(self) -> None:
         """Ask the client to report changes to pyproject.toml files, where it can."""
@@ -172,13 +177,13 @@ class Session:
             for cell in notebook.cells:
                 document = workspace.get_text_document(cell.document)
                 code = cell.kind == types.NotebookCellKind.Code and document.language_id in (None, "python")
-                cells.append(Cell(cell.document, document.source, code))
-            return NotebookTarget(key, _path(key, workspace.root_path, ".ipynb"), cells)
+                cells.append(_documents().Cell(cell.document, document.source, code))
+            return _documents().NotebookTarget(key, _path(key, workspace.root_path, ".ipynb"), cells)
         document = workspace.text_documents.get(unquote(key))  # open documents only, never the disk
         path = _path(key, workspace.root_path, ".py")
         if document is None or (document.language_id != "python" and not path.endswith(PYTHON_SUFFIXES)):
             return None
-        return PythonTarget(key, path, document.source)
+        return _documents().PythonTarget(key, path, document.source)
 
     def key(self, uri: str) -> str:
         """The uri a document is linted under: its notebook's for a notebook cell, else its own."""
@@ -241,7 +246,7 @@ class Session:
             logs.append((f"purelint: {target.path} is excluded by {config.source}", types.MessageType.Log))
             return [], [], logs
         try:
-            diagnostics = lint_safely(target, config, lambda m: logs.append((m, types.MessageType.Error)))
+            diagnostics = _documents().lint_safely(target, config, lambda m: logs.append((m, types.MessageType.Error)))
             encoding = self.encoding
             findings = [target.place(d, encoding) for d in diagnostics]
         except Exception as error:  # a purelint bug outside the rules: say so, keep serving
@@ -303,7 +308,7 @@ class Session:
             return None
         findings = await self.findings(target)
         try:
-            request = Request(
+            request = _documents().Request(
                 params.text_document.uri,
                 params.range,
                 params.context.only,
@@ -312,7 +317,7 @@ class Session:
                 self.rules_url,
             )
             return await asyncio.get_running_loop().run_in_executor(
-                self.worker, code_actions, target, findings, request
+                self.worker, _documents().code_actions, target, findings, request
             )
         except Exception as error:  # a crash while fixing: log it, the editor just gets no actions
             self.log(
@@ -325,7 +330,7 @@ class Session:
         target = self.target(self.key(params.text_document.uri))
         if target is None:
             return None
-        return hover(await self.findings(target), params.text_document.uri, params.position)
+        return _documents().hover(await self.findings(target), params.text_document.uri, params.position)
 
 
 def _handler(method: Callable[[Any], Any]) -> Callable[[Any], Any]:

@@ -83,7 +83,13 @@ def test_sarif_output_validates_against_the_schema(files, capsys):
     results = report["runs"][0]["results"]
     assert code == 1 and [r["ruleId"] for r in results] == ["PUR001", "PUR999"]
     region = results[0]["locations"][0]["physicalLocation"]["region"]
-    assert region == {"startLine": 5, "startColumn": 5, "endLine": 5, "endColumn": 13}
+    assert region == {
+        "startLine": 5,
+        "startColumn": 5,
+        "endLine": 5,
+        "endColumn": 13,
+        "snippet": {"text": "    print(x)"},
+    }
     jsonschema.validate(json.loads(cli(capsys, "good.py", "--output-format", "sarif")[1]), schema)
 
 
