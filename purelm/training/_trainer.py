@@ -35,7 +35,7 @@ class Trainer(TrainingState):
 
     def train(self) -> Result:
         """Train to the target step (`config.run.steps`), logging, evaluating and saving at the run's
-        intervals. Returns how it ended; files: `out/checkpoint.npz`, `metrics.jsonl`, `best/`."""
+        intervals. Returns how it ended; files: `out/checkpoint.safetensors`, `metrics.jsonl`, `best/`."""
         self._emit("on_start")
         if self.step_count >= self.config.run.steps:
             return self._end(

@@ -85,7 +85,7 @@ def test_train_writes_checkpoint_metrics_and_plot(capsys, corpus, tmp_path):
     assert meta["step"] == 6 and meta["model"]["hidden_dim"] == 16 and meta["config"]["data"]["batch_size"] == 4
     assert meta["config"]["run"] == meta["config"]["run"] | {"steps": 6, "log_every": 2, "eval_every": 4}
     assert meta["data"]["paths"] == [str(corpus)] and meta["position"]["window"] == 6
-    assert (out / "best" / "checkpoint.npz").is_file() and "best: " in stdout
+    assert (out / "best" / CHECKPOINT_FILE).is_file() and "best: " in stdout
 
     # eval on the run's own validation split reproduces the number logged at the end of training.
     code, stdout, _ = run(capsys, "eval", out)

@@ -17,7 +17,7 @@ from purelm import LSTMLM, sample
 from purelm._cli._main import main
 from purelm._inference import _streaming
 from purelm._inference._streaming import sample_stream
-from purelm._rundir._checkpoint import _read_all
+from purelm._rundir._checkpoint import CHECKPOINT_FILE, _read_all
 from purelm._runtime._errors import OutOfMemory, check_fits, describe_resource_error, parameter_size
 from purelm._runtime._parallel import DeviceError, choose_devices, make_mesh, replicate, shard_batch
 
@@ -150,7 +150,7 @@ def test_the_cli_refuses_a_model_too_large_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
     assert "160,103,416,640 parameters (596 GiB)" in err, err
-    assert not (tmp_path / "run" / "checkpoint.npz").exists()
+    assert not (tmp_path / "run" / CHECKPOINT_FILE).exists()
 
 
 def test_running_out_of_memory_at_run_time_is_one_line(tmp_path):
