@@ -42,7 +42,7 @@ class Trainer(TrainingState):
                 Result(
                     "nothing",
                     self.step_count,
-                    f"nothing to do: the run is already at step {self.step_count} (--steps {self.config.run.steps})",
+                    f"nothing to do: the run is already at step {self.step_count} (run.steps={self.config.run.steps})",
                 )
             )
         self._begin()
@@ -204,7 +204,7 @@ class Trainer(TrainingState):
         return Result(
             "diverged",
             self.step_count,
-            f"training diverged by step {self.step_count}: {problem}; {kept}; try a smaller --lr or --grad-clip",
+            f"training diverged by step {self.step_count}: {problem}; {kept}; try a smaller optim.lr or optim.grad_clip",
         )
 
     def _result(self, status: str, message: str) -> Result:

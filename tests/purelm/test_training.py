@@ -74,30 +74,44 @@ def test_config_round_trip_and_what_a_resume_may_change():
         "run": {"steps": 5000},
         "optim": {"lr": 5.0},
     }
-    with pytest.raises(ConfigError, match="--hidden-dim 128 differs from the run's hidden_dim = 256"):
+    # The library names settings as its configuration does, not as the command line's options.
+    with pytest.raises(ConfigError, match="^model.hidden_dim=128 differs from the run's 256; a resumed run keeps it$"):
         config.changes(config.replace(model={"hidden_dim": 128}))
-    with pytest.raises(ConfigError, match="--optimizer adam differs"):
+    with pytest.raises(ConfigError, match="^optim.optimizer=adam differs"):
         config.changes(config.replace(optim={"optimizer": "adam"}))
-    with pytest.raises(ConfigError, match="version 99"):
+    with pytest.raises(ConfigError, match="has version 99; this purelm reads version 1"):
         TrainingConfig.from_json(config.to_json() | {"version": 99})
-    with pytest.raises(ConfigError, match="unknown model setting 'width'"):
+    unversioned = {key: value for key, value in config.to_json().items() if key != "version"}
+    with pytest.raises(ConfigError, match='^the run configuration has no "version"; this purelm reads version 1$'):
+        TrainingConfig.from_json(unversioned)
+    with pytest.raises(ConfigError, match="^unknown setting model.width; the model settings are vocab_size, embed_dim"):
         TrainingConfig.from_json(config.to_json() | {"model": {"width": 3}})
+    with pytest.raises(
+        ConfigError, match="^unknown section 'modle'; the sections are model, data, optim, schedule, run$"
+    ):
+        config.replace(modle={"hidden_dim": 3})
+    with pytest.raises(ConfigError, match="^unknown setting run.stpes; the run settings are steps, eval_every"):
+        config.replace(run={"stpes": 3})
 
 
 @pytest.mark.parametrize(
     ("make", "message"),
     [
-        (lambda: OptimConfig(lr=float("inf")), "--lr must be a finite positive number"),
-        (lambda: OptimConfig(lr=0.0), "--lr must be a finite positive number"),
-        (lambda: OptimConfig(optimizer="lion"), "--optimizer must be one of sgd, adam, adamw"),
-        (lambda: ModelConfig(cell="transformer"), "--cell must be one of lstm, gru, rnn_tanh, rnn_relu"),
-        (lambda: ModelConfig(embed_dim=8, hidden_dim=16, tie_embeddings=True), "--tied needs --embed-dim equal"),
-        (lambda: ModelConfig(dropout=1.0), "--dropout must be in [0, 1)"),
-        (lambda: ScheduleConfig(anneal=0.5), "--anneal must be above 1"),
-        (lambda: RunConfig(steps=0), "--steps must be a finite positive number"),
+        (lambda: OptimConfig(lr=float("inf")), "optim.lr must be a finite positive number"),
+        (lambda: OptimConfig(lr=0.0), "optim.lr must be a finite positive number"),
+        (lambda: OptimConfig(optimizer="lion"), "optim.optimizer must be one of sgd, adam, adamw"),
+        (lambda: ModelConfig(cell="transformer"), "model.cell must be one of lstm, gru, rnn_tanh, rnn_relu"),
+        (
+            lambda: ModelConfig(embed_dim=8, hidden_dim=16, tie_embeddings=True),
+            "model.tie_embeddings needs model.embed_dim equal to model.hidden_dim",
+        ),
+        (lambda: ModelConfig(dropout=1.0), "model.dropout must be in [0, 1)"),
+        (lambda: ScheduleConfig(anneal=0.5), "schedule.anneal must be above 1"),
+        (lambda: RunConfig(steps=0), "run.steps must be a finite positive number"),
+        (lambda: RunConfig(keep_best="yes"), "run.keep_best must be true or false"),
     ],
 )
-def test_impossible_settings_are_refused_by_option_name(make, message):
+def test_impossible_settings_are_refused_by_field_name(make, message):
     with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("(", r"\(").replace(")", r"\)")):
         make()
 
