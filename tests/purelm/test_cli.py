@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 import purelm._cli._main as cli
-from purelm._cli._progress import Progress, format_duration
 from purelm._rundir._checkpoint import CHECKPOINT_FILE, _read_all, load_checkpoint
 from purelm._rundir._format import load_model
+from purelm.training._progress import Progress, format_duration
 
 # Tiny and shared by every run, so the compiled step and evaluation are reused across tests.
 TINY = ["--batch-size", "4", "--seq-len", "16", "--embed-dim", "8", "--hidden-dim", "16"]

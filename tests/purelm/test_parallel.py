@@ -50,13 +50,13 @@ def test_one_device_without_a_mesh():
     assert np.array_equal(shard_batch(x, None), x)
     tree = {"w": np.ones(2)}
     assert replicate(tree, None) is tree
-    with pytest.raises(DeviceError, match="run.devices=2 asks for more devices than the 1 available"):
+    with pytest.raises(DeviceError, match=r"run.devices=2 asks for more devices than the 1 available"):
         choose_devices(2, 32)
 
 
 def test_a_batch_that_does_not_split_is_refused(monkeypatch):
     monkeypatch.setattr(jax, "device_count", lambda: 4)
-    with pytest.raises(DeviceError, match="data.batch_size=6 does not split evenly over run.devices=4"):
+    with pytest.raises(DeviceError, match=r"data.batch_size=6 does not split evenly over run.devices=4"):
         choose_devices(4, 6)
     assert choose_devices(None, 6) == 3
 

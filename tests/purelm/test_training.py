@@ -75,22 +75,22 @@ def test_config_round_trip_and_what_a_resume_may_change():
         "optim": {"lr": 5.0},
     }
     # The library names settings as its configuration does, not as the command line's options.
-    with pytest.raises(ConfigError, match="^model.hidden_dim=128 differs from the run's 256; a resumed run keeps it$"):
+    with pytest.raises(ConfigError, match=r"^model.hidden_dim=128 differs from the run's 256; a resumed run keeps it$"):
         config.changes(config.replace(model={"hidden_dim": 128}))
-    with pytest.raises(ConfigError, match="^optim.optimizer=adam differs"):
+    with pytest.raises(ConfigError, match=r"^optim.optimizer=adam differs"):
         config.changes(config.replace(optim={"optimizer": "adam"}))
     with pytest.raises(ConfigError, match="has version 99; this purelm reads version 1"):
         TrainingConfig.from_json(config.to_json() | {"version": 99})
     unversioned = {key: value for key, value in config.to_json().items() if key != "version"}
-    with pytest.raises(ConfigError, match='^the run configuration has no "version"; this purelm reads version 1$'):
+    with pytest.raises(ConfigError, match=r'^the run configuration has no "version"; this purelm reads version 1$'):
         TrainingConfig.from_json(unversioned)
-    with pytest.raises(ConfigError, match="^unknown setting model.width; the model settings are vocab_size, embed_dim"):
+    with pytest.raises(ConfigError, match=r"^unknown setting model.width; the model settings are vocab_size, embed_dim"):
         TrainingConfig.from_json(config.to_json() | {"model": {"width": 3}})
     with pytest.raises(
-        ConfigError, match="^unknown section 'modle'; the sections are model, data, optim, schedule, run$"
+        ConfigError, match=r"^unknown section 'modle'; the sections are model, data, optim, schedule, run$"
     ):
         config.replace(modle={"hidden_dim": 3})
-    with pytest.raises(ConfigError, match="^unknown setting run.stpes; the run settings are steps, eval_every"):
+    with pytest.raises(ConfigError, match=r"^unknown setting run.stpes; the run settings are steps, eval_every"):
         config.replace(run={"stpes": 3})
 
 
