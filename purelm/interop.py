@@ -213,7 +213,7 @@ def load_torch_file(path, *, allow_pickle: bool = False) -> tuple[dict, dict]:
             raise StateDictError(
                 f"{path} holds a pickled Python object ({pickled.group(1)}, such as the whole model "
                 "word_language_model's main.py saves), not a state dict; loading it runs code from the file, so "
-                "it needs allow_pickle=True (purelm convert-torch --allow-pickle) if you trust the file, or "
+                "it needs allow_pickle=True if you trust the file, or "
                 "re-save it with torch.save(model.state_dict(), path)"
             ) from None
         loaded = _load_pickled(torch, path)
