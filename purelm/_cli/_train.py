@@ -111,7 +111,8 @@ def spell_options(message: str, args) -> str:
     `--embed-dim 32`, or `model.embed_dim=32 in run.toml` where `--config run.toml` set it; Python keywords
     of `purelm.interop` (`cell='rnn_tanh'`) become options (`--cell rnn_tanh`)."""
     options = {f"{section}.{name}": option for (section, name), option in _field_options().items()}
-    by_flag = {f"{section}.{name}" for section, fields in _given(args).items() for name in fields}
+    given = _given(args) if args.command == "train" else {}
+    by_flag = {f"{section}.{name}" for section, fields in given.items() for name in fields}
     in_file = getattr(args, "config_fields", set()) - by_flag
 
     def setting(match: re.Match) -> str:

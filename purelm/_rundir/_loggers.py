@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -82,7 +83,9 @@ class TensorBoardLogger(Callback):
             return
         if self._writer is None:
             directory = Path(run.out) / TENSORBOARD_DIR
-            self._writer = self._writer_type(str(directory), purge_step=self._purge_step)
+            # The file's name has the second it was made in: a resumed run needs one of its own.
+            suffix = f".{os.getpid()}.{run.step_count}"
+            self._writer = self._writer_type(str(directory), purge_step=self._purge_step, filename_suffix=suffix)
         for key, value in record.items():
             if key != "step" and isinstance(value, int | float) and not isinstance(value, bool):
                 tag = key.replace("_", "/", 1) if key.startswith(("train_", "val_")) else key
