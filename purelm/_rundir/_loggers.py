@@ -73,9 +73,11 @@ class TensorBoardLogger(Callback):
     def __init__(self):
         self._writer_type = _summary_writer()
         self._writer = None
+        self._start = 0
         self._purge_step: int | None = None
 
     def on_start(self, run) -> None:
+        self._start = run.step_count
         self._purge_step = run.step_count + 1 if run.step_count else None
 
     def on_record(self, run, record: dict) -> None:
@@ -84,7 +86,7 @@ class TensorBoardLogger(Callback):
         if self._writer is None:
             directory = Path(run.out) / TENSORBOARD_DIR
             # The file's name has the second it was made in: a resumed run needs one of its own.
-            suffix = f".{os.getpid()}.{run.step_count}"
+            suffix = f".{os.getpid()}.{self._start}"
             self._writer = self._writer_type(str(directory), purge_step=self._purge_step, filename_suffix=suffix)
         for key, value in record.items():
             if key != "step" and isinstance(value, int | float) and not isinstance(value, bool):
