@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml packaging/purelm/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $(TORCH)
-	$(BIN)/python -m pip install -q -e ".[dev]" -e "./packaging/purelm[torch,plot]"
+	$(BIN)/python -m pip install -q -e ".[dev]" -e "./packaging/purelm[torch,plot,tensorboard]"
 	@# A .venv from before the split had one purelm distribution owning both commands: replacing it
 	@# removed bin/purelint after purelint had installed it.
 	test -x $(BIN)/purelint || $(BIN)/python -m pip install -q --no-deps --force-reinstall -e .

@@ -36,9 +36,11 @@ _EXPORTS = {
     "RNNCell": "purelm._model._lstmlm",
     "sample": "purelm._inference._sample",
     "save_checkpoint": "purelm._rundir._checkpoint",
+    "save_rnn_model": "purelm.interop",
     "sequence_loss": "purelm.training._losses",
     "State": "purelm._model._lstmlm",
     "StateDictError": "purelm.interop",
+    "to_rnn_model": "purelm.interop",
     "to_torch": "purelm.interop",
     "token_log_probs": "purelm.training._losses",
     "train_tutorial": "purelm.training._steps",
@@ -67,7 +69,15 @@ if TYPE_CHECKING:
     from purelm._rundir._checkpoint import CheckpointError, load_checkpoint, save_checkpoint
     from purelm._rundir._format import load_model
     from purelm._runtime._host_memory import keep_freed_memory
-    from purelm.interop import StateDictError, from_torch, from_torch_state_dict, load_torch_file, to_torch
+    from purelm.interop import (
+        StateDictError,
+        from_torch,
+        from_torch_state_dict,
+        load_torch_file,
+        save_rnn_model,
+        to_rnn_model,
+        to_torch,
+    )
     from purelm.training._evaluate import evaluate, mean_loss
     from purelm.training._losses import batch_loss, sequence_loss, token_log_probs
     from purelm.training._steps import make_train_step, make_train_steps, train_tutorial

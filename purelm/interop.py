@@ -1,9 +1,11 @@
 """Weight conversion between the PyTorch models in `purelm.reference` and `purelm.LSTMLM`.
 
-Only `to_torch` and `load_torch_file` need torch; reading state dicts works on anything array-like.
+Only `to_torch`, `to_rnn_model`, `save_rnn_model` and `load_torch_file` need torch; reading state dicts
+works on anything array-like.
 """
 
 import re
+import warnings
 
 import equinox as eqx
 import jax
@@ -52,6 +54,99 @@ def to_torch(model: LSTMLM):
     module = TorchLSTMLM(model.vocab_size, model.hidden_dim).to(tensors["embeddings"].dtype)
     module.load_state_dict(tensors)
     return module
+
+
+RNN_TYPES = {"lstm": "LSTM", "gru": "GRU", "rnn_tanh": "RNN_TANH", "rnn_relu": "RNN_RELU"}
+
+
+def to_rnn_model(model: LSTMLM):
+    """Copy an `LSTMLM` of any shape into word_language_model's `RNNModel` (`purelm.reference.RNNModel`, the
+    same modules under the same names), in float32: the inverse of `from_torch_state_dict`.
+
+    Its state dict has their names (`encoder.weight`, `rnn.weight_ih_l0`, ..., `decoder.weight`,
+    `decoder.bias`); a tied model's decoder shares the encoder's weight and gets the output bias (zeros
+    where the model has none). Torch's second bias is zero but for GRU's `b_hn`. What `RNNModel` cannot
+    hold is the learned initial state (`model.c0`): it starts from zeros, as their `init_hidden` does.
+    The dropout rate is the model's (it acts in training mode only).
+
+    Example:
+        >>> module = to_rnn_model(model)                        # doctest: +SKIP
+        >>> from_torch_state_dict(module.state_dict())          # the same function, from a zero state
+    """
+    import torch
+
+    from purelm.reference import RNNModel
+
+    def tensor(x):
+        return torch.from_numpy(np.array(x, dtype=np.float32))
+
+    hidden = model.hidden_dim
+    state_dict = {"encoder.weight": tensor(model.embedding)}
+    for layer, cell in enumerate(model.cells):
+        bias_hh = np.zeros(cell.bias.shape, np.float32)
+        if model.cell == "gru":  # b_hn sits inside the reset gate: the one bias that does not fold
+            bias_hh[2 * hidden :] = np.asarray(cell.bias_hn, np.float32)
+        for name, value in (
+            ("weight_ih", cell.weight_ih),
+            ("weight_hh", cell.weight_hh),
+            ("bias_ih", cell.bias),
+            ("bias_hh", bias_hh),
+        ):
+            state_dict[f"rnn.{name}_l{layer}"] = tensor(value)
+    weight, bias = model.head_params()
+    state_dict["decoder.weight"] = tensor(weight)
+    state_dict["decoder.bias"] = tensor(np.zeros(model.vocab_size) if bias is None else bias)
+    with warnings.catch_warnings():
+        # nn.LSTM warns about dropout with one layer, as it does in word_language_model itself.
+        warnings.simplefilter("ignore", UserWarning)
+        module = RNNModel(
+            RNN_TYPES[model.cell],
+            model.vocab_size,
+            model.embed_dim,
+            hidden,
+            model.num_layers,
+            dropout=float(model.dropout),
+            tie_weights=model.tie_embeddings,
+        )
+    module.load_state_dict(state_dict)
+    return module.eval()
+
+
+def save_rnn_model(module, path, *, state_dict_only: bool = False) -> None:
+    """Write an `RNNModel` from `to_rnn_model` to `path` as word_language_model's `main.py` saves one: the whole
+    module pickled as their `model.RNNModel`, which their `main.py` and `generate.py` load with
+    `torch.load` (their model.py on the path); or, with `state_dict_only`, its state dict alone (what
+    `torch.load(path, weights_only=True)` and `RNNModel.load_state_dict` read). The file is written
+    atomically.
+
+    Example:
+        >>> save_rnn_model(to_rnn_model(model), "model.pt")     # doctest: +SKIP
+    """
+    import pickle
+    import types
+
+    import torch
+
+    from purelm._runtime._files import atomic_writer
+    from purelm.reference import RNNModel
+
+    class Pickler(pickle._Pickler):  # the Python pickler: the C one cannot name a class other than its own
+        def save_global(self, obj, name=None):
+            if obj is RNNModel:
+                # Their main.py imports RNNModel from their model.py, and so finds it as `model.RNNModel`.
+                self.write(pickle.GLOBAL + b"model\nRNNModel\n")
+                self.memoize(obj)
+            else:
+                super().save_global(obj, name)
+
+    # torch.save calls `pickle_module.Pickler(file, protocol=...)` and reads `__name__`.
+    pickle_module = types.ModuleType("pickle")
+    pickle_module.Pickler = Pickler
+    with atomic_writer(path) as f:
+        if state_dict_only:
+            torch.save(module.state_dict(), f)
+        else:
+            torch.save(module, f, pickle_module=pickle_module)
 
 
 def from_torch_state_dict(state_dict, *, cell: str | None = None) -> LSTMLM:
@@ -118,7 +213,7 @@ def load_torch_file(path, *, allow_pickle: bool = False) -> tuple[dict, dict]:
             raise StateDictError(
                 f"{path} holds a pickled Python object ({pickled.group(1)}, such as the whole model "
                 "word_language_model's main.py saves), not a state dict; loading it runs code from the file, so "
-                "it needs allow_pickle=True (purelm convert-torch --allow-pickle) if you trust the file, or "
+                "it needs allow_pickle=True if you trust the file, or "
                 "re-save it with torch.save(model.state_dict(), path)"
             ) from None
         loaded = _load_pickled(torch, path)

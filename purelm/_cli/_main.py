@@ -5,6 +5,8 @@
     purelm sample DIR --prompt "def " --length 300 --temperature 0.8 --top-k 40 --seed 0
     purelm eval DIR [FILE... | DATA_DIR]
     purelm convert-torch MODEL.pt [--vocab DATA_DIR] --out DIR
+    purelm export-torch DIR --out MODEL.pt      # word_language_model's RNNModel
+    purelm config DIR > run.toml                # the run's settings, for train --config run.toml
 
 The command line is argument parsing (`purelm._cli._parser`) on top of the library: `purelm.training` and
 the run directory for train and convert-torch (`purelm._cli._train`, which sample and eval never import),
@@ -19,7 +21,7 @@ import sys
 from collections.abc import Sequence
 
 from purelm._cli._parser import UsageError, build_parser
-from purelm._runtime import _compile_cache, _signals
+from purelm._runtime import _compile_cache, _platforms, _signals
 
 # The errors reported as one line: (module, class, exit status). Each is looked up only if its module was
 # loaded, so that `purelm sample` need not import the training loop (and equinox) to recognise its errors: a
@@ -28,7 +30,7 @@ _ONE_LINE_ERRORS = (
     ("purelm._cli._parser", "UsageError", 2),
     ("purelm._data._corpus", "DataError", 2),
     ("purelm._rundir._checkpoint", "CheckpointError", 2),
-    ("purelm._runtime._parallel", "DeviceError", 2),
+    ("purelm._runtime._platforms", "DeviceError", 2),
     ("purelm.training._config", "ConfigError", 2),
     ("purelm._data._tokenizer", "TokenizerError", 2),
     ("purelm.interop", "StateDictError", 2),
@@ -43,17 +45,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Before the first compilation: a second run of the same command loads XLA's output from disk.
     _compile_cache.enable("off" if args.no_compile_cache else None)
     try:
+        # Before JAX starts a backend. `train` checks it once a multi-process run is joined; `config` computes
+        # nothing.
+        _platforms.use(args.device)
+        if args.command not in ("train", "config"):
+            _platforms.check(args.device)
         if args.command in ("train", "convert-torch"):
             from purelm._cli import _train
 
             return (_train.train if args.command == "train" else _train.convert)(args)
+        if args.command in ("export-torch", "config"):
+            from purelm._cli import _runs
+
+            return (_runs.export if args.command == "export-torch" else _runs.config)(args)
         return {"sample": _sample, "eval": _eval}[args.command](args)
     except BrokenPipeError:
         raise  # `purelm sample ... | head`: the console entry ends quietly, as a tool killed by SIGPIPE
     except Exception as err:
         status = _one_line_status(err)
         if status is not None:
-            print(f"purelm {args.command}: error: {_one_line(err)}", file=sys.stderr)
+            message = _one_line(err)
+            if args.command in ("train", "convert-torch"):
+                from purelm._cli._train import spell_options
+
+                message = spell_options(message, args)
+            print(f"purelm {args.command}: error: {message}", file=sys.stderr)
             return status
         if isinstance(err, OSError):  # an unwritable --out, a full disk: still one line, not a traceback
             print(f"purelm {args.command}: error: {err.strerror or err}: {err.filename or ''}", file=sys.stderr)

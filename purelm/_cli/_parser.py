@@ -4,9 +4,15 @@ out of range is one line and exit status 2, as any bad input)."""
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import math
+import platform
 
 from purelm._data._tokenizer import TOKENIZERS
+from purelm._runtime._version import __version__
+
+# What `--log-to` may name; metrics.jsonl is always written (a resumed run reads it back).
+LOGGERS = ("jsonl", "csv", "tensorboard")
 
 
 class UsageError(ValueError):
@@ -74,6 +80,14 @@ def _dropout(text: str) -> float:
     return value
 
 
+def _loggers(text: str) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
+    unknown = [name for name in names if name not in LOGGERS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"{text!r}: name one or more of {', '.join(LOGGERS)}, comma-separated")
+    return names
+
+
 def _add_train_arguments(train: argparse.ArgumentParser) -> None:
     from purelm.training._config import CELLS, DTYPES, OPTIMIZERS, SCHEDULES
 
@@ -86,6 +100,21 @@ def _add_train_arguments(train: argparse.ArgumentParser) -> None:
         "valid.txt (and test.txt) is read as those splits (default: the stdlib)",
     )
     add("--out", metavar="DIR", help="run directory (checkpoint, metrics.jsonl, loss.png, best/)")
+    add(
+        "--config",
+        metavar="FILE",
+        help="a TOML file of settings, by section ([model], [data], [optim], [schedule], [run]; `purelm config "
+        "DIR` prints a run's); options given on the command line override it",
+    )
+    add(
+        "--log-to",
+        dest="log_to",
+        type=_loggers,
+        metavar="LIST",
+        help="where metrics go besides the console: jsonl (DIR/metrics.jsonl, always written), csv "
+        "(DIR/metrics.csv), tensorboard (event files in DIR/tensorboard/; pip install 'purelm[tensorboard]'), "
+        "comma-separated (jsonl)",
+    )
     add(
         "--resume",
         metavar="DIR",
@@ -269,6 +298,7 @@ def _add_distributed_arguments(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The `purelm` command line: one subcommand each for train, sample, eval and convert-torch."""
     parser = _Parser(prog="purelm", description="Train, sample and evaluate LSTM (GRU, RNN) language models.")
+    parser.add_argument("--version", action="version", version=version_line())
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -276,6 +306,12 @@ def build_parser() -> argparse.ArgumentParser:
         dest="no_compile_cache",
         action="store_true",
         help="do not use JAX's persistent compilation cache (also: PURELM_CACHE_DIR=off)",
+    )
+    common.add_argument(
+        "--device",
+        choices=("cpu", "gpu", "tpu"),
+        help="the kind of device to compute on (default: JAX's choice, a GPU or TPU where there is one; "
+        "also: JAX_PLATFORMS)",
     )
 
     def add_parser(name, **kwargs):
@@ -336,8 +372,13 @@ def build_parser() -> argparse.ArgumentParser:
     convert = add_parser(
         "convert-torch", help="import a PyTorch language model (word_language_model's RNNModel, purelm.reference)"
     )
-    convert.add_argument("state_dict", metavar="MODEL.pt", help="a state_dict saved with torch.save")
-    convert.add_argument("--out", metavar="DIR", required=True)
+    convert.add_argument(
+        "state_dict",
+        metavar="MODEL.pt",
+        help="a file written by torch.save: a state_dict, or (with --allow-pickle) a whole pickled model, such "
+        "as word_language_model's main.py saves",
+    )
+    convert.add_argument("--out", metavar="DIR", required=True, help="the model directory to write (a new one)")
     convert.add_argument(
         "--vocab",
         metavar="DATA_DIR",
@@ -355,4 +396,39 @@ def build_parser() -> argparse.ArgumentParser:
         help="also read a whole pickled model (what word_language_model's main.py saves). "
         "Unpickling runs code from the file: only for files you trust",
     )
+
+    export = add_parser(
+        "export-torch",
+        help="write a model as word_language_model's RNNModel, which their main.py and generate.py load",
+    )
+    export.add_argument("dir", metavar="DIR", help="a run directory (from train or convert-torch)")
+    export.add_argument("--out", metavar="MODEL.pt", required=True, help="the file to write (a new one)")
+    export.add_argument(
+        "--state-dict",
+        dest="state_dict",
+        action="store_true",
+        help="write the state_dict alone (RNNModel's names: encoder.weight, rnn.weight_ih_l0, ..., decoder.bias), "
+        "loaded with torch.load(weights_only=True) and model.load_state_dict",
+    )
+
+    config = add_parser("config", help="print a run's configuration as a TOML file for train --config")
+    config.add_argument("dir", metavar="DIR", help="a run directory (from train)")
     return parser
+
+
+def train_options() -> dict[str, str]:
+    """`purelm train`'s options by their argparse destination (`num_layers` -> `--layers`)."""
+    train = _Parser(prog="purelm train", add_help=False)
+    _add_train_arguments(train)
+    return {action.dest: action.option_strings[0] for action in train._actions if action.option_strings}
+
+
+def version_line() -> str:
+    """`purelm 0.1.0 (jax 0.4.38, jaxlib 0.4.38, Python 3.11.9)`, without importing JAX."""
+    versions = []
+    for name in ("jax", "jaxlib"):
+        try:
+            versions.append(f"{name} {importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            versions.append(f"{name} not installed")
+    return f"purelm {__version__} ({', '.join(versions)}, Python {platform.python_version()})"

@@ -2,24 +2,36 @@
 
 They live apart from `purelm._cli._main` so that `purelm sample` and `purelm eval` never import what training
 needs (`purelm.training`'s loop, equinox, optax, matplotlib): a warm `purelm sample` is mostly `import jax`.
+
+The library names settings by their place in the configuration (`model.embed_dim=32`); `spell_options`
+turns those names in a message into what the user typed: the option (`--embed-dim 32`), or the config
+file's setting.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import re
 import sys
 from pathlib import Path
 
-from purelm._cli._console import Console, summarize
-from purelm._cli._parser import UsageError
-from purelm._rundir._format import holds_checkpoint
+from purelm._cli._parser import UsageError, train_options
+from purelm._data._metrics import format_loss
+from purelm._rundir._checkpoint import CHECKPOINT_FILE
+from purelm._rundir._format import BEST_DIR, METRICS_FILE, PLOT_FILE, holds_checkpoint
+from purelm._rundir._loggers import CSV_FILE, TENSORBOARD_DIR
 from purelm._rundir._run import Run
-from purelm._runtime import _signals
+from purelm._runtime import _platforms, _signals
 from purelm._runtime._compile_cache import is_off
 from purelm._runtime._host_memory import ENV_VAR as KEEP_FREED_MEMORY_ENV
 from purelm._runtime._host_memory import keep_freed_memory
 from purelm._runtime._parallel import initialize_distributed, is_main_process
 from purelm.training._config import TrainingConfig
+from purelm.training._config_file import read_config_file
+from purelm.training._console import Console
+from purelm.training._loop import Result
+from purelm.training._progress import format_rate
 
 # argparse destination -> (config section, field). Options left out on the command line stay None, so a
 # resumed run keeps what its checkpoint stores and only what was given is compared.
@@ -65,7 +77,7 @@ def _out_dir(text: str) -> Path:
 
 
 def _given(args) -> dict[str, dict]:
-    """The options given on the command line, as config changes by section."""
+    """The options given on the command line, as config changes by section (over those of `--config`)."""
     changes: dict[str, dict] = {}
     for dest, (section, field) in _FIELDS.items():
         value = getattr(args, dest, None)
@@ -79,6 +91,58 @@ def _given(args) -> dict[str, dict]:
     return changes
 
 
+def _settings(args) -> dict[str, dict]:
+    """The settings of `--config FILE`, if given, with the command line's options over them."""
+    flags = _given(args)
+    from_file = read_config_file(args.config) if args.config else {}
+    # Remembered for spell_options: a message about a setting names the file where the file gave it.
+    args.config_fields = {f"{section}.{name}" for section, fields in from_file.items() for name in fields}
+    return {name: from_file.get(name, {}) | flags.get(name, {}) for name in from_file.keys() | flags.keys()}
+
+
+# A setting in a library message (`model.embed_dim`, `optim.lr=0.5`), and a Python keyword with its value.
+_SETTING = re.compile(r"\b(model|data|optim|schedule|run)\.([a-z_]+)(?:=(\S+))?")
+_KEYWORD = re.compile(r"\b(cell|allow_pickle)=('?)([\w.]+)\2")
+_KEYWORD_OPTIONS = {"cell": "--cell", "allow_pickle": "--allow-pickle"}
+
+
+def spell_options(message: str, args) -> str:
+    """`message` with each setting named as the command line gave it: `model.embed_dim=32` becomes
+    `--embed-dim 32`, or `model.embed_dim=32 in run.toml` where `--config run.toml` set it; Python keywords
+    of `purelm.interop` (`cell='rnn_tanh'`) become options (`--cell rnn_tanh`)."""
+    options = {f"{section}.{name}": option for (section, name), option in _field_options().items()}
+    given = _given(args) if args.command == "train" else {}
+    by_flag = {f"{section}.{name}" for section, fields in given.items() for name in fields}
+    in_file = getattr(args, "config_fields", set()) - by_flag
+
+    def setting(match: re.Match) -> str:
+        field, value = f"{match[1]}.{match[2]}", match[3]
+        if field in in_file:
+            return f"{match[0]} in {args.config}"
+        option = options.get(field)
+        if option is None:
+            return match[0]
+        # Switches (--tied, --no-best) take no value.
+        return option if value is None or option in ("--tied", "--no-best") else f"{option} {value}"
+
+    def keyword(match: re.Match) -> str:
+        option = _KEYWORD_OPTIONS[match[1]]
+        return option if match[3] == "True" else f"{option} {match[3]}"
+
+    return _KEYWORD.sub(keyword, _SETTING.sub(setting, message))
+
+
+def _field_options() -> dict[tuple[str, str], str]:
+    """The option that sets each configuration field."""
+    flags = train_options()
+    options = {field: flags[dest] for dest, field in _FIELDS.items()}
+    return options | {
+        ("model", "tie_embeddings"): "--tied",
+        ("model", "output_bias"): "--tied",
+        ("data", "paths"): "DATA",
+    }
+
+
 def train(args) -> int:
     # First, before any JAX computation: joining a multi-process run must precede backend initialisation.
     initialize_distributed(
@@ -87,11 +151,15 @@ def train(args) -> int:
         process_id=args.process_id,
         auto=args.distributed,
     )
+    _platforms.check(args.device)
     # Reuse freed host memory instead of page-faulting fresh buffers every step (purelm._runtime._host_memory);
     # a training process reaches its peak memory every step anyway.
     if not is_off(os.environ.get(KEEP_FREED_MEMORY_ENV, "on")):
         keep_freed_memory()
-    changes = _given(args)
+    changes = _settings(args)
+    log_to = args.log_to or ("jsonl",)
+    if "tensorboard" in log_to and importlib.util.find_spec("tensorboardX") is None:
+        raise UsageError("--log-to tensorboard needs tensorboardX: pip install 'purelm[tensorboard]'")
     console = Console(sys.stdout if is_main_process() else open(os.devnull, "w"))  # noqa: SIM115
     _signals.phase("data")
     if args.resume is None:
@@ -100,26 +168,49 @@ def train(args) -> int:
         out = _out_dir(args.out)
         if holds_checkpoint(out):
             raise UsageError(f"{out} already holds a checkpoint; continue it with --resume {out} or pick another --out")
-        run = Run.create(TrainingConfig.new(**changes), out, callbacks=[console])
+        run = Run.create(TrainingConfig.new(**changes), out, callbacks=[console], log_to=log_to)
     else:
         resume = Path(args.resume)
         out = None if args.out is None else _out_dir(args.out)
         if out is not None and out.resolve() != resume.resolve() and holds_checkpoint(out):
             raise UsageError(f"{out} already holds a checkpoint of another run; pick another --out")
-        run = Run.resume(resume, changes=changes, out=out, callbacks=[console])
+        run = Run.resume(resume, changes=changes, out=out, callbacks=[console], log_to=log_to)
     result = run.train()
     if result.status == "diverged":
-        print(f"purelm train: error: {result.message}", file=sys.stderr)
+        print(f"purelm train: error: {spell_options(result.message, args)}", file=sys.stderr)
         return 1
     if result.status in ("nothing", "stopped"):
         console.say(
-            result.message
+            spell_options(result.message, args)
             if result.status == "nothing"
             else f"{result.message}; continue: {_signals.resume_command(run.out)}"
         )
         return 0
     summarize(run, result, console)
     return 0
+
+
+def summarize(run: Run, result: Result, console: Console) -> None:
+    """The lines that end a finished run: its losses and speed, where its files are, and the loss plot."""
+    unit = run.tokenizer.unit
+    summary = result.message
+    if result.train:
+        summary += f", train {format_loss(result.train['train_loss'], unit)}"
+    if result.eval:
+        summary += f", validation {format_loss(result.eval['val_loss'], unit)}"
+    rate = result.train.get("tokens_per_s") if result.train else None
+    if rate:
+        summary += f", {format_rate(rate)} tokens/s"
+    console.say(summary)
+    console.say(f"checkpoint: {run.out / CHECKPOINT_FILE}")
+    if run.best is not None and run.config.run.keep_best:
+        console.say(f"best: {run.out / BEST_DIR} (step {run.best['step']})")
+    extra = [run.out / name for name in (CSV_FILE, TENSORBOARD_DIR) if (run.out / name).exists()]
+    console.say(f"metrics: {', '.join(str(path) for path in [run.out / METRICS_FILE, *extra])}")
+    if run.writer:
+        _signals.phase("plot")
+        problem = run.plot()
+        console.say(problem if problem else f"loss plot: {run.out / PLOT_FILE}")
 
 
 def convert(args) -> int:

@@ -314,8 +314,8 @@ def training_streams(tokens: np.ndarray, batch_size: int, seq_len: int, unit: st
     if len(tokens) // batch_size < seq_len:
         raise DataError(
             f"the training split has {len(tokens):,} {unit}s, shorter than one batch of windows "
-            f"(--batch-size {batch_size} x --seq-len {seq_len} = {batch_size * seq_len:,} {unit}s); "
-            "use more data or a smaller --batch-size/--seq-len"
+            f"(data.batch_size={batch_size} x data.seq_len={seq_len} = {batch_size * seq_len:,} {unit}s); "
+            "use more data or a smaller data.batch_size or data.seq_len"
         )
     return batchify(tokens, batch_size)
 

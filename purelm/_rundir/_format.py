@@ -1,11 +1,11 @@
 """A run directory's format, in one place: its files, the metadata its checkpoint carries, and how a model
 or a run is read back from it.
 
-    DIR/checkpoint.npz    arrays and metadata (`purelm._rundir._checkpoint`)
-    DIR/hparams.json      a readable copy of the metadata; never read back
-    DIR/metrics.jsonl     one JSON record per log line and per validation
-    DIR/loss.png          the loss plot (`purelm train`)
-    DIR/best/             the best model by validation, itself a model directory
+    DIR/checkpoint.safetensors  arrays and metadata (`purelm._rundir._checkpoint`; older runs: checkpoint.npz)
+    DIR/hparams.json            a readable copy of the metadata; never read back
+    DIR/metrics.jsonl           one JSON record per log line and per validation
+    DIR/loss.png                the loss plot (`purelm train`)
+    DIR/best/                   the best model by validation, itself a model directory
 
 The metadata's `kind` says what the checkpoint holds: "train", a resumable training state (the trees
 "model", "opt_state", "states" and "key") with the run's whole configuration (`config`); or "model",
@@ -30,7 +30,13 @@ from typing import Any
 import jax
 
 from purelm._data._tokenizer import ByteTokenizer, Tokenizer, TokenizerError, tokenizer_from_json
-from purelm._rundir._checkpoint import CHECKPOINT_FILE, CheckpointError, load_checkpoint, read_meta, save_checkpoint
+from purelm._rundir._checkpoint import (
+    CheckpointError,
+    checkpoint_file,
+    load_checkpoint,
+    read_meta,
+    save_checkpoint,
+)
 from purelm._runtime._files import atomic_write_bytes
 from purelm._runtime._version import __version__
 from purelm.training._config import ConfigError, DataConfig, ModelConfig, TrainingConfig
@@ -45,7 +51,7 @@ PathLike = str | os.PathLike[str]
 
 def holds_checkpoint(directory: PathLike) -> bool:
     """Whether `directory` already holds a checkpoint (of any run)."""
-    return (Path(directory) / CHECKPOINT_FILE).exists()
+    return checkpoint_file(directory) is not None
 
 
 # ------------------------------------------------------------------------------------------ writing

@@ -19,16 +19,19 @@ from purelm._rundir._checkpoint import CheckpointError, load_checkpoint, save_ch
 from purelm._rundir._format import (
     BEST_DIR,
     METRICS_FILE,
+    PLOT_FILE,
     append_metrics,
     read_metrics,
     read_training,
     run_meta,
     write_metrics,
 )
+from purelm._rundir._loggers import loggers
+from purelm._rundir._plot import plot_losses
 from purelm._runtime import _signals
 from purelm._runtime._errors import check_fits
+from purelm.training._callback import Callback
 from purelm.training._config import make_optimizer, with_learning_rate
-from purelm.training._state import Callback
 from purelm.training._trainer import Trainer
 
 
@@ -41,12 +44,20 @@ class Run(Trainer):
     `train()` between two compiled calls with a saved checkpoint. Only process 0 of a multi-host run
     writes files.
 
+    Both print progress as `purelm train` does (a `Console`) unless given `progress=False`; `log_to`
+    names where metrics go besides `metrics.jsonl`, which is always written: "csv" (`metrics.csv`),
+    "tensorboard" (event files in `tensorboard/`, with tensorboardX). `plot()` draws the loss plot.
+
     >>> run = Run.create(config, "runs/x")  # doctest: +SKIP
     >>> losses = run.step(5)                # five training steps in one compiled call  # doctest: +SKIP
     >>> run.evaluate().perplexity           # doctest: +SKIP
     """
 
     resumed_from: Path | None = None
+
+    def __init__(self, *args, log_to: Sequence[str] = ("jsonl",), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.callbacks += loggers(log_to)
 
     @classmethod
     def resume(
@@ -56,13 +67,15 @@ class Run(Trainer):
         changes: dict[str, dict] | None = None,
         out: str | Path | None = None,
         callbacks: Sequence[Callback] = (),
+        **options,
     ) -> Run:
         """Continue the run saved in `directory` exactly, with its stored configuration.
 
         `changes` (by section, e.g. `{"run": {"steps": 2000}, "optim": {"lr": 5.0}}`) may change what a
         resume allows (target step, intervals, devices, early stopping, the learning rate, where the data
         is); anything else that differs raises `ConfigError` naming the option. The data must be the same
-        tokens (a fingerprint is stored). `out` (default: `directory`) is where the run goes on.
+        tokens (a fingerprint is stored). `out` (default: `directory`) is where the run goes on. `callbacks`
+        and `options` (`progress`, `log_to`) are as for `Run.create`.
         """
         directory = Path(directory)
         _signals.phase("data")
@@ -71,7 +84,7 @@ class Run(Trainer):
         changed = stored.changes(config)
         corpus = load_corpus(config.data.spec(), tokenizer=tokenizer)
         check_fits(config.model.template(), optimizer=make_optimizer(config.optim, config.schedule), training=True)
-        run = cls(config, tokenizer, corpus, directory if out is None else Path(out), callbacks=callbacks)
+        run = cls(config, tokenizer, corpus, directory if out is None else Path(out), callbacks=callbacks, **options)
         run._check_data(directory, meta["data"])
         trees, meta = load_checkpoint(directory, run.state_templates())
         run.model, run.opt_state, run.states, run.key = (trees[k] for k in ("model", "opt_state", "states", "key"))
@@ -117,6 +130,13 @@ class Run(Trainer):
 
     def _write_model(self, directory: Path, trees: dict) -> None:
         save_checkpoint(directory, trees, self.checkpoint_meta() | {"kind": "model"})
+
+    def plot(self, path: str | Path | None = None, *, title: str | None = None) -> str | None:
+        """Draw the loss plot of the run's metrics to `path` (default: `DIR/loss.png`). Returns None, or a
+        one-line reason there is no plot (matplotlib is not installed, nothing is recorded yet)."""
+        if title is None:
+            title = f"purelm: hidden {self.config.model.hidden_dim}, {self.corpus.description.split(':')[0]}"
+        return plot_losses(self.records, self.out / PLOT_FILE if path is None else path, title=title)
 
     def _save_best(self) -> None:
         self.save_model(self.out / BEST_DIR)

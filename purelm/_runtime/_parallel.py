@@ -32,12 +32,9 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from purelm._runtime import _signals
+from purelm._runtime._platforms import DeviceError
 
 BATCH_AXIS = "batch"
-
-
-class DeviceError(ValueError):
-    """An impossible device request (more devices than exist, or a batch that does not divide)."""
 
 
 def choose_devices(requested: int | None, batch_size: int) -> int:
@@ -49,11 +46,11 @@ def choose_devices(requested: int | None, batch_size: int) -> int:
             n -= 1
         return n
     if requested < 1:
-        raise DeviceError(f"--devices must be at least 1, got {requested}")
+        raise DeviceError(f"run.devices must be at least 1, got {requested}")
     if requested > available:
-        raise DeviceError(f"--devices {requested} asks for more devices than the {available} available")
+        raise DeviceError(f"run.devices={requested} asks for more devices than the {available} available")
     if batch_size % requested:
-        raise DeviceError(f"--batch-size {batch_size} does not split evenly over --devices {requested}")
+        raise DeviceError(f"data.batch_size={batch_size} does not split evenly over run.devices={requested}")
     return requested
 
 

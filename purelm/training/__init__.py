@@ -29,6 +29,7 @@ from purelm.training._config import (
     TrainingConfig,
     make_optimizer,
 )
+from purelm.training._config_file import config_toml, read_config_file
 
 # The names defined with the training loop (equinox, the model, the optimizers) and with the run directory,
 # imported on first use (PEP 562): `purelm eval` reads a run's configuration without loading them. The run
@@ -38,7 +39,10 @@ _LAZY = {
     "METRICS_FILE": "purelm._rundir._format",
     "PLOT_FILE": "purelm._rundir._format",
     "RUN_FORMAT": "purelm._rundir._format",
-    "Callback": "purelm.training._state",
+    "Callback": "purelm.training._callback",
+    "Console": "purelm.training._console",
+    "CSVLogger": "purelm._rundir._loggers",
+    "TensorBoardLogger": "purelm._rundir._loggers",
     "Evaluation": "purelm._data._metrics",
     "Result": "purelm.training._loop",
     "Run": "purelm._rundir._run",
@@ -61,10 +65,12 @@ def __getattr__(name: str):
 if TYPE_CHECKING:
     from purelm._data._metrics import Evaluation
     from purelm._rundir._format import BEST_DIR, METRICS_FILE, PLOT_FILE, RUN_FORMAT, load_run_model, read_metrics
+    from purelm._rundir._loggers import CSVLogger, TensorBoardLogger
     from purelm._rundir._run import Run
+    from purelm.training._callback import Callback
+    from purelm.training._console import Console
     from purelm.training._evaluate import score
     from purelm.training._loop import Result, TrainingError
-    from purelm.training._state import Callback
 
 __all__ = [
     "BEST_DIR",
@@ -72,8 +78,10 @@ __all__ = [
     "METRICS_FILE",
     "PLOT_FILE",
     "RUN_FORMAT",
+    "CSVLogger",
     "Callback",
     "ConfigError",
+    "Console",
     "DataConfig",
     "Evaluation",
     "ModelConfig",
@@ -82,10 +90,13 @@ __all__ = [
     "Run",
     "RunConfig",
     "ScheduleConfig",
+    "TensorBoardLogger",
     "TrainingConfig",
     "TrainingError",
+    "config_toml",
     "load_run_model",
     "make_optimizer",
+    "read_config_file",
     "read_metrics",
     "score",
 ]

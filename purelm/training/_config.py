@@ -28,7 +28,8 @@ WORD_EVAL_BATCH_SIZE, WORD_EVAL_SEQ_LEN = 10, 35
 
 
 class ConfigError(ValueError):
-    """An impossible setting, named by its command-line option."""
+    """An impossible or unknown setting, named by its place in the configuration (`model.embed_dim`); the
+    `purelm train` command names its option instead (`--embed-dim`)."""
 
 
 def _need(condition: bool, message: str) -> None:
@@ -36,11 +37,18 @@ def _need(condition: bool, message: str) -> None:
         raise ConfigError(message)
 
 
-def _positive(value: Any, option: str, kind: type = int, *, zero: bool = False) -> None:
+def _positive(section: _Section, name: str, kind: type = int, *, zero: bool = False) -> None:
+    value = getattr(section, name)
     kinds = (int, float) if kind is float else (int,)
     ok = isinstance(value, kinds) and not isinstance(value, bool)
     ok = ok and math.isfinite(value) and (value > 0 or (zero and value == 0))
-    _need(ok, f"{option} must be a finite {'non-negative' if zero else 'positive'} number, got {value!r}")
+    what = "non-negative" if zero else "positive"
+    _need(ok, f"{section.section}.{name} must be a finite {what} number, got {value!r}")
+
+
+def _one_of(section: _Section, name: str, choices: tuple[str, ...]) -> None:
+    value = getattr(section, name)
+    _need(value in choices, f"{section.section}.{name} must be one of {', '.join(choices)}, got {value!r}")
 
 
 class _Section:
@@ -52,10 +60,24 @@ class _Section:
         return {f.name: _jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
 
     @classmethod
+    def names(cls) -> list[str]:
+        """The section's settings, in the order they are declared."""
+        return [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+
+    @classmethod
+    def check_names(cls, data: dict) -> None:
+        """Raise `ConfigError` naming the first key of `data` that is not one of the section's settings."""
+        unknown = [name for name in data if name not in cls.names()]
+        _need(
+            not unknown,
+            f"unknown setting {cls.section}.{unknown[0] if unknown else ''}; "
+            f"the {cls.section} settings are {', '.join(cls.names())}",
+        )
+
+    @classmethod
     def from_json(cls, data: dict):
-        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-        unknown = sorted(set(data) - names)
-        _need(not unknown, f"unknown {cls.section} setting {unknown[0] if unknown else ''!r} in the checkpoint")
+        _need(isinstance(data, dict), f"the {cls.section} settings must be a JSON object, got {data!r}")
+        cls.check_names(data)
         values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
         return cls(**values)
 
@@ -83,22 +105,18 @@ class ModelConfig(_Section):
     dtype: str = "float32"
 
     def __post_init__(self):
-        for name, option in (
-            ("vocab_size", "vocab size"),
-            ("embed_dim", "--embed-dim"),
-            ("hidden_dim", "--hidden-dim"),
-            ("num_layers", "--layers"),
-        ):
-            _positive(getattr(self, name), option)
-        _need(self.cell in CELLS, f"--cell must be one of {', '.join(CELLS)}, got {self.cell!r}")
-        _need(self.dtype in DTYPES, f"--dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
+        for name in ("vocab_size", "embed_dim", "hidden_dim", "num_layers"):
+            _positive(self, name)
+        _one_of(self, "cell", CELLS)
+        _one_of(self, "dtype", DTYPES)
         _need(
             isinstance(self.dropout, int | float) and 0 <= self.dropout < 1,
-            f"--dropout must be in [0, 1), got {self.dropout!r}",
+            f"model.dropout must be in [0, 1), got {self.dropout!r}",
         )
         _need(
             not self.tie_embeddings or self.embed_dim == self.hidden_dim,
-            f"--tied needs --embed-dim equal to --hidden-dim, got {self.embed_dim} and {self.hidden_dim}",
+            f"model.tie_embeddings needs model.embed_dim equal to model.hidden_dim, "
+            f"got {self.embed_dim} and {self.hidden_dim}",
         )
 
     def kwargs(self) -> dict:
@@ -172,16 +190,12 @@ class DataConfig(_Section):
     eval_seq_len: int | None = None
 
     def __post_init__(self):
-        _need(self.tokenizer in ("byte", "word"), f"--tokenizer must be byte or word, got {self.tokenizer!r}")
-        _positive(self.batch_size, "--batch-size")
-        _positive(self.seq_len, "--seq-len")
-        for name, option in (
-            ("eval_tokens", "--eval-tokens"),
-            ("eval_batch_size", "--eval-batch-size"),
-            ("eval_seq_len", "--eval-seq-len"),
-        ):
+        _one_of(self, "tokenizer", ("byte", "word"))
+        _positive(self, "batch_size")
+        _positive(self, "seq_len")
+        for name in ("eval_tokens", "eval_batch_size", "eval_seq_len"):
             if getattr(self, name) is not None:
-                _positive(getattr(self, name), option)
+                _positive(self, name)
 
     def spec(self):
         from purelm._data._corpus import DataSpec
@@ -217,13 +231,11 @@ class OptimConfig(_Section):
     grad_clip: float = 1.0
 
     def __post_init__(self):
-        _need(
-            self.optimizer in OPTIMIZERS, f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}"
-        )
-        _positive(self.lr, "--lr", float)
+        _one_of(self, "optimizer", OPTIMIZERS)
+        _positive(self, "lr", float)
         if self.weight_decay is not None:
-            _positive(self.weight_decay, "--weight-decay", float, zero=True)
-        _positive(self.grad_clip, "--grad-clip", float, zero=True)
+            _positive(self, "weight_decay", float, zero=True)
+        _positive(self, "grad_clip", float, zero=True)
 
     def decay(self) -> float:
         if self.weight_decay is not None:
@@ -250,18 +262,18 @@ class ScheduleConfig(_Section):
     anneal: float = 0.0
 
     def __post_init__(self):
-        _need(self.kind in SCHEDULES, f"--schedule must be one of {', '.join(SCHEDULES)}, got {self.kind!r}")
-        _positive(self.warmup, "--warmup", zero=True)
+        _one_of(self, "kind", SCHEDULES)
+        _positive(self, "warmup", zero=True)
         if self.decay_steps is not None:
-            _positive(self.decay_steps, "decay steps")
+            _positive(self, "decay_steps")
         _need(
             isinstance(self.min_ratio, int | float) and 0 <= self.min_ratio <= 1,
-            f"the cosine's final ratio must be in [0, 1], got {self.min_ratio!r}",
+            f"schedule.min_ratio must be in [0, 1], got {self.min_ratio!r}",
         )
-        _positive(self.anneal, "--anneal", float, zero=True)
+        _positive(self, "anneal", float, zero=True)
         _need(
             self.anneal == 0 or self.anneal > 1,
-            f"--anneal must be above 1 (the lr is divided by it), got {self.anneal}",
+            f"schedule.anneal must be above 1 (the lr is divided by it), got {self.anneal}",
         )
 
     def multiplier(self, count):
@@ -295,17 +307,19 @@ class RunConfig(_Section):
     divergence: float = 3.0
 
     def __post_init__(self):
-        _positive(self.steps, "--steps")
-        _positive(self.eval_every, "--eval-every", zero=True)
-        _positive(self.log_every, "--log-every")
-        _positive(self.checkpoint_every, "--checkpoint-every")
-        _positive(self.steps_per_call, "--steps-per-call")
-        _positive(self.seed, "--seed", zero=True)
+        for name in ("steps", "log_every", "checkpoint_every", "steps_per_call"):
+            _positive(self, name)
+        for name in ("eval_every", "seed", "early_stop"):
+            _positive(self, name, zero=True)
         if self.devices is not None:
-            _positive(self.devices, "--devices")
-        _positive(self.early_stop, "--early-stop", zero=True)
-        _positive(self.divergence, "--divergence", float, zero=True)
+            _positive(self, "devices")
+        _need(isinstance(self.keep_best, bool), f"run.keep_best must be true or false, got {self.keep_best!r}")
+        _positive(self, "divergence", float, zero=True)
 
+
+SECTION_TYPES: dict[str, type[_Section]] = {
+    section.section: section for section in (ModelConfig, DataConfig, OptimConfig, ScheduleConfig, RunConfig)
+}
 
 # What a resume may change, by section: everything else must match the checkpoint.
 _RESUMABLE = {
@@ -323,45 +337,6 @@ _RESUMABLE = {
     "optim": {"lr"},
     # Moved data is fine: the tokens are checked against the checkpoint's fingerprint.
     "data": {"eval_tokens", "paths", "include"},
-}
-# Command-line spelling of each field, for messages.
-OPTION = {
-    "embed_dim": "--embed-dim",
-    "hidden_dim": "--hidden-dim",
-    "num_layers": "--layers",
-    "cell": "--cell",
-    "tie_embeddings": "--tied",
-    "output_bias": "--tied",
-    "dropout": "--dropout",
-    "dtype": "--dtype",
-    "vocab_size": "--tokenizer",
-    "paths": "DATA",
-    "include": "--include",
-    "tokenizer": "--tokenizer",
-    "batch_size": "--batch-size",
-    "seq_len": "--seq-len",
-    "eval_tokens": "--eval-tokens",
-    "eval_batch_size": "--eval-batch-size",
-    "eval_seq_len": "--eval-seq-len",
-    "optimizer": "--optimizer",
-    "lr": "--lr",
-    "weight_decay": "--weight-decay",
-    "grad_clip": "--grad-clip",
-    "kind": "--schedule",
-    "warmup": "--warmup",
-    "decay_steps": "--steps (cosine schedule length)",
-    "min_ratio": "--min-lr-ratio",
-    "anneal": "--anneal",
-    "steps": "--steps",
-    "eval_every": "--eval-every",
-    "log_every": "--log-every",
-    "checkpoint_every": "--checkpoint-every",
-    "steps_per_call": "--steps-per-call",
-    "seed": "--seed",
-    "devices": "--devices",
-    "early_stop": "--early-stop",
-    "keep_best": "--no-best",
-    "divergence": "--divergence",
 }
 
 
@@ -387,19 +362,32 @@ class TrainingConfig:
 
     @classmethod
     def from_json(cls, data: dict) -> TrainingConfig:
-        version = data.get("version") if isinstance(data, dict) else None
+        """The configuration `to_json` wrote (a checkpoint's `config`): its `version` is required."""
+        _need(isinstance(data, dict), f"a run configuration is a JSON object, got {type(data).__name__}")
+        version = data.get("version")
+        _need(
+            version is not None,
+            f'the run configuration has no "version"; this purelm reads version {CONFIG_VERSION}',
+        )
         _need(
             version == CONFIG_VERSION,
-            f"the checkpoint's run configuration has version {version!r}; this purelm reads version {CONFIG_VERSION}",
+            f"the run configuration has version {version!r}; this purelm reads version {CONFIG_VERSION}",
         )
-        types = {
-            "model": ModelConfig,
-            "data": DataConfig,
-            "optim": OptimConfig,
-            "schedule": ScheduleConfig,
-            "run": RunConfig,
-        }
-        return cls(**{name: types[name].from_json(data.get(name, {})) for name in cls.SECTIONS})
+        cls.check_sections(data, extra=("version",))
+        return cls(**{name: SECTION_TYPES[name].from_json(data.get(name, {})) for name in cls.SECTIONS})
+
+    @classmethod
+    def check_sections(cls, sections: dict, *, extra: tuple[str, ...] = ()) -> None:
+        """Raise `ConfigError` naming the first section, or setting, of `sections` that does not exist."""
+        unknown = [name for name in sections if name not in cls.SECTIONS + extra]
+        _need(
+            not unknown,
+            f"unknown section {unknown[0] if unknown else ''!r}; the sections are {', '.join(cls.SECTIONS)}",
+        )
+        for name, fields in sections.items():
+            if name in cls.SECTIONS:
+                _need(isinstance(fields, dict), f"the {name} section must map settings to values, got {fields!r}")
+                SECTION_TYPES[name].check_names(fields)
 
     @classmethod
     def new(cls, **sections: dict) -> TrainingConfig:
@@ -415,7 +403,9 @@ class TrainingConfig:
         return cls().replace(**sections)
 
     def replace(self, **sections: dict) -> TrainingConfig:
-        """A copy with some fields changed: `config.replace(run={"steps": 2000}, optim={"lr": 1.0})`."""
+        """A copy with some fields changed: `config.replace(run={"steps": 2000}, optim={"lr": 1.0})`; an unknown
+        section or setting raises `ConfigError` naming the valid ones."""
+        self.check_sections(sections)
         return dataclasses.replace(
             self, **{name: dataclasses.replace(getattr(self, name), **fields) for name, fields in sections.items()}
         )
@@ -432,8 +422,8 @@ class TrainingConfig:
                     continue
                 if field.name not in _RESUMABLE.get(name, ()):
                     raise ConfigError(
-                        f"{OPTION.get(field.name, field.name)} {_show(value)} differs from the run's "
-                        f"{field.name} = {_show(old)}; a resumed run keeps it"
+                        f"{name}.{field.name}={_show(value)} differs from the run's {_show(old)}; "
+                        "a resumed run keeps it"
                     )
                 changed.setdefault(name, {})[field.name] = value
         return changed

@@ -8,8 +8,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import equinox as eqx
@@ -24,28 +25,11 @@ from purelm._model._lstmlm import batch_initial_state
 from purelm._runtime import _signals
 from purelm._runtime._errors import check_fits
 from purelm._runtime._parallel import choose_devices, is_main_process, make_mesh, shard_batch, to_host
+from purelm.training._callback import Callback
 from purelm.training._config import TrainingConfig, learning_rate, make_optimizer
 from purelm.training._evaluate import score
-from purelm.training._loop import Result, TrainingError
+from purelm.training._loop import TrainingError
 from purelm.training._steps import make_train_steps
-
-
-class Callback:
-    """Hooks `Run.train` calls; override what you need. Every method gets the run first.
-
-    >>> class Printer(Callback):
-    ...     def on_log(self, run, record):
-    ...         print(record["step"], record["train_loss"])
-    """
-
-    def on_start(self, run: TrainingState) -> None: ...
-    def on_steps(self, run: TrainingState, step: int, loss: Callable[[], float]) -> None: ...
-    def on_log(self, run: TrainingState, record: dict) -> None: ...
-    def on_eval(self, run: TrainingState, record: dict) -> None: ...
-    def on_save(self, run: TrainingState, step: int, path: Path) -> None: ...
-    def on_message(self, run: TrainingState, text: str) -> None: ...
-    def on_pause(self, run: TrainingState, seconds: float) -> None: ...
-    def on_end(self, run: TrainingState, result: Result) -> None: ...
 
 
 def _train_steps(optim, schedule):
@@ -69,10 +53,17 @@ class TrainingState:
     """A model in training: its configuration, tokenizer, data, model, optimizer state, carried states and
     step. Writing files is left to a subclass (`purelm.training.Run`, through the `_write_*` methods)."""
 
-    def __init__(self, config: TrainingConfig, tokenizer: Tokenizer, corpus, out: Path, *, callbacks=()):
+    def __init__(
+        self, config: TrainingConfig, tokenizer: Tokenizer, corpus, out: Path, *, callbacks=(), progress: bool = True
+    ):
         # Use Run.create / Run.resume; this sets up what both share.
         self.config, self.tokenizer, self.corpus, self.out = config, tokenizer, corpus, Path(out)
         self.callbacks: list[Callback] = list(callbacks)
+        from purelm.training._console import Console  # equinox and jax, as this module; no cost
+
+        if progress and not any(isinstance(callback, Console) for callback in self.callbacks):
+            # Printed as `purelm train` prints it, by the main process only.
+            self.callbacks.insert(0, Console(None if is_main_process() else open(os.devnull, "w")))  # noqa: SIM115
         data = config.data
         self.streams = training_streams(corpus.train, data.batch_size, data.seq_len, tokenizer.unit)
         self.windows_per_epoch = num_windows(self.streams, data.seq_len)
@@ -104,9 +95,12 @@ class TrainingState:
     # ------------------------------------------------------------------------------------------ set-up
 
     @classmethod
-    def create(cls, config: TrainingConfig, out: str | Path, *, callbacks: Sequence[Callback] = ()):
+    def create(cls, config: TrainingConfig, out: str | Path, *, callbacks: Sequence[Callback] = (), **options):
         """A new run writing to `out` (nothing is written before the first save): reads the data, builds
-        the tokenizer (a word vocabulary comes from the data), initialises the model from `run.seed`."""
+        the tokenizer (a word vocabulary comes from the data), initialises the model from `run.seed`.
+
+        `callbacks` get the run's events; unless `progress=False`, a `Console` prints them as `purelm train`
+        does. `options` are the run's own (`Run`: `log_to`)."""
         out = Path(out)
         spec = config.data.spec()
         _signals.phase("data")
@@ -118,7 +112,7 @@ class TrainingState:
         optimizer = make_optimizer(config.optim, config.schedule)
         # From shapes alone: a model too large for the device is one line, not an allocation failure.
         check_fits(config.model.template(), optimizer=optimizer, training=True)
-        run = cls(config, tokenizer, corpus, out, callbacks=callbacks)
+        run = cls(config, tokenizer, corpus, out, callbacks=callbacks, **options)
         init_key, run.key = jax.random.split(jax.random.key(config.run.seed))
         run.model = config.model.build(init_key)
         run.opt_state = optimizer.init(eqx.filter(run.model, eqx.is_array))
@@ -241,3 +235,4 @@ class TrainingState:
         self.records.append(record)
         if self.writer:
             self._write_record(record)
+        self._emit("on_record", record)

@@ -35,14 +35,14 @@ class Trainer(TrainingState):
 
     def train(self) -> Result:
         """Train to the target step (`config.run.steps`), logging, evaluating and saving at the run's
-        intervals. Returns how it ended; files: `out/checkpoint.npz`, `metrics.jsonl`, `best/`."""
+        intervals. Returns how it ended; files: `out/checkpoint.safetensors`, `metrics.jsonl`, `best/`."""
         self._emit("on_start")
         if self.step_count >= self.config.run.steps:
             return self._end(
                 Result(
                     "nothing",
                     self.step_count,
-                    f"nothing to do: the run is already at step {self.step_count} (--steps {self.config.run.steps})",
+                    f"nothing to do: the run is already at step {self.step_count} (run.steps={self.config.run.steps})",
                 )
             )
         self._begin()
@@ -204,7 +204,7 @@ class Trainer(TrainingState):
         return Result(
             "diverged",
             self.step_count,
-            f"training diverged by step {self.step_count}: {problem}; {kept}; try a smaller --lr or --grad-clip",
+            f"training diverged by step {self.step_count}: {problem}; {kept}; try a smaller optim.lr or optim.grad_clip",
         )
 
     def _result(self, status: str, message: str) -> Result:

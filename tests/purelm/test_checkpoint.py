@@ -13,11 +13,15 @@ import pytest
 from purelm._rundir._checkpoint import (
     CHECKPOINT_FILE,
     HPARAMS_FILE,
+    LEGACY_CHECKPOINT_FILE,
     CheckpointError,
     load_checkpoint,
+    named_leaves,
     read_meta,
+    read_tree_arrays,
     save_checkpoint,
 )
+from purelm._runtime import _safetensors
 
 
 def _trees(width=5, seed=0):
@@ -70,10 +74,50 @@ def test_round_trip_is_exact_and_keeps_metadata(tmp_path):
     assert _same(only_model["model"], trees["model"])
 
 
-def test_no_pickle_anywhere(tmp_path):
-    save_checkpoint(tmp_path, _trees(), {"step": 1})
-    with np.load(tmp_path / CHECKPOINT_FILE, allow_pickle=False) as archive:
-        assert all(archive[name].dtype != object for name in archive.files)
+def test_other_tools_read_named_tensors_without_pickle(tmp_path):
+    safetensors = pytest.importorskip("safetensors.numpy")
+    trees = _trees()
+    save_checkpoint(tmp_path, trees, {"step": 1})
+    tensors = safetensors.load_file(str(tmp_path / CHECKPOINT_FILE))  # the reference reader
+    names = [name for name, _ in named_leaves(trees)]
+    assert sorted(tensors) == sorted(names) and "model.layers[0].weight" in names
+    for name, leaf in named_leaves(trees):
+        raw = jax.random.key_data(leaf) if jnp.issubdtype(leaf.dtype, jax.dtypes.prng_key) else leaf
+        np.testing.assert_array_equal(tensors[name], np.asarray(raw), err_msg=name)
+    # bfloat16, which numpy lacks, reads back through torch.
+    torch_reader = pytest.importorskip("safetensors.torch")
+    import ml_dtypes
+
+    save_checkpoint(tmp_path, {"w": np.arange(6, dtype=ml_dtypes.bfloat16).reshape(2, 3)}, {})
+    assert torch_reader.load_file(str(tmp_path / CHECKPOINT_FILE))["w"].float().tolist() == [[0, 1, 2], [3, 4, 5]]
+
+
+def _save_legacy(directory, trees, meta):
+    """A checkpoint of format version 1, as purelm 0.1.0 wrote it: `np.savez` of members a0, a1, ... with the
+    leaf names, shapes, dtypes and PRNG key implementations in a JSON member `header`."""
+    arrays, leaves = {}, []
+    for i, (name, leaf) in enumerate(named_leaves(trees)):
+        key = str(jax.random.key_impl(leaf)) if jnp.issubdtype(leaf.dtype, jax.dtypes.prng_key) else None
+        array = np.asarray(jax.random.key_data(leaf) if key else leaf)
+        arrays[f"a{i}"] = array
+        leaves.append({"name": name, "shape": list(array.shape), "dtype": str(array.dtype), "key": key})
+    header = {"format": "purelm-checkpoint", "version": 1, "leaves": leaves, "meta": meta}
+    arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
+    with open(directory / LEGACY_CHECKPOINT_FILE, "wb") as f:
+        np.savez(f, **arrays)
+
+
+def test_checkpoints_of_the_previous_format_load_and_are_replaced_on_the_next_save(tmp_path):
+    trees = _trees()
+    _save_legacy(tmp_path, trees, {"step": 3})
+    loaded, meta = load_checkpoint(tmp_path, _templates())
+    assert meta == {"step": 3} == read_meta(tmp_path) and _same(loaded, trees)
+    assert jax.random.normal(loaded["key"]) == jax.random.normal(trees["key"])
+    model_arrays = read_tree_arrays(tmp_path, "model")
+    assert all(np.array_equal(a, b) for a, b in zip(model_arrays, _arrays(trees["model"]), strict=True))
+    save_checkpoint(tmp_path, loaded, {"step": 4})
+    assert sorted(os.listdir(tmp_path)) == [CHECKPOINT_FILE, HPARAMS_FILE]
+    assert _same(load_checkpoint(tmp_path, _templates())[0], trees)
 
 
 def test_mismatched_shapes_name_the_leaf(tmp_path):
@@ -107,20 +151,25 @@ def test_corrupt_truncated_missing_and_foreign_files_are_refused(tmp_path):
     with pytest.raises(CheckpointError, match="is corrupt or truncated"):
         load_checkpoint(tmp_path, _templates())
 
-    # Flip bytes inside the stored arrays: the zip's CRC catches it.
+    # Flip bytes inside the stored arrays (the last ones: the header comes first): each tensor's CRC catches it.
     damaged = bytearray(good)
-    for i in range(len(good) // 3, len(good) // 3 + 64):
+    for i in range(len(good) - 64, len(good)):
         damaged[i] ^= 0xFF
     path.write_bytes(bytes(damaged))
-    with pytest.raises(CheckpointError, match="is corrupt"):
+    with pytest.raises(CheckpointError, match=r"is corrupt: leaf .* fails its checksum"):
         load_checkpoint(tmp_path, _templates())
 
-    np.savez(path, weights=np.zeros(3))
+    with open(path, "wb") as f:  # a zip, where the header's length would be
+        np.savez(f, weights=np.zeros(3))
     with pytest.raises(CheckpointError, match="is corrupt or truncated"):
+        read_meta(tmp_path)
+    with open(path, "wb") as f:  # a safetensors file of another program
+        _safetensors.write(f, [("weights", np.zeros(3))], {})
+    with pytest.raises(CheckpointError, match="is not a purelm checkpoint"):
         read_meta(tmp_path)
 
     path.unlink()
-    with pytest.raises(CheckpointError, match=r"holds no checkpoint \(checkpoint.npz is missing\)"):
+    with pytest.raises(CheckpointError, match=r"holds no checkpoint \(checkpoint.safetensors is missing\)"):
         read_meta(tmp_path)
     with pytest.raises(CheckpointError, match="no such checkpoint directory"):
         read_meta(tmp_path / "nope")
@@ -130,11 +179,11 @@ def test_a_write_killed_midway_leaves_the_previous_checkpoint(tmp_path, monkeypa
     first = _trees(seed=0)
     save_checkpoint(tmp_path, first, {"step": 1})
 
-    def dies_halfway(file, **arrays):
-        file.write(b"PK\x03\x04 half a zip")
+    def dies_halfway(file, tensors, metadata):
+        file.write(b"\x10\x00\x00\x00\x00\x00\x00\x00{half a header")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(np, "savez", dies_halfway)
+    monkeypatch.setattr(_safetensors, "write", dies_halfway)
     with pytest.raises(KeyboardInterrupt):
         save_checkpoint(tmp_path, _trees(seed=1), {"step": 2})
     loaded, meta = load_checkpoint(tmp_path, _templates())

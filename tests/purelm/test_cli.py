@@ -4,15 +4,18 @@ one-line errors (exit 2, no traceback, nothing half-written) for every kind of b
 import io
 import json
 import math
+import os
+import re
+import subprocess
 import sys
 
 import numpy as np
 import pytest
 
 import purelm._cli._main as cli
-from purelm._cli._progress import Progress, format_duration
 from purelm._rundir._checkpoint import CHECKPOINT_FILE, _read_all, load_checkpoint
 from purelm._rundir._format import load_model
+from purelm.training._progress import Progress, format_duration
 
 # Tiny and shared by every run, so the compiled step and evaluation are reused across tests.
 TINY = ["--batch-size", "4", "--seq-len", "16", "--embed-dim", "8", "--hidden-dim", "16"]
@@ -49,7 +52,10 @@ def _no_compile_cache(monkeypatch):
 
 
 def run(capsys, *argv):
-    code = cli.main([str(a) for a in argv])
+    try:
+        code = cli.main([str(a) for a in argv])
+    except SystemExit as exited:  # argparse's own errors and --help
+        code = exited.code
     captured = capsys.readouterr()
     return code, captured.out, captured.err
 
@@ -85,7 +91,7 @@ def test_train_writes_checkpoint_metrics_and_plot(capsys, corpus, tmp_path):
     assert meta["step"] == 6 and meta["model"]["hidden_dim"] == 16 and meta["config"]["data"]["batch_size"] == 4
     assert meta["config"]["run"] == meta["config"]["run"] | {"steps": 6, "log_every": 2, "eval_every": 4}
     assert meta["data"]["paths"] == [str(corpus)] and meta["position"]["window"] == 6
-    assert (out / "best" / "checkpoint.npz").is_file() and "best: " in stdout
+    assert (out / "best" / CHECKPOINT_FILE).is_file() and "best: " in stdout
 
     # eval on the run's own validation split reproduces the number logged at the end of training.
     code, stdout, _ = run(capsys, "eval", out)
@@ -142,7 +148,7 @@ def test_resume_without_options_continues_to_the_stored_target_and_intervals(cap
         data=DataConfig(paths=(str(short_file),), batch_size=4, seq_len=16),
         run=RunConfig(steps=5, log_every=1, eval_every=0),
     )
-    assert Run.create(config, out, callbacks=[StopAt2()]).train().status == "stopped"
+    assert Run.create(config, out, callbacks=[StopAt2()], progress=False).train().status == "stopped"
     code, stdout, _ = run(capsys, "train", "--resume", out)
     assert code == 0 and f"resuming {out} at step 2 (target 5)" in stdout
     assert [line.split("  ")[0] for line in stdout.splitlines() if line.startswith("step")] == [
@@ -233,9 +239,9 @@ def test_resume_refuses_mismatches(capsys, corpus, short_file, tmp_path):
     out = tmp_path / "run"
     assert run(capsys, "train", short_file, "--out", out, *TINY, "--steps", 2, "--eval-every", 0)[0] == 0
     code, _, err = run(capsys, "train", "--resume", out, "--hidden-dim", 32, "--steps", 4)
-    assert_one_line_error(code, err, "--hidden-dim 32 differs from the run's hidden_dim = 16")
+    assert_one_line_error(code, err, "--hidden-dim 32 differs from the run's 16; a resumed run keeps it")
     code, _, err = run(capsys, "train", "--resume", out, "--optimizer", "sgd")
-    assert_one_line_error(code, err, "--optimizer sgd differs from the run's optimizer = adam")
+    assert_one_line_error(code, err, "--optimizer sgd differs from the run's adam")
     code, _, err = run(capsys, "train", corpus, "--resume", out, "--steps", 4)
     assert_one_line_error(code, err, "the data does not match the checkpoint", "fingerprint")
     code, _, err = run(capsys, "train", short_file, "--out", out, *TINY)
@@ -506,3 +512,191 @@ def test_checkpoints_of_older_runs_are_read_but_not_resumed(capsys, short_file, 
     for argv in (["eval", words, short_file], ["sample", words]):
         code, _, err = run(capsys, *argv)
         assert_one_line_error(code, err, "vocabulary of 300 but no word list", "--vocab DATA_DIR")
+
+
+def test_a_config_file_replays_a_run_and_options_override_it(capsys, short_file, tmp_path):
+    first = tmp_path / "first"
+    common = [*TINY, "--steps", 4, "--eval-every", 0, "--log-every", 2]
+    assert run(capsys, "train", short_file, "--out", first, *common, "--lr", 0.01, "--seed", 3)[0] == 0
+    code, toml, _ = run(capsys, "config", first)
+    assert code == 0 and toml.startswith(f"# The configuration of the run in {first} (step 4)")
+    assert '[optim]\noptimizer = "adam"\nlr = 0.01\n' in toml and f'paths = ["{short_file}"]' in toml
+    path = tmp_path / "run.toml"
+    path.write_text(toml)
+    replay = tmp_path / "replay"
+    assert run(capsys, "train", "--config", path, "--out", replay)[0] == 0
+    ours, theirs = _state_arrays(first), _state_arrays(replay)
+    assert sorted(ours) == sorted(theirs) and all(np.array_equal(ours[k], theirs[k]) for k in ours)
+    # Options on the command line win over the file.
+    assert run(capsys, "train", "--config", path, "--out", tmp_path / "over", "--steps", 2, "--lr", 0.5)[0] == 0
+    config = json.loads((tmp_path / "over" / "hparams.json").read_text())["config"]
+    assert (config["run"]["steps"], config["optim"]["lr"], config["run"]["seed"]) == (2, 0.5, 3)
+
+    # What is wrong names the file's setting, or the option that set it.
+    path.write_text("[model]\nhidden = 32\n")
+    code, _, err = run(capsys, "train", "--config", path, "--out", tmp_path / "x")
+    assert_one_line_error(code, err, f"{path}: unknown setting model.hidden; the model settings are vocab_size, embed")
+    path.write_text("[model]\nembed_dim = 0\n")
+    code, _, err = run(capsys, "train", short_file, "--config", path, "--out", tmp_path / "x")
+    assert_one_line_error(code, err, f"model.embed_dim in {path} must be a finite positive number, got 0")
+    code, _, err = run(capsys, "train", short_file, "--config", path, "--out", tmp_path / "x", "--embed-dim", -1)
+    assert_one_line_error(code, err, "--embed-dim: must be a finite positive number, got -1")
+    path.write_text("[model]\nhidden_dim = 32\n")
+    code, _, err = run(capsys, "train", "--resume", first, "--config", path)
+    assert_one_line_error(code, err, f"model.hidden_dim=32 in {path} differs from the run's 16; a resumed run keeps it")
+    code, _, err = run(capsys, "train", "--resume", first, "--config", path, "--hidden-dim", 8)
+    assert_one_line_error(code, err, "--hidden-dim 8 differs from the run's 16")
+    code, _, err = run(capsys, "train", "--config", tmp_path / "missing.toml", "--out", tmp_path / "x")
+    assert_one_line_error(code, err, "missing.toml: No such file or directory")
+    code, _, err = run(capsys, "config", tmp_path / "nowhere")
+    assert_one_line_error(code, err, "no such checkpoint directory")
+
+
+def test_version_and_device_errors_are_one_line(capsys, tmp_path):
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["--version"])
+    assert exited.value.code == 0
+    assert re.fullmatch(r"purelm \d+\.\d+\.\S+ \(jax \S+, jaxlib \S+, Python \S+\)\n", capsys.readouterr().out)
+
+    import jax
+
+    if jax.devices()[0].platform != "cpu":
+        pytest.skip("checks what a CPU-only machine says")
+    env = {k: v for k, v in os.environ.items() if k != "JAX_PLATFORMS"} | {"PURELM_CACHE_DIR": "off"}
+    command = [sys.executable, "-m", "purelm._cli", "eval", str(tmp_path)]
+    for extra, variables, message in (
+        ([], {"JAX_PLATFORMS": "cuda"}, "purelm eval: error: JAX_PLATFORMS=cuda: JAX cannot start that kind of device"),
+        (["--device", "tpu"], {}, "purelm eval: error: --device tpu: JAX cannot start that kind of device here"),
+        (["--device", "cpu"], {}, f"purelm eval: error: {tmp_path} holds no checkpoint"),  # past the device check
+    ):
+        done = subprocess.run(command + extra, env=env | variables, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 2 and done.stdout == "", done.stderr
+        assert done.stderr.count("\n") == 1 and done.stderr.startswith(message), done.stderr
+
+
+def test_no_gpu_support_is_one_line(monkeypatch):
+    from purelm._runtime import _platforms
+
+    monkeypatch.setattr(_platforms.pkgutil, "iter_modules", lambda: [])
+    with pytest.raises(_platforms.DeviceError, match="--device gpu: this JAX has no GPU support installed"):
+        _platforms.use("gpu")
+
+
+def test_log_to_is_checked_before_training(capsys, short_file, tmp_path, monkeypatch):
+    from purelm._cli import _train
+
+    code, _, err = run(capsys, "train", short_file, "--out", tmp_path / "x", "--log-to", "csv,wandb")
+    assert_one_line_error(code, err, "--log-to: 'csv,wandb': name one or more of jsonl, csv, tensorboard")
+    real = _train.importlib.util.find_spec
+    monkeypatch.setattr(_train.importlib.util, "find_spec", lambda name: None if name == "tensorboardX" else real(name))
+    code, _, err = run(capsys, "train", short_file, "--out", tmp_path / "x", "--log-to", "tensorboard")
+    assert_one_line_error(code, err, "--log-to tensorboard needs tensorboardX: pip install 'purelm[tensorboard]'")
+    assert not (tmp_path / "x").exists()
+
+
+def _their_rnn_model(torch):
+    """word_language_model's `model.RNNModel` as their main.py and generate.py use one after `torch.load`,
+    restated from its documented structure: the modules `drop`, `encoder`, `rnn`, `decoder` and the attributes
+    `ntoken`, `rnn_type`, `nhid`, `nlayers` its pickled state holds (unpickling calls no `__init__`)."""
+
+    class RNNModel(torch.nn.Module):
+        def forward(self, input, hidden):
+            output, hidden = self.rnn(self.drop(self.encoder(input)), hidden)
+            decoded = self.decoder(self.drop(output)).view(-1, self.ntoken)
+            return torch.nn.functional.log_softmax(decoded, dim=1), hidden
+
+        def init_hidden(self, bsz):
+            zeros = next(self.parameters()).new_zeros(self.nlayers, bsz, self.nhid)
+            return (zeros, zeros.clone()) if self.rnn_type == "LSTM" else zeros
+
+    RNNModel.__module__, RNNModel.__qualname__ = "model", "RNNModel"  # their main.py's `from model import RNNModel`
+    return RNNModel
+
+
+def _their_test_loss(torch, model, ids, eval_batch_size=10, bptt=35):
+    """Their main.py's `batchify` and `evaluate()`, restated: columns of the stream, the tail dropped, windows of
+    `bptt` with the hidden state carried and detached, the loss weighted by window length."""
+    data = torch.from_numpy(ids.astype(np.int64))
+    nbatch = data.size(0) // eval_batch_size
+    data = data[: nbatch * eval_batch_size].view(eval_batch_size, -1).t().contiguous()
+    model.eval()
+    total, hidden = 0.0, model.init_hidden(eval_batch_size)
+    with torch.no_grad():
+        for i in range(0, data.size(0) - 1, bptt):
+            seq_len = min(bptt, len(data) - 1 - i)
+            inputs, targets = data[i : i + seq_len], data[i + 1 : i + 1 + seq_len].reshape(-1)
+            output, hidden = model(inputs, hidden)
+            hidden = tuple(h.detach() for h in hidden) if isinstance(hidden, tuple) else hidden.detach()
+            total += len(inputs) * torch.nn.functional.nll_loss(output, targets).item()
+    return total / (len(data) - 1), nbatch
+
+
+def test_export_torch_is_evaluated_by_their_scripts_as_purelm_scores_it(capsys, word_dir, tmp_path, monkeypatch):
+    torch = pytest.importorskip("torch")
+    import types
+
+    import equinox as eqx
+    import jax
+    import jax.numpy as jnp
+
+    from purelm._data._tokenizer import read_lines
+    from purelm._rundir._format import load_run_model, save_model_directory
+    from purelm.training._evaluate import scored_log_probs
+
+    out = tmp_path / "run"
+    tiny = ["--embed-dim", 8, "--hidden-dim", 8, "--batch-size", 4, "--seq-len", 8, "--eval-every", 0]
+    argv = ["train", word_dir, "--tokenizer", "word", "--out", out, *tiny, "--steps", 6, "--layers", 2, "--tied"]
+    assert run(capsys, *argv, "--cell", "gru")[0] == 0
+    code, stdout, _ = run(capsys, "export-torch", out, "--out", tmp_path / "trained.pt")
+    assert code == 0 and "note: RNNModel starts from a zero state" in stdout  # its learned c0 is dropped
+    assert f"python main.py --data {word_dir} --model GRU --epochs 0 --save " in stdout
+    # RNNModel has no initial state to learn: their evaluation is purelm's of the model started from zeros.
+    model, tokenizer, _ = load_run_model(out)
+    model = eqx.tree_at(lambda m: m.c0, model, jnp.zeros_like(model.c0))
+    save_model_directory(tmp_path / "zero", model, tokenizer)
+    exported = tmp_path / "model.pt"
+    code, stdout, _ = run(capsys, "export-torch", tmp_path / "zero", "--out", exported)
+    assert code == 0 and "RNNModel('GRU', ntoken=" in stdout and "note" not in stdout
+
+    # Loaded as their main.py and generate.py load it: torch.load with their allowed classes.
+    model_py = types.ModuleType("model")
+    model_py.RNNModel = _their_rnn_model(torch)
+    monkeypatch.setitem(sys.modules, "model", model_py)
+    nn = torch.nn
+    with torch.serialization.safe_globals(
+        [model_py.RNNModel, nn.Dropout, nn.Linear, nn.GRU, nn.LSTM, nn.RNN, nn.Embedding]
+    ):
+        theirs = torch.load(exported)
+    theirs.rnn.flatten_parameters()
+    assert type(theirs) is model_py.RNNModel and theirs.decoder.weight is theirs.encoder.weight
+    ids = tokenizer.encode_lines(read_lines(word_dir / "test.txt"))
+    loss, column = _their_test_loss(torch, theirs, ids)
+    log_probs = scored_log_probs(model, ids, batch_size=10, seq_len=35)
+    # Their tokens: each column's, but its first; purelm scores them with the same context.
+    scored = np.concatenate([log_probs[j * column + 1 : (j + 1) * column] for j in range(10)])
+    assert loss == pytest.approx(-np.mean(scored), rel=1e-6)
+    output, _ = theirs(torch.tensor([[3]]), theirs.init_hidden(1))  # generate.py's first step
+    assert output.shape == (1, tokenizer.vocab_size)
+
+    # The state_dict alone, with their names, reads without pickle and converts back to the same model.
+    code, _, _ = run(capsys, "export-torch", tmp_path / "zero", "--out", tmp_path / "sd.pt", "--state-dict")
+    state_dict = torch.load(tmp_path / "sd.pt", weights_only=True)
+    assert list(state_dict)[:2] == ["encoder.weight", "rnn.weight_ih_l0"] and "rnn.bias_hh_l1" in state_dict
+    assert run(capsys, "convert-torch", tmp_path / "sd.pt", "--vocab", word_dir, "--out", tmp_path / "back")[0] == 0
+    back, _, _ = load_run_model(tmp_path / "back")
+    for a, b in zip(jax.tree.leaves(back), jax.tree.leaves(model), strict=True):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-7)
+    code, _, err = run(capsys, "export-torch", tmp_path / "zero", "--out", exported)
+    assert_one_line_error(code, err, f"--out {exported} exists")
+
+
+def test_convert_torch_speaks_in_options(capsys, tmp_path):
+    torch = pytest.importorskip("torch")
+    from purelm.reference import RNNModel
+
+    path = tmp_path / "rnn.pt"
+    torch.save(RNNModel("RNN_TANH", 20, 8, 8, 1, dropout=0.0).state_dict(), path)
+    code, _, err = run(capsys, "convert-torch", path, "--out", tmp_path / "x")
+    assert_one_line_error(code, err, "pass --cell rnn_tanh or --cell rnn_relu")
+    code, stdout, _ = run(capsys, "convert-torch", "--help")
+    assert code == 0 and "a state_dict, or (with --allow-pickle) a whole pickled model" in " ".join(stdout.split())

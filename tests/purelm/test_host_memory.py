@@ -74,5 +74,5 @@ def test_purelm_train_turns_it_on_unless_told_not_to(monkeypatch, tmp_path, env,
 
 
 class _Args:
-    coordinator = num_processes = process_id = None
+    coordinator = num_processes = process_id = device = None
     distributed = False

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from purelm._rundir._checkpoint import _read_all
 from purelm._runtime._parallel import DeviceError, distributed_settings
 
 PAUSED = Path(__file__).with_name("paused_purelm.py")  # the command, paused at a phase or "-" (see there)
@@ -68,8 +69,7 @@ def _finish(procs: dict[Path, subprocess.Popen], status: int = 0) -> None:
 
 
 def _arrays(out: Path) -> dict[str, np.ndarray]:
-    with np.load(out / "checkpoint.npz") as f:
-        return {name: f[name] for name in f.files if name != "header"}
+    return _read_all(out)
 
 
 def _losses(out: Path) -> list[tuple]:

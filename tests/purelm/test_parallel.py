@@ -17,7 +17,7 @@ from purelm import LSTMLM, sample
 from purelm._cli._main import main
 from purelm._inference import _streaming
 from purelm._inference._streaming import sample_stream
-from purelm._rundir._checkpoint import _read_all
+from purelm._rundir._checkpoint import CHECKPOINT_FILE, _read_all
 from purelm._runtime._errors import OutOfMemory, check_fits, describe_resource_error, parameter_size
 from purelm._runtime._parallel import DeviceError, choose_devices, make_mesh, replicate, shard_batch
 
@@ -50,13 +50,13 @@ def test_one_device_without_a_mesh():
     assert np.array_equal(shard_batch(x, None), x)
     tree = {"w": np.ones(2)}
     assert replicate(tree, None) is tree
-    with pytest.raises(DeviceError, match="--devices 2 asks for more devices than the 1 available"):
+    with pytest.raises(DeviceError, match=r"run.devices=2 asks for more devices than the 1 available"):
         choose_devices(2, 32)
 
 
 def test_a_batch_that_does_not_split_is_refused(monkeypatch):
     monkeypatch.setattr(jax, "device_count", lambda: 4)
-    with pytest.raises(DeviceError, match="--batch-size 6 does not split evenly over --devices 4"):
+    with pytest.raises(DeviceError, match=r"data.batch_size=6 does not split evenly over run.devices=4"):
         choose_devices(4, 6)
     assert choose_devices(None, 6) == 3
 
@@ -150,7 +150,7 @@ def test_the_cli_refuses_a_model_too_large_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
     assert "160,103,416,640 parameters (596 GiB)" in err, err
-    assert not (tmp_path / "run" / "checkpoint.npz").exists()
+    assert not (tmp_path / "run" / CHECKPOINT_FILE).exists()
 
 
 def test_running_out_of_memory_at_run_time_is_one_line(tmp_path):

@@ -25,6 +25,7 @@ import numpy as np
 import pytest
 
 from purelm import load_model
+from purelm._rundir._checkpoint import CHECKPOINT_FILE
 from purelm._runtime import _signals
 from purelm._runtime._signals import Interrupted, deferred, install, requested, resume_command, stop
 
@@ -195,7 +196,7 @@ def test_signal_in_each_phase_ends_cleanly(ended, lab, name):
     out = lab["root"] / name
     if name not in STEPPED:
         assert last.endswith(f"interrupted by {signal.Signals(signum).name}"), last
-        assert not (out / "checkpoint.npz").exists()
+        assert not (out / CHECKPOINT_FILE).exists()
         return
     match = re.fullmatch(r"purelm train: interrupted at step (\d+): checkpoint saved; continue: (.+)", last)
     assert match, last

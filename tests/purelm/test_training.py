@@ -2,6 +2,7 @@
 plateau annealing, keep-best, early stopping, divergence, and the learning-rate schedules."""
 
 import json
+import re
 
 import jax
 import jax.numpy as jnp
@@ -74,30 +75,46 @@ def test_config_round_trip_and_what_a_resume_may_change():
         "run": {"steps": 5000},
         "optim": {"lr": 5.0},
     }
-    with pytest.raises(ConfigError, match="--hidden-dim 128 differs from the run's hidden_dim = 256"):
+    # The library names settings as its configuration does, not as the command line's options.
+    with pytest.raises(ConfigError, match=r"^model.hidden_dim=128 differs from the run's 256; a resumed run keeps it$"):
         config.changes(config.replace(model={"hidden_dim": 128}))
-    with pytest.raises(ConfigError, match="--optimizer adam differs"):
+    with pytest.raises(ConfigError, match=r"^optim.optimizer=adam differs"):
         config.changes(config.replace(optim={"optimizer": "adam"}))
-    with pytest.raises(ConfigError, match="version 99"):
+    with pytest.raises(ConfigError, match="has version 99; this purelm reads version 1"):
         TrainingConfig.from_json(config.to_json() | {"version": 99})
-    with pytest.raises(ConfigError, match="unknown model setting 'width'"):
+    unversioned = {key: value for key, value in config.to_json().items() if key != "version"}
+    with pytest.raises(ConfigError, match=r'^the run configuration has no "version"; this purelm reads version 1$'):
+        TrainingConfig.from_json(unversioned)
+    with pytest.raises(
+        ConfigError, match=r"^unknown setting model.width; the model settings are vocab_size, embed_dim"
+    ):
         TrainingConfig.from_json(config.to_json() | {"model": {"width": 3}})
+    with pytest.raises(
+        ConfigError, match=r"^unknown section 'modle'; the sections are model, data, optim, schedule, run$"
+    ):
+        config.replace(modle={"hidden_dim": 3})
+    with pytest.raises(ConfigError, match=r"^unknown setting run.stpes; the run settings are steps, eval_every"):
+        config.replace(run={"stpes": 3})
 
 
 @pytest.mark.parametrize(
     ("make", "message"),
     [
-        (lambda: OptimConfig(lr=float("inf")), "--lr must be a finite positive number"),
-        (lambda: OptimConfig(lr=0.0), "--lr must be a finite positive number"),
-        (lambda: OptimConfig(optimizer="lion"), "--optimizer must be one of sgd, adam, adamw"),
-        (lambda: ModelConfig(cell="transformer"), "--cell must be one of lstm, gru, rnn_tanh, rnn_relu"),
-        (lambda: ModelConfig(embed_dim=8, hidden_dim=16, tie_embeddings=True), "--tied needs --embed-dim equal"),
-        (lambda: ModelConfig(dropout=1.0), "--dropout must be in [0, 1)"),
-        (lambda: ScheduleConfig(anneal=0.5), "--anneal must be above 1"),
-        (lambda: RunConfig(steps=0), "--steps must be a finite positive number"),
+        (lambda: OptimConfig(lr=float("inf")), "optim.lr must be a finite positive number"),
+        (lambda: OptimConfig(lr=0.0), "optim.lr must be a finite positive number"),
+        (lambda: OptimConfig(optimizer="lion"), "optim.optimizer must be one of sgd, adam, adamw"),
+        (lambda: ModelConfig(cell="transformer"), "model.cell must be one of lstm, gru, rnn_tanh, rnn_relu"),
+        (
+            lambda: ModelConfig(embed_dim=8, hidden_dim=16, tie_embeddings=True),
+            "model.tie_embeddings needs model.embed_dim equal to model.hidden_dim",
+        ),
+        (lambda: ModelConfig(dropout=1.0), "model.dropout must be in [0, 1)"),
+        (lambda: ScheduleConfig(anneal=0.5), "schedule.anneal must be above 1"),
+        (lambda: RunConfig(steps=0), "run.steps must be a finite positive number"),
+        (lambda: RunConfig(keep_best="yes"), "run.keep_best must be true or false"),
     ],
 )
-def test_impossible_settings_are_refused_by_option_name(make, message):
+def test_impossible_settings_are_refused_by_field_name(make, message):
     with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("(", r"\(").replace(")", r"\)")):
         make()
 
@@ -234,3 +251,84 @@ def test_at_most_two_compiled_calls_are_in_flight(text_file, tmp_path, monkeypat
     monkeypatch.setattr(run, "step", slowed_step)
     assert run.train().status == "done"
     assert len(unfinished) == 8 and max(unfinished) <= 1, unfinished
+
+
+def _scalars(directory) -> list[tuple[str, int, float]]:
+    """The (tag, step, value) of every scalar in the TensorBoard event files in `directory`, read as TensorBoard
+    reads them: TFRecords (length, its CRC, an Event proto, its CRC)."""
+    from tensorboardX.proto.event_pb2 import Event
+
+    found = []
+    for path in sorted(directory.iterdir()):
+        data = path.read_bytes()
+        while data:
+            length = int.from_bytes(data[:8], "little")
+            event = Event.FromString(data[12 : 12 + length])
+            data = data[16 + length :]
+            found += [(value.tag, event.step, value.simple_value) for value in event.summary.value]
+    return found
+
+
+def test_train_prints_progress_and_writes_csv_tensorboard_and_the_plot(text_file, tmp_path, capsys):
+    pytest.importorskip("tensorboardX")
+    out = tmp_path / "run"
+    config = tiny(text_file, run={"eval_every": 3})
+    run = Run.create(config, out, callbacks=[StopAt(4)], log_to=("jsonl", "csv", "tensorboard"))
+    assert run.train().status == "stopped"
+    printed = capsys.readouterr().out
+    assert "step 2/6  loss" in printed and "eval  step 3: validation" in printed  # as `purelm train` prints
+    resumed = Run.resume(out, log_to=("csv", "tensorboard"), progress=False)
+    assert resumed.train().status == "done" and capsys.readouterr().out == ""
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    rows = (out / "metrics.csv").read_text().splitlines()
+    assert (
+        rows[0]
+        == "step,train_loss,train_bpb,lr,elapsed_s,tokens_per_s,val_loss,val_perplexity,val_bpb,val_tokens,improved"
+    )
+    assert [int(row.split(",")[0]) for row in rows[1:]] == [r["step"] for r in records] == [2, 3, 4, 6, 6]
+    assert [float(row.split(",")[1] or "nan") for row in rows[1:]][:1] == [records[0]["train_loss"]]
+    # TensorBoard: every number of every record at its step; the steps after the stop came from the resumed run.
+    scalars = _scalars(out / "tensorboard")
+    expected = [
+        (tag.replace("_", "/", 1) if tag.startswith(("train_", "val_")) else tag, r["step"], value)
+        for r in records
+        for tag, value in r.items()
+        if tag != "step" and not isinstance(value, bool)
+    ]
+    assert [(tag, step) for tag, step, _ in sorted(scalars)] == [(tag, step) for tag, step, _ in sorted(expected)]
+    assert [value for *_, value in sorted(scalars)] == pytest.approx([value for *_, value in sorted(expected)])
+    assert resumed.plot() is None and (out / "loss.png").read_bytes().startswith(b"\x89PNG")
+    with pytest.raises(ValueError, match="log_to names jsonl, csv, tensorboard; got 'wandb'"):
+        Run.resume(out, log_to=("wandb",))
+
+
+def test_config_files_round_trip_and_name_what_is_wrong(tmp_path):
+    from purelm.training import config_toml, read_config_file
+
+    config = TrainingConfig.new(
+        model={"cell": "gru", "tie_embeddings": True, "embed_dim": 16, "hidden_dim": 16, "output_bias": True},
+        data={"paths": (str(tmp_path / "a b.txt"), "/data/wiki"), "tokenizer": "word", "batch_size": 20},
+        optim={"optimizer": "sgd", "lr": 20, "grad_clip": 0.25},
+        schedule={"kind": "cosine", "anneal": 4.0},
+        run={"steps": 300, "keep_best": False, "devices": 1},
+    )
+    path = tmp_path / "run.toml"
+    path.write_text(config_toml(config, header="a comment\nreplay"))
+    assert path.read_text().startswith("# a comment\n# replay\nversion = 1\n")
+    assert TrainingConfig.new(**read_config_file(path)) == config
+    assert 'eval_tokens = "all"' in path.read_text()  # a word run scores all of its validation split
+    # Relative paths are relative to the file; an int where a float goes is a float.
+    path.write_text('[data]\npaths = "corpus"\n[optim]\nlr = 20\n')
+    assert read_config_file(path) == {"data": {"paths": (str(tmp_path / "corpus"),)}, "optim": {"lr": 20.0}}
+    for text, message in (
+        ("[model]\nembed_size = 3\n", "unknown setting model.embed_size; the model settings are vocab_size, embed"),
+        ("[modle]\n", "unknown section 'modle'; the sections are model, data, optim, schedule, run"),
+        ("[run]\nkeep_best = 1\n", "run.keep_best must be true or false, got 1"),
+        ("[run]\nsteps = 1.5\n", "run.steps must be an integer, got 1.5"),
+        ("[model]\ncell = 3\n", "model.cell must be a string, got 3"),
+        ("version = 2\n", "version 2: this purelm reads configuration version 1"),
+        ("[model\n", "is not valid TOML: "),
+    ):
+        path.write_text(text)
+        with pytest.raises(ConfigError, match=f"^{re.escape(str(path))}:? .*{re.escape(message)}"):
+            read_config_file(path)

@@ -1,26 +1,30 @@
-"""What `purelm train` prints: a description of the run, progress, evaluations and the summary."""
+"""What a training run prints, `purelm train` and `Run.train()` alike: a description of the run, progress and
+evaluations."""
 
 from __future__ import annotations
+
+import sys
+from typing import TextIO
 
 import equinox as eqx
 import jax
 
-from purelm._cli._plot import plot_losses
-from purelm._cli._progress import Progress, format_rate
 from purelm._data._metrics import format_loss
-from purelm._rundir._checkpoint import CHECKPOINT_FILE
-from purelm._rundir._format import BEST_DIR, METRICS_FILE, PLOT_FILE, read_metrics
-from purelm._rundir._run import Run
-from purelm._runtime import _signals
-from purelm.training._loop import Result
-from purelm.training._state import Callback
+from purelm.training._callback import Callback
+from purelm.training._progress import Progress
 
 
 class Console(Callback):
-    """What `purelm train` prints: a description, progress, evaluations and the summary."""
+    """Prints a run's description, its progress (a bar on a terminal, a line every `log_every` steps
+    elsewhere) and its evaluations to `stream` (default: standard output).
 
-    def __init__(self, stream):
-        self.stream = stream
+    `Run.create` and `Run.resume` add one unless given `progress=False` or a `Console` of their own.
+
+    >>> run = Run.create(config, "runs/x", callbacks=[Console(sys.stderr)])  # doctest: +SKIP
+    """
+
+    def __init__(self, stream: TextIO | None = None):
+        self.stream = stream if stream is not None else sys.stdout
         self.progress: Progress | None = None
 
     def say(self, text: str) -> None:
@@ -96,26 +100,3 @@ class Console(Callback):
         if self.progress is not None:
             self.progress.close()
             self.progress = None
-
-
-def summarize(run: Run, result: Result, console: Console) -> None:
-    """The lines that end a finished run: its losses and speed, where its files are, and the loss plot."""
-    unit = run.tokenizer.unit
-    summary = result.message
-    if result.train:
-        summary += f", train {format_loss(result.train['train_loss'], unit)}"
-    if result.eval:
-        summary += f", validation {format_loss(result.eval['val_loss'], unit)}"
-    rate = result.train.get("tokens_per_s") if result.train else None
-    if rate:
-        summary += f", {format_rate(rate)} tokens/s"
-    console.say(summary)
-    console.say(f"checkpoint: {run.out / CHECKPOINT_FILE}")
-    if run.best is not None and run.config.run.keep_best:
-        console.say(f"best: {run.out / BEST_DIR} (step {run.best['step']})")
-    console.say(f"metrics: {run.out / METRICS_FILE}")
-    if run.writer:
-        _signals.phase("plot")
-        title = f"purelm: hidden {run.config.model.hidden_dim}, {run.corpus.description.split(':')[0]}"
-        problem = plot_losses(read_metrics(run.out / METRICS_FILE), run.out / PLOT_FILE, title=title)
-        console.say(problem if problem else f"loss plot: {run.out / PLOT_FILE}")
