@@ -85,7 +85,7 @@ def to_rnn_model(model: LSTMLM):
     for layer, cell in enumerate(model.cells):
         bias_hh = np.zeros(cell.bias.shape, np.float32)
         if model.cell == "gru":  # b_hn sits inside the reset gate: the one bias that does not fold
-            bias_hh[2 * hidden :] = np.asarray(cell.bias_hn, np.float32)
+            bias_hh[2 * hidden :] = np.asarray(cell.bias_hn, np.float32)  # type: ignore[union-attr]
         for name, value in (
             ("weight_ih", cell.weight_ih),
             ("weight_hh", cell.weight_hh),
@@ -141,7 +141,7 @@ def save_rnn_model(module, path, *, state_dict_only: bool = False) -> None:
 
     # torch.save calls `pickle_module.Pickler(file, protocol=...)` and reads `__name__`.
     pickle_module = types.ModuleType("pickle")
-    pickle_module.Pickler = Pickler
+    pickle_module.Pickler = Pickler  # type: ignore[attr-defined]
     with atomic_writer(path) as f:
         if state_dict_only:
             torch.save(module.state_dict(), f)
@@ -267,7 +267,7 @@ def _load_pickled(torch, path):
 def _module_state_dict(path, module) -> tuple[dict, dict]:
     import torch
 
-    info = {"class": type(module).__name__}
+    info: dict[str, object] = {"class": type(module).__name__}
     rnn = getattr(module, "rnn", None)
     encoder, decoder = getattr(module, "encoder", None), getattr(module, "decoder", None)
     if not isinstance(rnn, torch.nn.RNNBase) or encoder is None or decoder is None:
@@ -336,7 +336,7 @@ def _from_stock(arrays: dict, cell: str | None) -> LSTMLM:
     # Layers are numbered 0..n-1; a gap shows up below as a missing key.
     num_layers = 1 + max(int(m.group(1)) for name in arrays if (m := re.fullmatch(r"rnn\.\w+_l(\d+)", name)))
     used = {"encoder.weight", "decoder.weight", "decoder.bias"}
-    layers = []
+    layers: list[tuple[np.ndarray, ...]] = []  # (weight_ih, weight_hh, bias[, GRU's b_hn]) per layer
     for layer in range(num_layers):
         names = [f"rnn.{kind}_l{layer}" for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
         used.update(names)

@@ -102,6 +102,7 @@ def _sample(args) -> int:
     from purelm._inference._commands import sample_text
 
     run = Checkpoint(args.dir)
+    top_k: int | None
     if args.top_k is None:
         top_k = min(40, run.vocab_size)  # the default, on a vocabulary smaller than 40 too
     else:

@@ -113,7 +113,7 @@ def spell_options(message: str, args) -> str:
     options = {f"{section}.{name}": option for (section, name), option in _field_options().items()}
     given = _given(args) if args.command == "train" else {}
     by_flag = {f"{section}.{name}" for section, fields in given.items() for name in fields}
-    in_file = getattr(args, "config_fields", set()) - by_flag
+    in_file: set[str] = getattr(args, "config_fields", set()) - by_flag
 
     def setting(match: re.Match) -> str:
         field, value = f"{match[1]}.{match[2]}", match[3]
@@ -162,6 +162,7 @@ def train(args) -> int:
         raise UsageError("--log-to tensorboard needs tensorboardX: pip install 'purelm[tensorboard]'")
     console = Console(sys.stdout if is_main_process() else open(os.devnull, "w"))  # noqa: SIM115
     _signals.phase("data")
+    out: Path | None
     if args.resume is None:
         if args.out is None:
             raise UsageError("train needs --out DIR (or --resume DIR)")

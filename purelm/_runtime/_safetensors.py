@@ -118,7 +118,7 @@ class Header:
         tensor = self.tensors[name]
         buffer = bytearray(tensor.end - tensor.begin)
         f.seek(self.data_start + tensor.begin)
-        if f.readinto(buffer) != len(buffer):
+        if f.readinto(buffer) != len(buffer):  # type: ignore[attr-defined]  # files opened with open(..., "rb")
             raise FormatError(f"tensor {name} is cut short")
         dtype = numpy_dtype(tensor.dtype).newbyteorder("<")
         return np.frombuffer(buffer, dtype).reshape(tensor.shape)

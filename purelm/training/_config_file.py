@@ -73,7 +73,8 @@ def read_config_file(path: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
 def _typed(section: str, fields: dict[str, Any]) -> dict[str, Any]:
     """`fields` as the section's dataclass takes them: ints as floats where a float is wanted, lists as tuples,
     `"all"` as None; a value of another type raises `ConfigError`."""
-    types = {field.name: str(field.type) for field in dataclasses.fields(SECTION_TYPES[section])}
+    section_type: Any = SECTION_TYPES[section]  # a dataclass
+    types = {field.name: str(field.type) for field in dataclasses.fields(section_type)}
     typed = {}
     for name, value in fields.items():
         kind, where = types[name], f"{section}.{name}"

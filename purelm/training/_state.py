@@ -12,6 +12,7 @@ import os
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import equinox as eqx
 import jax
@@ -85,12 +86,16 @@ class TrainingState:
         }
         self.writer = is_main_process()
         self.step_count = 0
-        self.best: dict | None = None
+        self.best: Any = None  # the best validation's record, once there is one
         self.evals_since_best = 0
         self.records: list[dict] = []
         self._stop = False
         self._saved_step = -1
-        self.model = self.opt_state = self.states = self.key = None
+        # Set by `create` or `resume` (or a subclass's loader) before the first step.
+        self.model: Any = None
+        self.opt_state: Any = None
+        self.states: Any = None
+        self.key: Any = None
 
     # ------------------------------------------------------------------------------------------ set-up
 
