@@ -153,7 +153,8 @@ class MutateArgument(Rule):
         in methods that build the object (`__init__`, Flax linen `setup`, `unittest` `setUp`).
         Methods that return None count only as statements, so `state = opt.update(...)`-style
         pure APIs are not flagged. Item assignment on a parameter of unknown type lands here
-        (it may be a dict; if it is a JAX array it raises, and the message says so). A traced
+        (it may be a dict; if it is a JAX array it raises, and the message says so; in a traced
+        function `--unsafe-fixes` rewrites `x[i] = v` to `x = x.at[i].set(v)`). A traced
         method (`@jax.jit` on a method, `jax.jit(obj.method)`) that changes `self` gets its own
         message: the change happens once, while tracing; reading `self` is fine.
 
@@ -181,6 +182,9 @@ class MutateArgument(Rule):
             return history + [x], x
     """
     priority = 1
+    # Unsafe: only `x[i] = v` / `x[i] += v` on a traced parameter of unknown type gets one
+    # (`x = x.at[i].set(v)`); if the argument is a dict, the rewrite raises.
+    fix_applicability = "unsafe"
     VALID = [
         "import jax\n@jax.jit\ndef f(x):\n    out = []\n    out.append(x)\n    return out",
         "import jax\n@jax.jit\ndef f(x):\n    x = x + 1\n    return x",
@@ -208,7 +212,12 @@ class MutateArgument(Rule):
         Invalid("import jax\n@jax.jit\ndef f(o, x):\n    o.count = x\n    return x", line=4),
         Invalid("import jax\n@jax.jit\ndef f(o):\n    del o.cache\n    return 1", line=4),
         Invalid("class A:\n    def reset(self):\n        self.v = 0\n", line=3, config={"scope": "all"}),
-        Invalid("import jax\n@jax.jit\ndef f(x, i):\n    x[i] = 0\n    return x", line=4, column=5),
+        Invalid(
+            "import jax\n@jax.jit\ndef f(x, i):\n    x[i] = 0\n    return x",
+            line=4,
+            column=5,
+            expected_fix="import jax\n@jax.jit\ndef f(x, i):\n    x = x.at[i].set(0)\n    return x",
+        ),
         Invalid(
             "import jax\nclass Counter:\n    def __init__(self):\n        self.n = 0\n    def count(self):\n        self.n += 1\n"
             "        return self.n\ncounter = Counter()\nfast = jax.jit(counter.count)\n",
@@ -246,13 +255,17 @@ class MutateArgument(Rule):
             if fn.traced and root.value == fn.self_name:
                 ctx.report(target, self.self_message, name=root.value)
                 continue
-            hint = ""
+            hint, fix = "", None
             if isinstance(target, cst.Subscript) and target.value is root:
                 index = ", ".join(code_of(s.slice).strip() for s in target.slice)
                 hint = (
                     f" (if `{root.value}` is a JAX array this raises instead: use `{root.value}.at[{index}].set(...)`)"
                 )
-            ctx.report(target, name=root.value, hint=hint)
+                if fn.traced and value in (None, "traced") and isinstance(node, (cst.AssignTarget, cst.AugAssign)):
+                    # The line people bring from PyTorch; unsafe, since the argument may be a dict.
+                    statement = node if isinstance(node, cst.AugAssign) else ctx.parent
+                    fix = _item_assignment(ctx, statement, target, "unsafe")  # type: ignore[arg-type]
+            ctx.report(target, name=root.value, hint=hint, fix=fix)
 
     visit_AssignTarget = visit_AugAssign = visit_Del = visit_Call = _visit
 
