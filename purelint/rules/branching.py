@@ -115,6 +115,8 @@ class PythonBranchOnTraced(Rule):
             elif isinstance(node, cst.IfExp):
                 kind, test = "... if ... else ...", node.test
             elif isinstance(node, cst.BooleanOperation):
+                if isinstance(node.operator, cst.Or) and _default_container(node.right, ctx):
+                    continue  # `options or {}`: None or a container, never an array
                 kind, test = ("and" if isinstance(node.operator, cst.And) else "or"), node.left
             elif isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Not):
                 kind, test = "not", node.expression
@@ -126,3 +128,12 @@ class PythonBranchOnTraced(Rule):
             if name is not None:
                 inside.update(id(n) for n in function_nodes(test))
                 ctx.report(node if kind == "not" else test, kind=kind, name=name)
+
+
+_CONTAINERS = (cst.Dict, cst.List, cst.Tuple, cst.Set, cst.DictComp, cst.ListComp, cst.SetComp)
+_CONTAINER_CALLS = frozenset({"builtins.dict", "builtins.list", "builtins.tuple", "builtins.set"})
+
+
+def _default_container(expr: cst.BaseExpression, ctx: Context) -> bool:
+    """`{}`, `[]`, `()`, `dict()`...: the default of an optional container argument."""
+    return isinstance(expr, _CONTAINERS) or (isinstance(expr, cst.Call) and ctx.qualname(expr.func) in _CONTAINER_CALLS)
