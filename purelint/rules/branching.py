@@ -48,7 +48,9 @@ class PythonBranchOnTraced(Rule):
         decides while tracing: a bare attribute (`if state.mask:`, usually an optional field that
         is None or not, which is static pytree structure), a local bound only from such
         attributes, or a name the function also uses with attributes no array has (`if scaler:`
-        next to `scaler.adjust(...)`: an object or an optional pytree node); functions differentiated with
+        next to `scaler.adjust(...)`: an object or an optional pytree node); a string's membership in a
+        dict (`"label" in batch`), `options or {}` (None or a container), the keys of `d.items()` and
+        `d.keys()` (a pytree's keys are static); functions differentiated with
         `jax.grad`/`value_and_grad`/`jvp`/`vjp` outside any traced code (the tracers keep
         concrete values and Python control flow on them works: JAX's docs call it "ok"); helpers
         that are only called from traced code (they are as often called with Python values).
