@@ -70,3 +70,59 @@ def test_values_of_items_and_other_membership_stay_traced():
             return x or 1.0
     """
     assert found(code) == [("PUR401", 6), ("PUR401", 8), ("PUR401", 10)]
+
+
+# -- PUR204: key reuse that was missed ----------------------------------------------------------------
+
+
+def test_key_passed_to_transformed_functions_called_in_place():
+    code = """
+        import jax
+        def rollout(key, params):
+            return jax.random.normal(key, (3,)) + params
+        def run(env, params):
+            rng = jax.random.key(0)
+            state = jax.jit(jax.vmap(env.reset))(rng)
+            out = jax.jit(rollout)(rng, params)
+            return state, out
+    """
+    assert found(code) == [("PUR204", 8)]
+
+
+def test_module_level_key_consumed_again_inside_a_function():
+    code = """
+        import jax
+        key = jax.random.key(0)
+        x = jax.random.normal(key, (3,))
+        def loss(w):
+            noise = jax.random.normal(key, (3,))
+            return (w * noise).sum()
+        grads = jax.value_and_grad(loss)(x)
+    """
+    assert found(code) == [("PUR204", 6)]
+
+
+def test_module_key_rebound_or_shadowed_is_not_reuse():
+    code = """
+        import jax
+        key = jax.random.key(0)
+        x = jax.random.normal(key, (3,))
+        key = jax.random.key(1)
+        def f(key):
+            return jax.random.normal(key, (3,))
+        def g():
+            return jax.random.normal(key, (3,))
+    """
+    assert found(code) == []
+
+
+def test_element_of_a_key_array_after_the_array_was_consumed():
+    code = """
+        import jax
+        def train(train_step, state, key, n):
+            keys = jax.random.split(key, n)
+            state = train_step(keys, state)
+            more = jax.random.split(keys[0], n)
+            return state, more
+    """
+    assert found(code) == [("PUR204", 6)]
