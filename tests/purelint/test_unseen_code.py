@@ -126,3 +126,76 @@ def test_element_of_a_key_array_after_the_array_was_consumed():
             return state, more
     """
     assert found(code) == [("PUR204", 6)]
+
+
+# -- audit mode (`--select ALL --scope all`) ------------------------------------------------------------
+
+
+def test_setup_of_test_classes_of_other_frameworks_builds_the_fixture():
+    code = """
+        import chex
+        import tensorflow as tf
+        from absl.testing import absltest, parameterized
+        from jax._src import test_util as jtu
+        class A(tf.test.TestCase):
+            def setUp(self):
+                self.x = 1
+        class B(parameterized.TestCase):
+            def setUp(self):
+                self.x = 1
+        class C(chex.TestCase):
+            def setUp(self):
+                self.x = 1
+        class Base(absltest.TestCase):
+            pass
+        class D(Base):
+            def setUp(self):
+                self.x = 1
+        class E(jtu.JaxTestCase):
+            def setUp(self):
+                self.x = 1
+    """
+    assert found(code, AUDIT) == []
+
+
+def test_linen_setup_with_a_base_from_another_file():
+    code = """
+        import jax
+        import vae
+        class Model(vae.Model):
+            def setup(self):
+                self.encoder = vae.Encoder()
+    """
+    assert found(code, AUDIT) == []
+
+
+def test_linen_variable_update_is_not_mutation():
+    code = """
+        import jax.numpy as jnp
+        import flax.linen as nn
+        class Counter(nn.Module):
+            @nn.compact
+            def __call__(self, x):
+                counts = self.variable("counts", "n", jnp.zeros, ())
+                counts.value = counts.value + 1
+                return x
+        class Tracker(nn.Module):
+            def setup(self):
+                self.counts = self.variable("counts", "n", jnp.zeros, ())
+            def __call__(self, x):
+                self.counts.value = self.counts.value + 1
+                return x
+    """
+    assert found(code) == [] and found(code, AUDIT) == []
+
+
+def test_torch_in_place_ops_in_a_file_without_jax():
+    code = """
+        import torch
+        def step(w, g, lr):
+            w.sub_(lr * g)
+            torch.nn.init.zeros_(w)
+            torch.add(w, g, out=w)
+    """
+    assert found(code, AUDIT) == []
+    assert [c for c, _ in found("import jax\n" + textwrap.dedent(code), AUDIT)] == ["PUR304"] * 3
