@@ -123,12 +123,16 @@ _STATIC_CALLS = STATIC_RESULTS | {
     "numpy.shape",
     "numpy.ndim",
     "equinox.is_array",
+    "equinox.is_array_like",
+    "equinox.is_inexact_array",
+    "equinox.is_inexact_array_like",
 }
 # `<anything>.dtype(x)`, `np.shape(x)`, `dtypes.issubdtype(...)`: what these return is static.
 _STATIC_METHOD_NAMES = frozenset(
     {"dtype", "shape", "ndim", "result_type", "issubdtype", "iscomplexobj", "isrealobj", "canonicalize_dtype", "typeof"}
 )
 _BOOLEAN_OPERATORS = (cst.BitAnd, cst.BitOr, cst.BitXor)
+_ELEMENT_COMPREHENSIONS = (cst.GeneratorExp, cst.ListComp, cst.SetComp)
 _BINDERS = {
     cst.Assign: lambda n: [([x for t in n.targets for x in bound_names(t.target)], n.value)],
     cst.AnnAssign: lambda n: [(list(bound_names(n.target)), n.value)],
@@ -269,6 +273,15 @@ class Taint:
                 continue
             if kind is cst.Arg:
                 stack.append(node.value)  # not the keyword's name
+                continue
+            if kind in _ELEMENT_COMPREHENSIONS:
+                # `any(is_array(x) for x in leaves(y))`: iterating is static (the loop variables are
+                # traced through their bindings); what the element computes decides.
+                stack.append(node.elt)
+                clause = node.for_in
+                while clause is not None:
+                    stack.extend(condition.test for condition in clause.ifs)
+                    clause = clause.inner_for_in
                 continue
             stack.extend(iter_children(node))
         return None

@@ -139,7 +139,9 @@ class _Inference:
         self.frameworks()
         for fn in model.functions:
             info = fn.class_info
-            if info is not None and info.is_module and not fn.is_init:
+            # Not static or class methods: they see no instance; traced only where traced code calls them
+            # (a `@staticmethod` passed on as a host callback is never traced).
+            if info is not None and info.is_module and not fn.is_init and fn.self_name is not None:
                 self.mark(fn, "module method", info.name)
         while self.queue:
             fn = self.queue.pop()

@@ -199,3 +199,35 @@ def test_torch_in_place_ops_in_a_file_without_jax():
     """
     assert found(code, AUDIT) == []
     assert [c for c, _ in found("import jax\n" + textwrap.dedent(code), AUDIT)] == ["PUR304"] * 3
+
+
+def test_static_method_of_a_module_passed_on_as_a_host_callback_is_not_traced():
+    code = """
+        import equinox as eqx
+        import jax
+        class Meter(eqx.Module):
+            @staticmethod
+            def _show(bar, progress):
+                bar[0] = progress
+                print(progress)
+            def step(self, progress):
+                jax.debug.callback(lambda p: self._show([0.0], p), progress)
+                return progress
+    """
+    assert found(code) == []
+
+
+def test_static_predicate_over_the_leaves_of_a_traced_tree():
+    code = """
+        import equinox as eqx
+        import jax
+        import jax.numpy as jnp
+        @jax.jit
+        def f(y0, xs):
+            if any(eqx.is_array_like(x) and jnp.iscomplexobj(x) for x in jax.tree_util.tree_leaves(y0)):
+                y0 = y0.real
+            if any([x > 0 for x in xs]):
+                y0 = y0 + 1
+            return y0
+    """
+    assert found(code) == [("PUR401", 9)]
