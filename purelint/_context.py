@@ -26,6 +26,7 @@ from purelint._analysis._scopes import ClassInfo, FunctionInfo, Scope
 from purelint._analysis._taint import Taint
 from purelint._analysis._tracing import caches_program
 from purelint._diagnostic import Edit, Fix
+from purelint._frameworks import JAX_LIBRARIES
 
 __all__ = ["Context", "Where", "build_fix"]
 
@@ -75,6 +76,13 @@ class Context:
     @property
     def module_scope(self) -> Scope:
         return self._model.module_scope
+
+    @property
+    def imports_jax(self) -> bool:
+        """The file imports JAX or a library built on it (`JAX_LIBRARIES`), at any level."""
+        model = self._model
+        scopes = [model.module_scope, *model.functions, *model.classes]
+        return any(target.partition(".")[0] in JAX_LIBRARIES for s in scopes for target in s.imports.values())
 
     def function_of(self, node: cst.CSTNode) -> FunctionInfo | None:
         """The function a `def` node defines."""

@@ -35,6 +35,7 @@ __all__ = [
     "CLASS_FRAMEWORKS",
     "FLAG_SOURCES",
     "HOST_CALLBACKS",
+    "JAX_LIBRARIES",
     "NNX_OBJECTS",
     "NNX_VARIABLES",
     "RULE_DEFINERS",
@@ -139,10 +140,17 @@ CLASS_FRAMEWORKS: dict[str, str] = {
     "unittest.TestCase": "unittest",
     "absl.testing.absltest.TestCase": "unittest",
     "absl.testing.parameterized.TestCase": "unittest",
+    "tensorflow.test.TestCase": "unittest",
+    "chex.TestCase": "unittest",
     "flax.nnx.Variable": "nnx-variable",
     "flax.nnx.Param": "nnx-variable",
     "flax.nnx.BatchStat": "nnx-variable",
 }
+# Libraries built on JAX: a file importing none of them (nor JAX) is not JAX code (torch-only code).
+JAX_LIBRARIES = frozenset(
+    {"jax", "jaxlib", "flax", "equinox", "haiku", "optax", "chex", "numpyro", "distrax", "orbax", "diffrax",
+     "lineax", "optimistix", "brax", "objax", "trax"}
+)  # fmt: skip
 # Methods that build the object on concrete values: `self.x = ...` there is construction, not state.
 SETUP_METHODS: dict[str | None, frozenset[str]] = {
     None: frozenset({"__init__", "__post_init__", "__check_init__", "__new__", "__setstate__"}),

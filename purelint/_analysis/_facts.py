@@ -15,7 +15,8 @@ import libcst as cst
 
 from purelint._analysis._cst import function_nodes, parameters
 from purelint._analysis._globals import module_mutated, module_reassigned
-from purelint._analysis._keys import Reuse, find_key_reuse, same_file_helpers
+from purelint._analysis._key_calls import same_file_helpers
+from purelint._analysis._keys import Reuse, Use, find_key_reuse, module_consumed
 from purelint._analysis._model import SemanticModel
 from purelint._analysis._nnx import nnx_params
 from purelint._analysis._scopes import FunctionInfo, Scope
@@ -36,6 +37,7 @@ class Facts:
         self._nnx_params: dict[int, dict[str, str]] = {}
         self._mutated: set[str] | None = None
         self._reassigned: set[str] | None = None
+        self._module_keys: dict[str, Use] | None = None
 
     def taint(self, fn: FunctionInfo, branching: bool = False) -> Taint:
         """The taint facts of `fn`; `branching`: only tracers without concrete values (see `traced_params`)."""
@@ -74,8 +76,18 @@ class Facts:
         """PRNG keys consumed twice in the function `scope` (or in the module's top-level code)."""
         model = self.model
         resolve = lambda e: model.qualname(e, scope)  # noqa: E731
-        node = scope.node if isinstance(scope, FunctionInfo) else model.module
-        return find_key_reuse(node, resolve, same_file_helpers(model, scope))  # type: ignore[arg-type]
+        if not isinstance(scope, FunctionInfo):
+            return find_key_reuse(model.module, resolve, same_file_helpers(model, scope))
+        if self._module_keys is None:
+            module_scope = model.module_scope
+            self._module_keys = module_consumed(
+                model.module, lambda e: model.qualname(e, module_scope), same_file_helpers(model, module_scope)
+            )
+        # Module keys this function reads as globals (not its own names, nor an enclosing function's).
+        outer = {
+            name: use for name, use in self._module_keys.items() if model.lookup(name, scope) is model.module_scope
+        }
+        return find_key_reuse(scope.node, resolve, same_file_helpers(model, scope), outer)  # type: ignore[arg-type]
 
     def value_kinds(self, scope: Scope) -> ValueKinds:
         """Value kinds of the function `scope` is in (or of the module body)."""

@@ -5,7 +5,9 @@ Every binding of a name makes a new key *value*. A value is *consumed* when it i
 presumably draws from it). Consuming a value twice is reuse when at least one of the two consumers is
 a `jax.random` call: a key passed to two unknown calls may be passed to helpers that only inspect it.
 `fold_in(key, data)` derives a new key without consuming (the correct idiom inside loops), and
-`split(key)[0]` / `split(key)[1]` are different keys.
+`split(key)[0]` / `split(key)[1]` are different keys. `keys[0]` after `keys` was consumed is the same
+key again; `jax.jit(f)(key)` consumes `key` as `f(key)` does; a function reading a module-level key that
+the module's top-level code consumed (`module_consumed`) starts with that key consumed.
 
 Control flow: the branches of `if`/`match`/ternaries start from the same state and are merged after
 (a key consumed on any path counts as consumed); a branch that returns or raises does not flow on.
@@ -32,44 +34,14 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import libcst as cst
 
 from purelint._analysis._cst import SCOPE_TYPES, bound_names, code_of, iter_children, parameters
-from purelint._analysis._model import SemanticModel, build_model
-from purelint._analysis._scopes import Scope
-
-Resolver = Callable[[cst.BaseExpression], "str | None"]
-
-RANDOM = "jax.random."
-# jax.random functions that take a key without drawing from it, or take no key at all.
-NOT_CONSUMING = frozenset(
-    {"fold_in", "PRNGKey", "key", "key_data", "wrap_key_data", "key_impl", "clone", "default_prng_impl"}
-)
-# Calls that look at a key without drawing from it (so passing a key to them is not using it up).
-INSPECTING_PREFIXES = (
-    "jax.numpy.",
-    "numpy.",
-    "jax.debug.",
-    "jax.tree_util.",
-    "jax.tree.",
-    "jax.dtypes.",
-    "jax.device_put",
-    "jax.device_get",
-    "jax.block_until_ready",
-    "jax.lax.stop_gradient",
-    "jax.random.key_data",
-    "jax.typeof",
-    "jax.ShapeDtypeStruct",
-    "equinox.is_array",
-    "typing.",
-)
-INSPECTING_BUILTINS = frozenset(
-    "print len isinstance issubclass type id repr str hash bool format getattr"
-    " hasattr callable tuple list iter zip enumerate reversed sorted".split()
-)
+from purelint._analysis._key_calls import NOT_CONSUMING, RANDOM, Helper, Resolver, called_function, inspects
+from purelint._analysis._model import build_model
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,82 +80,58 @@ class _Loop:
     continues: list[_State] = dataclasses.field(default_factory=list)
 
 
-# A same-file helper that draws from some of its parameters: (label, positions, keywords) of the
-# arguments it consumes as keys, or None for anything else.
-Helper = Callable[[cst.BaseExpression], "tuple[str, frozenset[int], frozenset[str]] | None"]
-
-
 def find_key_reuse(
-    function: cst.FunctionDef | cst.Lambda | cst.Module, resolve: Resolver, helper: Helper | None = None
+    function: cst.FunctionDef | cst.Lambda | cst.Module,
+    resolve: Resolver,
+    helper: Helper | None = None,
+    outer: Mapping[str, Use] | None = None,
 ) -> list[Reuse]:
     """Every place in `function` (not its nested functions), or in a module's top-level statements,
     that consumes an already consumed key. `helper` says which same-file calls draw from a key
-    argument (`sample(key)` where `sample` calls `jax.random.normal(key, ...)`)."""
-    flow = _Flow(resolve, helper)
-    state = _State({}, {})
-    if not isinstance(function, cst.Module):
-        for param in parameters(function.params, star=False, star_kwarg=False):
-            flow.bind_name(param.name.value, state)
-    if isinstance(function, cst.Lambda):
-        flow.expr(function.body, state)
-    elif isinstance(function, cst.Module):
-        flow.in_order(function.body, state, flow.statement)
-    else:
-        flow.suite(function.body, state)
+    argument (`sample(key)` where `sample` calls `jax.random.normal(key, ...)`); `outer`: the
+    module's keys its top-level code consumes (`module_consumed`), which `function` reads as globals."""
+    flow, _ = _interpret(function, resolve, helper, outer or {})
     return sorted(flow.found.values(), key=lambda r: flow.order[id(r.node)])
 
 
-def drawn_params(function: cst.FunctionDef, resolve: Resolver) -> frozenset[str]:
-    """Parameters a function passes straight to a `jax.random` draw (or `split`) without rebinding
-    them first: calling it with a key uses that key up."""
-    params = [p.name.value for p in parameters(function.params, star=False, star_kwarg=False)]
-    found: set[str] = set()
-    rebound: set[str] = set()
-    stack: list[cst.CSTNode] = [function.body]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, (cst.FunctionDef, cst.Lambda, cst.ClassDef)):
-            continue
-        if isinstance(node, (cst.AssignTarget, cst.AugAssign, cst.For, cst.NamedExpr)):
-            target = node.target
-            rebound.update(bound_names(target))
-        if isinstance(node, cst.Call):
-            callee = resolve(node.func)
-            if callee is not None and callee.startswith(RANDOM) and callee[len(RANDOM) :] not in NOT_CONSUMING:
-                key = next((a for a in node.args if a.keyword is not None and a.keyword.value == "key"), None)
-                if key is None and node.args and node.args[0].keyword is None:
-                    key = node.args[0]
-                if key is not None and isinstance(key.value, cst.Name) and key.value.value in params:
-                    found.add(key.value.value)
-        stack.extend(iter_children(node))
-    return frozenset(found - rebound)
+def module_consumed(module: cst.Module, resolve: Resolver, helper: Helper | None = None) -> dict[str, Use]:
+    """The module-level keys its top-level code has consumed by its end, with their first consumption:
+    a function drawing from one of them again makes equal "random" numbers."""
+    _, state = _interpret(module, resolve, helper, {})
+    if state is None:
+        return {}
+    return {name: state.used[value] for name, value in state.env.items() if value in state.used and "[" not in name}
+
+
+def _interpret(
+    function: cst.FunctionDef | cst.Lambda | cst.Module,
+    resolve: Resolver,
+    helper: Helper | None,
+    outer: Mapping[str, Use],
+) -> tuple[_Flow, _State | None]:
+    flow = _Flow(resolve, helper)
+    state = _State({}, {})
+    params = set()
+    if not isinstance(function, cst.Module):
+        for param in parameters(function.params, star=False, star_kwarg=False):
+            flow.bind_name(param.name.value, state)
+            params.add(param.name.value)
+    for name, use in outer.items():
+        if name not in params:
+            value = state.env[name] = next(flow.values)
+            state.used[value] = use
+    if isinstance(function, cst.Lambda):
+        flow.expr(function.body, state)
+        return flow, state
+    if isinstance(function, cst.Module):
+        return flow, flow.in_order(function.body, state, flow.statement)
+    return flow, flow.suite(function.body, state)
 
 
 def resolver_for(module: cst.Module) -> Resolver:
     """The semantic model's resolver, from the module's top level (unshadowed builtins are `builtins.<name>`)."""
     model = build_model(module)
     return lambda expr: model.qualname(expr, model.module_scope)
-
-
-def same_file_helpers(model: SemanticModel, scope: Scope) -> Helper:
-    """Which same-file functions, called by name from `scope`, draw from a key argument, as
-    `find_key_reuse` wants them (each function is summarised once)."""
-    summaries: dict[int, tuple[str, frozenset[int], frozenset[str]] | None] = {}
-
-    def helper(func: cst.BaseExpression) -> tuple[str, frozenset[int], frozenset[str]] | None:
-        if not isinstance(func, cst.Name):
-            return None
-        defs = model.function_refs(func, scope)
-        if len(defs) != 1 or defs[0].is_lambda:
-            return None
-        fn = defs[0]
-        if id(fn) not in summaries:
-            drawn = drawn_params(fn.node, lambda e: model.qualname(e, fn))  # type: ignore[arg-type]
-            positions = frozenset(i for i, p in enumerate(fn.positional) if p in drawn)
-            summaries[id(fn)] = (fn.name, positions, drawn) if drawn else None
-        return summaries[id(fn)]
-
-    return helper
 
 
 def _literal_index(node: cst.Subscript) -> object:
@@ -261,6 +209,9 @@ class _Flow:
         value = state.env.get(entity)
         if value is None:
             value = state.env[entity] = next(self.values)
+            whole = state.env.get(entity.partition("[")[0])
+            if whole is not None and whole in state.used:
+                state.used[value] = state.used[whole]  # `keys[0]` after `keys` was passed on: the same key
         first = state.used.get(value)
         if first is None:
             state.used[value] = use
@@ -487,7 +438,10 @@ class _Expressions:
         """What a call consumes: its key (`jax.random`), the keys a same-file helper draws from, or
         every argument it is passed (unless it only inspects them)."""
         flow = self.flow
-        drawn = flow.helper(node.func) if key_arg is None and callee is None and flow.helper is not None else None
+        func = called_function(node.func, flow.resolve)  # `jax.jit(f)(key)` calls `f(key)`
+        drawn = None
+        if key_arg is None and flow.helper is not None and (callee is None or func is not node.func):
+            drawn = flow.helper(func)
         if key_arg is not None:
             kind = "split" if callee == RANDOM + "split" else "random"
             use = Use(key_arg.value, kind, callee, index if kind == "split" else None)  # type: ignore[arg-type]
@@ -502,7 +456,7 @@ class _Expressions:
                 if arg.keyword is not None:
                     kind = "random" if arg.keyword.value in keywords else "call"
                     flow.consume(arg.value, Use(arg.value, kind, label), state)
-        elif not _inspects(callee):
+        elif not inspects(callee):
             label = callee or code_of(node.func)
             for arg in node.args:
                 if not arg.star:
@@ -542,17 +496,6 @@ class _Expressions:
             else:
                 head.env[name] = value
         state.env, state.used = head.env, head.used
-
-
-def _inspects(callee: str | None) -> bool:
-    """A call that looks at its arguments without drawing from them (`print(key)`, `jnp.shape(key)`)."""
-    if callee is None:
-        return False
-    if callee.startswith("builtins."):
-        return callee[len("builtins.") :] in INSPECTING_BUILTINS
-    return callee.startswith(INSPECTING_PREFIXES) or (
-        callee.startswith(RANDOM) and callee[len(RANDOM) :] in NOT_CONSUMING
-    )
 
 
 def _runs_at_least_once(node: cst.For | cst.While, resolve: Resolver) -> bool:

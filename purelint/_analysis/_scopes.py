@@ -129,7 +129,10 @@ class FunctionInfo(Scope):
         info = self.class_info
         if info is None:
             return False
-        return self.name in INIT_METHODS or self.name in SETUP_METHODS.get(info.framework, ())
+        if self.name in INIT_METHODS or self.name in SETUP_METHODS.get(info.framework, ()):
+            return True
+        # `class Model(vae.Model)`: a base from another file, most likely a linen Module.
+        return info.framework is None and self.name in SETUP_METHODS["linen"] and bool(info.node.bases)  # type: ignore[union-attr]
 
     @property
     def self_name(self) -> str | None:

@@ -123,12 +123,16 @@ _STATIC_CALLS = STATIC_RESULTS | {
     "numpy.shape",
     "numpy.ndim",
     "equinox.is_array",
+    "equinox.is_array_like",
+    "equinox.is_inexact_array",
+    "equinox.is_inexact_array_like",
 }
 # `<anything>.dtype(x)`, `np.shape(x)`, `dtypes.issubdtype(...)`: what these return is static.
 _STATIC_METHOD_NAMES = frozenset(
     {"dtype", "shape", "ndim", "result_type", "issubdtype", "iscomplexobj", "isrealobj", "canonicalize_dtype", "typeof"}
 )
 _BOOLEAN_OPERATORS = (cst.BitAnd, cst.BitOr, cst.BitXor)
+_ELEMENT_COMPREHENSIONS = (cst.GeneratorExp, cst.ListComp, cst.SetComp)
 _BINDERS = {
     cst.Assign: lambda n: [([x for t in n.targets for x in bound_names(t.target)], n.value)],
     cst.AnnAssign: lambda n: [(list(bound_names(n.target)), n.value)],
@@ -141,7 +145,16 @@ _BINDERS = {
 
 
 def _loop_bindings(target: cst.BaseExpression, iterable: cst.BaseExpression):
-    """`for a, b in zip(xs, ys)` binds `a` from `xs` and `b` from `ys`; `enumerate` gives a plain index."""
+    """`for a, b in zip(xs, ys)` binds `a` from `xs` and `b` from `ys`; `enumerate` gives a plain index;
+    the keys of `d.items()` and `d.keys()` are a pytree's static keys, bound from nothing traced."""
+    method = _dict_method(iterable)
+    if method == "keys":
+        yield list(bound_names(target)), None
+        return
+    if method == "items" and isinstance(target, (cst.Tuple, cst.List)) and len(target.elements) == 2:
+        yield list(bound_names(target.elements[0].value)), None
+        yield list(bound_names(target.elements[1].value)), iterable
+        return
     if (
         isinstance(target, (cst.Tuple, cst.List))
         and isinstance(iterable, cst.Call)
@@ -157,6 +170,21 @@ def _loop_bindings(target: cst.BaseExpression, iterable: cst.BaseExpression):
             yield list(bound_names(elements[1])), args[0]
             return
     yield list(bound_names(target)), iterable
+
+
+def _key_membership(node: cst.Comparison) -> bool:
+    """`"label" in batch`: a string looked up in a dict (of arrays), decided while tracing."""
+    return isinstance(node.left, (cst.SimpleString, cst.ConcatenatedString, cst.FormattedString)) and all(
+        type(t.operator) in (cst.In, cst.NotIn) for t in node.comparisons
+    )
+
+
+def _dict_method(iterable: cst.BaseExpression) -> str | None:
+    """`"items"` or `"keys"` for `d.items()` / `d.keys()`, else None."""
+    if isinstance(iterable, cst.Call) and not iterable.args and isinstance(iterable.func, cst.Attribute):
+        name = iterable.func.attr.value
+        return name if name in ("items", "keys") else None
+    return None
 
 
 class Taint:
@@ -241,8 +269,19 @@ class Taint:
                 continue
             if kind is cst.Comparison and all(type(t.operator) in (cst.Is, cst.IsNot) for t in node.comparisons):
                 continue
+            if kind is cst.Comparison and _key_membership(node):
+                continue
             if kind is cst.Arg:
                 stack.append(node.value)  # not the keyword's name
+                continue
+            if kind in _ELEMENT_COMPREHENSIONS:
+                # `any(is_array(x) for x in leaves(y))`: iterating is static (the loop variables are
+                # traced through their bindings); what the element computes decides.
+                stack.append(node.elt)
+                clause = node.for_in
+                while clause is not None:
+                    stack.extend(condition.test for condition in clause.ifs)
+                    clause = clause.inner_for_in
                 continue
             stack.extend(iter_children(node))
         return None

@@ -139,7 +139,9 @@ class _Inference:
         self.frameworks()
         for fn in model.functions:
             info = fn.class_info
-            if info is not None and info.is_module and not fn.is_init:
+            # Not static or class methods: they see no instance; traced only where traced code calls them
+            # (a `@staticmethod` passed on as a host callback is never traced).
+            if info is not None and info.is_module and not fn.is_init and fn.self_name is not None:
                 self.mark(fn, "module method", info.name)
         while self.queue:
             fn = self.queue.pop()
@@ -271,10 +273,13 @@ class _Inference:
                 if info.framework is not None:
                     continue
                 for arg in info.node.bases:  # type: ignore[union-attr]
-                    framework = CLASS_FRAMEWORKS.get(model.qualname(arg.value, info.parent))  # type: ignore[arg-type]
+                    qualname = model.qualname(arg.value, info.parent)  # type: ignore[arg-type]
+                    framework = CLASS_FRAMEWORKS.get(qualname)  # type: ignore[arg-type]
                     if framework is None:
                         base = model.class_named(arg.value, info.parent)  # type: ignore[arg-type]
                         framework = base.framework if base is not None else None
+                    if framework is None and qualname is not None and qualname.endswith("TestCase"):
+                        framework = "unittest"  # a test base from another file (`test_util.JaxTestCase`)
                     if framework is not None:
                         info.framework = framework
                         changed = True

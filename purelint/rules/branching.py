@@ -48,7 +48,9 @@ class PythonBranchOnTraced(Rule):
         decides while tracing: a bare attribute (`if state.mask:`, usually an optional field that
         is None or not, which is static pytree structure), a local bound only from such
         attributes, or a name the function also uses with attributes no array has (`if scaler:`
-        next to `scaler.adjust(...)`: an object or an optional pytree node); functions differentiated with
+        next to `scaler.adjust(...)`: an object or an optional pytree node); a string's membership in a
+        dict (`"label" in batch`), `options or {}` (None or a container), the keys of `d.items()` and
+        `d.keys()` (a pytree's keys are static); functions differentiated with
         `jax.grad`/`value_and_grad`/`jvp`/`vjp` outside any traced code (the tracers keep
         concrete values and Python control flow on them works: JAX's docs call it "ok"); helpers
         that are only called from traced code (they are as often called with Python values).
@@ -115,6 +117,8 @@ class PythonBranchOnTraced(Rule):
             elif isinstance(node, cst.IfExp):
                 kind, test = "... if ... else ...", node.test
             elif isinstance(node, cst.BooleanOperation):
+                if isinstance(node.operator, cst.Or) and _default_container(node.right, ctx):
+                    continue  # `options or {}`: None or a container, never an array
                 kind, test = ("and" if isinstance(node.operator, cst.And) else "or"), node.left
             elif isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Not):
                 kind, test = "not", node.expression
@@ -126,3 +130,12 @@ class PythonBranchOnTraced(Rule):
             if name is not None:
                 inside.update(id(n) for n in function_nodes(test))
                 ctx.report(node if kind == "not" else test, kind=kind, name=name)
+
+
+_CONTAINERS = (cst.Dict, cst.List, cst.Tuple, cst.Set, cst.DictComp, cst.ListComp, cst.SetComp)
+_CONTAINER_CALLS = frozenset({"builtins.dict", "builtins.list", "builtins.tuple", "builtins.set"})
+
+
+def _default_container(expr: cst.BaseExpression, ctx: Context) -> bool:
+    """`{}`, `[]`, `()`, `dict()`...: the default of an optional container argument."""
+    return isinstance(expr, _CONTAINERS) or (isinstance(expr, cst.Call) and ctx.qualname(expr.func) in _CONTAINER_CALLS)

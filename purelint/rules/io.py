@@ -102,7 +102,9 @@ class PrintInTraced(Rule):
         if ctx.qualname(node.func) == "builtins.print" and not (
             metadata and all(_static(a.value, ctx) for a in node.args)
         ):
-            ctx.report(node, fix=_debug_print(ctx, node))
+            # Untraced code prints once per call already: `jax.debug.print` would only change what is
+            # printed (floats, lists), and the advice there is logging.
+            ctx.report(node, fix=_debug_print(ctx, node) if ctx.traced else None)
 
 
 _STATIC_ATTRIBUTES = frozenset({"shape", "dtype", "ndim", "size", "sharding", "aval", "weak_type"})

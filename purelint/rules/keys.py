@@ -21,7 +21,9 @@ class PrngKeyReuse(Rule):
         for a key drawn from in every iteration without being split or folded per iteration.
         `fold_in(key, i)` derives a new key and does not consume `key`. A same-file helper that
         passes its parameter straight to a `jax.random` draw counts as a draw (`sample(key)`
-        twice is reuse).
+        twice is reuse), also when called through a transform (`jax.jit(sample)(key)`). An element
+        of a key array after the array was used (`split(keys[0])` after `step(keys)`), and a
+        module-level key that the module's own code used and a function draws from again, are reuse.
 
         It runs on all code by default (functions JAX does not trace, tests, scripts and
         module-level statements): reusing a key is a bug wherever it happens. It leaves alone a key

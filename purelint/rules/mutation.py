@@ -7,7 +7,7 @@ import re
 
 import libcst as cst
 
-from purelint._rule import Context, Fix, Invalid, Rule, Valid, build_fix, code_of
+from purelint._rule import Context, Fix, FunctionInfo, Invalid, Rule, Valid, build_fix, code_of
 
 __all__ = ["ArrayItemAssignment", "MutateArgument", "MutateModuleField", "TorchInPlace"]
 
@@ -150,10 +150,13 @@ class MutateArgument(Rule):
         Checks for in-place changes to a parameter: mutating methods (`append`, `extend`,
         `insert`, `pop`, `remove`, `clear`, `update`, `setdefault`, `sort`, `reverse`, `add`,
         `discard`, `popitem`), item or attribute assignment and deletion. `self` counts, except
-        in methods that build the object (`__init__`, Flax linen `setup`, `unittest` `setUp`).
+        in methods that build the object (`__init__`, Flax linen `setup`, also in a class whose
+        base comes from another file, and `setUp` of `unittest`, absl, `tf.test`, chex and any
+        other `...TestCase` base) and in linen Variable updates (`self.counts.value = ...`).
         Methods that return None count only as statements, so `state = opt.update(...)`-style
         pure APIs are not flagged. Item assignment on a parameter of unknown type lands here
-        (it may be a dict; if it is a JAX array it raises, and the message says so). A traced
+        (it may be a dict; if it is a JAX array it raises, and the message says so; in a traced
+        function `--unsafe-fixes` rewrites `x[i] = v` to `x = x.at[i].set(v)`). A traced
         method (`@jax.jit` on a method, `jax.jit(obj.method)`) that changes `self` gets its own
         message: the change happens once, while tracing; reading `self` is fine.
 
@@ -181,6 +184,9 @@ class MutateArgument(Rule):
             return history + [x], x
     """
     priority = 1
+    # Unsafe: only `x[i] = v` / `x[i] += v` on a traced parameter of unknown type gets one
+    # (`x = x.at[i].set(v)`); if the argument is a dict, the rewrite raises.
+    fix_applicability = "unsafe"
     VALID = [
         "import jax\n@jax.jit\ndef f(x):\n    out = []\n    out.append(x)\n    return out",
         "import jax\n@jax.jit\ndef f(x):\n    x = x + 1\n    return x",
@@ -208,7 +214,12 @@ class MutateArgument(Rule):
         Invalid("import jax\n@jax.jit\ndef f(o, x):\n    o.count = x\n    return x", line=4),
         Invalid("import jax\n@jax.jit\ndef f(o):\n    del o.cache\n    return 1", line=4),
         Invalid("class A:\n    def reset(self):\n        self.v = 0\n", line=3, config={"scope": "all"}),
-        Invalid("import jax\n@jax.jit\ndef f(x, i):\n    x[i] = 0\n    return x", line=4, column=5),
+        Invalid(
+            "import jax\n@jax.jit\ndef f(x, i):\n    x[i] = 0\n    return x",
+            line=4,
+            column=5,
+            expected_fix="import jax\n@jax.jit\ndef f(x, i):\n    x = x.at[i].set(0)\n    return x",
+        ),
         Invalid(
             "import jax\nclass Counter:\n    def __init__(self):\n        self.n = 0\n    def count(self):\n        self.n += 1\n"
             "        return self.n\ncounter = Counter()\nfast = jax.jit(counter.count)\n",
@@ -243,18 +254,37 @@ class MutateArgument(Rule):
             value = ctx.kind(root, _statement_of(node, ctx))
             if value in ("nnx-variable", "ref") or ((value == "nnx-object" or nnx) and value not in ("list", "dict")):
                 continue
+            if root.value == fn.self_name and _linen_variable_update(target, fn):
+                continue  # `self.counts.value = ...`: how linen updates a Variable (`self.variable(...)`)
             if fn.traced and root.value == fn.self_name:
                 ctx.report(target, self.self_message, name=root.value)
                 continue
-            hint = ""
+            hint, fix = "", None
             if isinstance(target, cst.Subscript) and target.value is root:
                 index = ", ".join(code_of(s.slice).strip() for s in target.slice)
                 hint = (
                     f" (if `{root.value}` is a JAX array this raises instead: use `{root.value}.at[{index}].set(...)`)"
                 )
-            ctx.report(target, name=root.value, hint=hint)
+                if fn.traced and value in (None, "traced") and isinstance(node, (cst.AssignTarget, cst.AugAssign)):
+                    # The line people bring from PyTorch; unsafe, since the argument may be a dict.
+                    statement = node if isinstance(node, cst.AugAssign) else ctx.parent
+                    fix = _item_assignment(ctx, statement, target, "unsafe")  # type: ignore[arg-type]
+            ctx.report(target, name=root.value, hint=hint, fix=fix)
 
     visit_AssignTarget = visit_AugAssign = visit_Del = visit_Call = _visit
+
+
+def _linen_variable_update(target: cst.BaseExpression, fn: FunctionInfo) -> bool:
+    """`self.<name>.value = ...` in a linen Module (or a class whose base comes from another file)."""
+    info = fn.class_info
+    if info is None or not (info.framework == "linen" or (info.framework is None and info.node.bases)):  # type: ignore[union-attr]
+        return False
+    return (
+        isinstance(target, cst.Attribute)
+        and target.attr.value == "value"
+        and isinstance(target.value, cst.Attribute)
+        and isinstance(target.value.value, cst.Name)
+    )
 
 
 def _statement_of(node: cst.CSTNode, ctx: Context) -> cst.CSTNode | None:
@@ -327,7 +357,8 @@ class TorchInPlace(Rule):
         Checks for trailing-underscore in-place methods (`x.add_(y)`, `x.zero_()`, `w.copy_(v)`)
         and `out=` arguments of NumPy/torch/`jnp` functions. It leaves alone `out=` keywords of
         other functions (a user function's parameter named `out`), `out=None`, and `out=out`
-        passing the function's own parameter on.
+        passing the function's own parameter on, and files that import neither JAX nor a library
+        built on it (torch code that is not being ported).
     """
     why = """
         JAX has no in-place operations: arrays are immutable, so these methods do not exist on
@@ -363,13 +394,13 @@ class TorchInPlace(Rule):
             line=5,
             column=18,
         ),
-        Invalid("def step(w):\n    w.grad.zero_()\n", line=2, config={"scope": "all"}),
-        Invalid("import torch\ndef init(w):\n    torch.nn.init.normal_(w)\n", line=3, config={"scope": "all"}),
+        Invalid("import jax\ndef step(w):\n    w.grad.zero_()\n", line=3, config={"scope": "all"}),
+        Invalid("import jax, torch\ndef init(w):\n    torch.nn.init.normal_(w)\n", line=3, config={"scope": "all"}),
     ]
 
     def visit_Call(self, node: cst.Call, ctx: Context) -> None:
         func = node.func
-        if isinstance(func, cst.Attribute) and _IN_PLACE.fullmatch(func.attr.value):
+        if isinstance(func, cst.Attribute) and _IN_PLACE.fullmatch(func.attr.value) and ctx.imports_jax:
             # Module functions ending in `_` are in-place only in torch (`torch.nn.init.normal_`);
             # numpy's `np.ix_`/`np.r_` are not.
             qualname = ctx.qualname(func)
@@ -382,7 +413,7 @@ class TorchInPlace(Rule):
         # Only the array libraries' `out=` writes in place; `f(x, out=out)` passing a parameter on,
         # `out=None`, or a keyword of some other function named `out` are not in-place operations.
         qualname = ctx.qualname(ctx.parent.func)
-        if qualname is None or not qualname.startswith(("numpy.", "torch.", "jax.numpy.")):
+        if qualname is None or not qualname.startswith(("numpy.", "torch.", "jax.numpy.")) or not ctx.imports_jax:
             return
         value = node.value
         if isinstance(value, cst.Name) and (

@@ -65,3 +65,28 @@ def test_fix_from_stdin_prints_the_fixed_source(monkeypatch, capsys):
 def test_unsafe_fixes_without_fix_or_diff_is_a_usage_error(tmp_path, capsys):
     code, _, err = _run([str(tmp_path), "--unsafe-fixes"], capsys)
     assert code == 2 and "--unsafe-fixes" in err
+
+
+def test_print_in_untraced_code_is_never_rewritten(tmp_path, capsys):
+    # Untraced code prints on every call already; `jax.debug.print` would change what is printed.
+    source = "import torch\n\n\ndef report(losses):\n    print('loss', losses[-1])\n"
+    path = tmp_path / "m.py"
+    path.write_text(source)
+    code, out, err = _run([str(path), "--select", "ALL", "--scope", "all", "--fix", "--unsafe-fixes"], capsys)
+    assert (code, path.read_text()) == (1, source)
+    assert "PUR001" in out and "fixed 0 findings" in err
+
+
+def test_item_assignment_on_an_argument_of_unknown_kind_is_an_unsafe_fix(tmp_path, capsys):
+    # The argument may be a dict: `--fix` leaves it alone, `--unsafe-fixes` rewrites it with `.at`.
+    source = "import jax\n\n@jax.jit\ndef f(x, i, v):\n    x[i] = v\n    x[0] += v\n    return x\n"
+    path = tmp_path / "m.py"
+    path.write_text(source)
+    code, out, _ = _run([str(path), "--fix"], capsys)
+    assert (code, path.read_text()) == (1, source)
+    assert out.count("PUR302") == 2
+    code, out, _ = _run([str(path), "--fix", "--unsafe-fixes"], capsys)
+    assert code == 0
+    assert path.read_text() == source.replace("x[i] = v", "x = x.at[i].set(v)").replace(
+        "x[0] += v", "x = x.at[0].add(v)"
+    )

@@ -99,9 +99,10 @@ def test_safe_fix_only_on_proven_arrays():
     for code in NOT_ARRAYS.values():
         source = textwrap.dedent(code)
         assert fix_text(source, "m.py", config, unsafe=False).text == source
-    # A parameter of unknown type under jit: reported (PUR302), never rewritten, even with unsafe fixes.
+    # A parameter of unknown type under jit: reported (PUR302), rewritten only with unsafe fixes (it may be a dict).
     unknown = "import jax\n@jax.jit\ndef f(x, i):\n    x[i] = 0\n    return x\n"
-    assert fix_text(unknown, "m.py", config, unsafe=True).text == unknown
+    assert fix_text(unknown, "m.py", config, unsafe=False).text == unknown
+    assert fix_text(unknown, "m.py", config, unsafe=True).text == unknown.replace("x[i] = 0", "x = x.at[i].set(0)")
     # Annotated but untraced (--scope all): the fix is unsafe (a NumPy array may be passed in).
     declared = "import jax\ndef f(x: jax.Array):\n    x[0] = 1\n"
     (finding,) = findings(declared, Config.from_mapping({"scope": "all", "select": ["PUR301"]}))
