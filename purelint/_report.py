@@ -165,7 +165,12 @@ def _sarif(diagnostics: Sequence[Diagnostic], lines: LineSource) -> dict:
         descriptors.append(descriptor)
     results = []
     for d, digest in zip(diagnostics, _fingerprints(diagnostics, lines)):
-        region: dict[str, object] = {"startLine": d.line, "startColumn": d.column, "endLine": d.end_line, "endColumn": d.end_column}
+        region: dict[str, object] = {
+            "startLine": d.line,
+            "startColumn": d.column,
+            "endLine": d.end_line,
+            "endColumn": d.end_column,
+        }
         if text := _snippet(d, lines):
             region["snippet"] = {"text": text}
         result = {

@@ -269,7 +269,7 @@ class Taint:
                 continue
             if kind is cst.Comparison and all(type(t.operator) in (cst.Is, cst.IsNot) for t in node.comparisons):
                 continue
-            if kind is cst.Comparison and _key_membership(node):
+            if kind is cst.Comparison and _key_membership(node):  # type: ignore[arg-type]
                 continue
             if kind is cst.Arg:
                 stack.append(node.value)  # not the keyword's name
