@@ -6,6 +6,7 @@ needs (`purelm.training`'s loop, equinox, optax, matplotlib): a warm `purelm sam
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ from pathlib import Path
 from purelm._cli._console import Console, summarize
 from purelm._cli._parser import UsageError
 from purelm._rundir._format import holds_checkpoint
+from purelm._rundir._ownership import owning
 from purelm._rundir._run import Run
 from purelm._runtime import _signals
 from purelm._runtime._compile_cache import is_off
@@ -20,6 +22,7 @@ from purelm._runtime._host_memory import ENV_VAR as KEEP_FREED_MEMORY_ENV
 from purelm._runtime._host_memory import keep_freed_memory
 from purelm._runtime._parallel import initialize_distributed, is_main_process
 from purelm.training._config import TrainingConfig
+from purelm.training._loop import Result
 
 # argparse destination -> (config section, field). Options left out on the command line stay None, so a
 # resumed run keeps what its checkpoint stores and only what was given is compared.
@@ -91,23 +94,39 @@ def train(args) -> int:
     # a training process reaches its peak memory every step anyway.
     if not is_off(os.environ.get(KEEP_FREED_MEMORY_ENV, "on")):
         keep_freed_memory()
-    changes = _given(args)
     console = Console(sys.stdout if is_main_process() else open(os.devnull, "w"))  # noqa: SIM115
     _signals.phase("data")
+    if args.resume is None and args.out is None:
+        raise UsageError("train needs --out DIR (or --resume DIR)")
+    out = _out_dir(args.out) if args.out is not None else Path(args.resume)
+    # A directory that exists is locked before its data is read, so that a second run into it ends at once;
+    # a new one is locked when the run starts writing (Run.train), so that a bad input leaves nothing behind.
+    with owning(out) if out.is_dir() and is_main_process() else contextlib.nullcontext():
+        run = _start(args, out, console)
+        result = run.train()
+        return _report(run, result, console)
+
+
+def _start(args, out: Path, console: Console) -> Run:
+    """The run `args` asks for: a new one in `out`, or the one in `--resume DIR` going on in `out`."""
+    changes = _given(args)
     if args.resume is None:
-        if args.out is None:
-            raise UsageError("train needs --out DIR (or --resume DIR)")
-        out = _out_dir(args.out)
-        if holds_checkpoint(out):
-            raise UsageError(f"{out} already holds a checkpoint; continue it with --resume {out} or pick another --out")
-        run = Run.create(TrainingConfig.new(**changes), out, callbacks=[console])
-    else:
-        resume = Path(args.resume)
-        out = None if args.out is None else _out_dir(args.out)
-        if out is not None and out.resolve() != resume.resolve() and holds_checkpoint(out):
-            raise UsageError(f"{out} already holds a checkpoint of another run; pick another --out")
-        run = Run.resume(resume, changes=changes, out=out, callbacks=[console])
-    result = run.train()
+        if holds_checkpoint(out) and not args.overwrite:
+            raise UsageError(
+                f"{out} already holds a checkpoint; continue it with --resume {out}, pick another --out, "
+                "or replace it with --overwrite"
+            )
+        return Run.create(TrainingConfig.new(**changes), out, callbacks=[console], overwrite=args.overwrite)
+    resume = Path(args.resume)
+    if out.resolve() != resume.resolve() and holds_checkpoint(out) and not args.overwrite:
+        raise UsageError(
+            f"{out} already holds a checkpoint of another run; pick another --out or replace it with --overwrite"
+        )
+    return Run.resume(resume, changes=changes, out=out, callbacks=[console], overwrite=args.overwrite)
+
+
+def _report(run: Run, result: Result, console: Console) -> int:
+    """How `purelm train` ends after `run.train()` returned `result`."""
     if result.status == "diverged":
         print(f"purelm train: error: {result.message}", file=sys.stderr)
         return 1
@@ -118,6 +137,8 @@ def train(args) -> int:
             else f"{result.message}; continue: {_signals.resume_command(run.out)}"
         )
         return 0
+    # The run is complete and saved: a signal during the summary (the loss plot takes seconds) says so.
+    _signals.exit_message(lambda signal: run.ended_line(result, signal))
     summarize(run, result, console)
     return 0
 

@@ -42,6 +42,8 @@ _LAZY = {
     "Evaluation": "purelm._data._metrics",
     "Result": "purelm.training._loop",
     "Run": "purelm._rundir._run",
+    "RunDirectoryError": "purelm._rundir._ownership",
+    "SaveError": "purelm.training._loop",
     "TrainingError": "purelm.training._loop",
     "load_run_model": "purelm._rundir._format",
     "read_metrics": "purelm._rundir._format",
@@ -61,9 +63,10 @@ def __getattr__(name: str):
 if TYPE_CHECKING:
     from purelm._data._metrics import Evaluation
     from purelm._rundir._format import BEST_DIR, METRICS_FILE, PLOT_FILE, RUN_FORMAT, load_run_model, read_metrics
+    from purelm._rundir._ownership import RunDirectoryError
     from purelm._rundir._run import Run
     from purelm.training._evaluate import score
-    from purelm.training._loop import Result, TrainingError
+    from purelm.training._loop import Result, SaveError, TrainingError
     from purelm.training._state import Callback
 
 __all__ = [
@@ -81,6 +84,8 @@ __all__ = [
     "Result",
     "Run",
     "RunConfig",
+    "RunDirectoryError",
+    "SaveError",
     "ScheduleConfig",
     "TrainingConfig",
     "TrainingError",

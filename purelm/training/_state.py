@@ -99,6 +99,8 @@ class TrainingState:
         self.records: list[dict] = []
         self._stop = False
         self._saved_step = -1
+        # The validation of step `step_count` is yet to be done: a signal cut it short (saved in checkpoints).
+        self.validation_due = False
         self.model = self.opt_state = self.states = self.key = None
 
     # ------------------------------------------------------------------------------------------ set-up
@@ -179,7 +181,7 @@ class TrainingState:
         """Write the full training state (resumable) to `directory` (default: the run's `out`)."""
         directory = self.out if directory is None else Path(directory)
         _signals.phase("save")
-        with self._paused():
+        with self._owned() if directory == self.out else contextlib.nullcontext(), self._paused():
             if not bool(_all_finite((self.model, self.opt_state))):
                 raise TrainingError(f"the model has non-finite values at step {self.step_count}; nothing saved")
             host = to_host({"model": self.model, "opt_state": self.opt_state, "states": self.states})
@@ -197,6 +199,10 @@ class TrainingState:
             if self.writer:
                 self._write_model(directory, host)
         return directory
+
+    def _owned(self) -> contextlib.AbstractContextManager:
+        """Hold the output for the block (a run directory is written by one run at a time)."""
+        return contextlib.nullcontext()
 
     def _write_checkpoint(self, directory: Path, trees: dict) -> None:
         """Store the training state `trees` (host arrays) in `directory`."""
