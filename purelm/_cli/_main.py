@@ -123,9 +123,9 @@ def _eval(args) -> int:
     if not (math.isfinite(result.nats) and math.isfinite(result.perplexity)):
         # A wrong number is never a result: broken weights, or a model converted with the wrong settings.
         print(
-            f"purelm eval: error: the loss on {what} is not finite ({result.nats:g} nats per {unit}, "
-            f"perplexity {result.perplexity:g}): the model in {run.directory} is broken (diverged weights, "
-            "or converted with settings it was not trained with, such as another --cell)",
+            f"purelm eval: error: the loss is not finite ({result.nats:g} nats per {unit}, perplexity "
+            f"{result.perplexity:g}): the model in {run.directory} is broken (diverged weights, or converted "
+            "with settings it was not trained with, such as another --cell)",
             file=sys.stderr,
         )
         return 1

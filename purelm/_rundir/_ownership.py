@@ -8,7 +8,8 @@ that nothing of the old run is mistaken for the new one's. Whoever holds the loc
 temporary files of writes a SIGKILL cut short (`.checkpoint.npz.XXXXXXXX.tmp`, ...).
 
 >>> with owning("runs/x"):           # doctest: +SKIP
-...     claim("runs/x", overwrite=False)
+...     refuse_existing("runs/x")      # or clear("runs/x") to replace the run there
+...     remove_leftovers_of_run("runs/x")
 ...     train_and_save()
 """
 
