@@ -2,8 +2,8 @@
 
 This module imports only the standard library and `purelm._runtime._signals` (itself standard library
 only), so the handlers are installed before numpy or JAX is loaded: a Ctrl-C while JAX imports ends the
-command with one line, not a traceback from inside jaxlib's import code. Every way out of a command
-ends here: its exit status, a signal (128 + its number), a closed pipe (141), or an out-of-memory error
+command with one line, not a traceback from inside jaxlib's import code (a signal that comes before the
+interpreter has run this module meets Python's own defaults). Every way out of a command ends here: its exit status, a signal (128 + its number), a closed pipe (141), or an out-of-memory error
 turned into one line (1).
 """
 
@@ -26,14 +26,12 @@ def _command(argv: Sequence[str]) -> str:
 
 def console_main(argv: Sequence[str] | None = None) -> NoReturn:
     """Run the `purelm` command line and end the process with its exit status."""
-    command = ""
+    args = list(sys.argv[1:] if argv is None else argv)
+    command = _command(args)
     try:
-        _signals.install()
-        args = list(sys.argv[1:] if argv is None else argv)
-        command = _command(args)
-        with _signals.ending_at_once(command):
-            _signals.phase("imports")
-            from purelm._cli._main import main
+        _signals.install(command)
+        _signals.phase("imports")
+        from purelm._cli._main import main
 
         status = main(args)
         # The command is done: spare the interpreter's final garbage collection the hundreds of thousands

@@ -16,6 +16,7 @@ options) ends with one line on stderr and exit status 2; nothing half-written is
 
 from __future__ import annotations
 
+import math
 import re
 import sys
 from collections.abc import Sequence
@@ -30,12 +31,14 @@ _ONE_LINE_ERRORS = (
     ("purelm._cli._parser", "UsageError", 2),
     ("purelm._data._corpus", "DataError", 2),
     ("purelm._rundir._checkpoint", "CheckpointError", 2),
+    ("purelm._rundir._ownership", "RunDirectoryError", 2),
     ("purelm._runtime._platforms", "DeviceError", 2),
     ("purelm.training._config", "ConfigError", 2),
     ("purelm._data._tokenizer", "TokenizerError", 2),
     ("purelm.interop", "StateDictError", 2),
-    # Training could not go on (diverged); the last checkpoint is intact.
+    # Training could not go on (diverged, or a full disk); the message says which checkpoint is intact.
     ("purelm.training._loop", "TrainingError", 1),
+    ("purelm.training._loop", "SaveError", 1),
 )
 
 
@@ -134,6 +137,15 @@ def _eval(args) -> int:
     _signals.phase("eval")
     result, batch_size = evaluate_tokens(run, tokens, batch_size=batch_size, seq_len=seq_len)
     unit = run.tokenizer.unit
+    if not (math.isfinite(result.nats) and math.isfinite(result.perplexity)):
+        # A wrong number is never a result: broken weights, or a model converted with the wrong settings.
+        print(
+            f"purelm eval: error: the loss is not finite ({result.nats:g} nats per {unit}, perplexity "
+            f"{result.perplexity:g}): the model in {run.directory} is broken (diverged weights, or converted "
+            "with settings it was not trained with, such as another --cell)",
+            file=sys.stderr,
+        )
+        return 1
     print(f"evaluated {result.count:,} {unit}s (all {tokens.size:,} but the first, which is context): {what}")
     print(format_loss(result.nats, unit, "report", batch_size=batch_size, seq_len=seq_len))
     return 0

@@ -121,6 +121,12 @@ def _add_train_arguments(train: argparse.ArgumentParser) -> None:
         help="continue the run in DIR exactly, to its stored target; options given "
         "with it may change the target, intervals, devices, early stopping and --lr, nothing else",
     )
+    add(
+        "--overwrite",
+        action="store_true",
+        help="replace the run DIR already holds (its checkpoint, metrics, loss plot and best/), "
+        "once this one starts writing",
+    )
     add("--include", metavar="GLOB", help="files to take from directories (default '*'; '*.py' for the stdlib)")
     add(
         "--tokenizer",

@@ -10,6 +10,7 @@ file's setting.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import re
@@ -21,6 +22,7 @@ from purelm._data._metrics import format_loss
 from purelm._rundir._checkpoint import CHECKPOINT_FILE
 from purelm._rundir._format import BEST_DIR, METRICS_FILE, PLOT_FILE, holds_checkpoint
 from purelm._rundir._loggers import CSV_FILE, TENSORBOARD_DIR
+from purelm._rundir._ownership import owning
 from purelm._rundir._run import Run
 from purelm._runtime import _platforms, _signals
 from purelm._runtime._compile_cache import is_off
@@ -156,27 +158,46 @@ def train(args) -> int:
     # a training process reaches its peak memory every step anyway.
     if not is_off(os.environ.get(KEEP_FREED_MEMORY_ENV, "on")):
         keep_freed_memory()
-    changes = _settings(args)
     log_to = args.log_to or ("jsonl",)
     if "tensorboard" in log_to and importlib.util.find_spec("tensorboardX") is None:
         raise UsageError("--log-to tensorboard needs tensorboardX: pip install 'purelm[tensorboard]'")
     console = Console(sys.stdout if is_main_process() else open(os.devnull, "w"))  # noqa: SIM115
     _signals.phase("data")
-    out: Path | None
+    if args.resume is None and args.out is None:
+        raise UsageError("train needs --out DIR (or --resume DIR)")
+    out = _out_dir(args.out) if args.out is not None else Path(args.resume)
+    # A directory that exists is locked before its data is read, so that a second run into it ends at once;
+    # a new one is locked when the run starts writing (Run.train), so that a bad input leaves nothing behind.
+    with owning(out) if out.is_dir() and is_main_process() else contextlib.nullcontext():
+        run = _start(args, out, console, log_to)
+        result = run.train()
+        return _report(args, run, result, console)
+
+
+def _start(args, out: Path, console: Console, log_to: tuple[str, ...]) -> Run:
+    """The run `args` asks for: a new one in `out`, or the one in `--resume DIR` going on in `out`."""
+    changes = _settings(args)
     if args.resume is None:
-        if args.out is None:
-            raise UsageError("train needs --out DIR (or --resume DIR)")
-        out = _out_dir(args.out)
-        if holds_checkpoint(out):
-            raise UsageError(f"{out} already holds a checkpoint; continue it with --resume {out} or pick another --out")
-        run = Run.create(TrainingConfig.new(**changes), out, callbacks=[console], log_to=log_to)
-    else:
-        resume = Path(args.resume)
-        out = None if args.out is None else _out_dir(args.out)
-        if out is not None and out.resolve() != resume.resolve() and holds_checkpoint(out):
-            raise UsageError(f"{out} already holds a checkpoint of another run; pick another --out")
-        run = Run.resume(resume, changes=changes, out=out, callbacks=[console], log_to=log_to)
-    result = run.train()
+        if holds_checkpoint(out) and not args.overwrite:
+            raise UsageError(
+                f"{out} already holds a checkpoint; continue it with --resume {out}, pick another --out, "
+                "or replace it with --overwrite"
+            )
+        return Run.create(
+            TrainingConfig.new(**changes), out, callbacks=[console], log_to=log_to, overwrite=args.overwrite
+        )
+    resume = Path(args.resume)
+    if out.resolve() != resume.resolve() and holds_checkpoint(out) and not args.overwrite:
+        raise UsageError(
+            f"{out} already holds a checkpoint of another run; pick another --out or replace it with --overwrite"
+        )
+    return Run.resume(
+        resume, changes=changes, out=out, callbacks=[console], log_to=log_to, overwrite=args.overwrite
+    )
+
+
+def _report(args, run: Run, result: Result, console: Console) -> int:
+    """How `purelm train` ends after `run.train()` returned `result`."""
     if result.status == "diverged":
         print(f"purelm train: error: {spell_options(result.message, args)}", file=sys.stderr)
         return 1
@@ -187,6 +208,8 @@ def train(args) -> int:
             else f"{result.message}; continue: {_signals.resume_command(run.out)}"
         )
         return 0
+    # The run is complete and saved: a signal during the summary (the loss plot takes seconds) says so.
+    _signals.exit_message(lambda signal: run.ended_line(result, signal))
     summarize(run, result, console)
     return 0
 

@@ -77,4 +77,6 @@ class Evaluation:
     @classmethod
     def from_nats(cls, nats: float, count: int) -> Evaluation:
         """The evaluation of `count` tokens with mean negative log-likelihood `nats`."""
-        return cls(nats=nats, count=count, perplexity=math.exp(nats), bits_per_token=bits_per_byte(nats))
+        # inf for a loss past exp's range (a diverged model), not an OverflowError.
+        ppl = math.exp(nats) if nats < 709 or not math.isfinite(nats) else math.inf
+        return cls(nats=nats, count=count, perplexity=ppl, bits_per_token=bits_per_byte(nats))

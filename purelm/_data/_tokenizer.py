@@ -41,12 +41,32 @@ def read_lines(path: str | Path) -> Iterator[str]:
     try:
         with open(path, encoding="utf8") as f:
             yield from f
-    except UnicodeDecodeError as err:
+    except UnicodeDecodeError:
+        # The error's offset is within the chunk the text reader was decoding, not within the file.
+        offset, reason = _first_bad_byte(path)
         raise TokenizerError(
-            f"{path} is not UTF-8 text (byte {err.start}: {err.reason}); a word-level run reads UTF-8"
+            f"{path} is not UTF-8 text (byte {offset:,}: {reason}); a word-level run reads UTF-8"
         ) from None
     except OSError as err:
         raise TokenizerError(f"cannot read {path}: {err.strerror or err}") from None
+
+
+def _first_bad_byte(path: str | Path) -> tuple[int, str]:
+    """The file offset of the first byte of `path` that is not UTF-8, and why (from an incremental decode)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset = 0
+    with open(path, "rb") as f:
+        while True:
+            chunk = f.read(1 << 20)
+            # Bytes held back from the last chunk (a character cut in two) come first in the next decode.
+            held = len(decoder.getstate()[0])
+            try:
+                decoder.decode(chunk, final=not chunk)
+            except UnicodeDecodeError as err:
+                return offset - held + err.start, err.reason
+            if not chunk:
+                return offset, "unreadable"
+            offset += len(chunk)
 
 
 @dataclasses.dataclass(frozen=True)

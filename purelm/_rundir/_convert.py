@@ -36,7 +36,12 @@ def convert_torch(
     except ImportError:
         raise StateDictError("convert-torch needs PyTorch: pip install 'purelm[torch]'") from None
     state_dict, info = load_torch_file(path, allow_pickle=allow_pickle)
-    model = from_torch_state_dict(state_dict, cell=cell or (info or {}).get("cell"))
+    recorded = (info or {}).get("cell")
+    if cell is not None and recorded is not None and cell != recorded:
+        # A pickled model records its cell (an nn.RNN its nonlinearity): converting it as another one gives a
+        # model that computes something else.
+        raise StateDictError(f"--cell {cell} contradicts {path}, whose model is {recorded}; leave --cell out")
+    model = from_torch_state_dict(state_dict, cell=cell or recorded)
     if tokenizer is None:
         if model.vocab_size != 256:
             raise StateDictError(

@@ -37,7 +37,7 @@ from purelm._rundir._checkpoint import (
     read_meta,
     save_checkpoint,
 )
-from purelm._runtime._files import atomic_write_bytes
+from purelm._runtime._files import append_text, atomic_write_bytes
 from purelm._runtime._version import __version__
 from purelm.training._config import ConfigError, DataConfig, ModelConfig, TrainingConfig
 
@@ -95,8 +95,7 @@ def write_metrics(directory: PathLike, records: list[dict]) -> None:
 
 def append_metrics(directory: PathLike, record: dict) -> None:
     """Add one record to `directory`'s metrics file."""
-    with (Path(directory) / METRICS_FILE).open("a", encoding="utf-8") as f:
-        f.write(json.dumps(record) + "\n")
+    append_text(Path(directory) / METRICS_FILE, json.dumps(record) + "\n")
 
 
 # ------------------------------------------------------------------------------------------ reading

@@ -1,15 +1,26 @@
-"""SIGINT and SIGTERM end a `purelm` command cleanly, whatever it is doing.
+"""SIGINT and SIGTERM end a `purelm` command cleanly, whatever it is doing, at whatever moment.
 
-The console entry point (`purelm._cli._entry.console_main`) installs the handlers before anything heavy
-is imported. A signal is always *recorded* (so an exception that some callback swallows, e.g. JAX's
-garbage-collection hook, is still honoured at the next `phase()` or `check()`), and, outside `deferred()`
-blocks, also *raised* as `Interrupted` (a `KeyboardInterrupt`). The training loop runs inside `deferred()`: there a
-signal only sets the flag, the loop stops between two compiled calls, saves, and calls `stop()`. One exit
-path (`exit_interrupted`) prints one line and ends the process with status 128 + the signal number (130
-for SIGINT, 143 for SIGTERM), via `os._exit` so that interpreter teardown never races XLA's threads.
+Python runs a signal handler in the main thread between two bytecodes: inside numpy's or jaxlib's import
+code, or inside C++ code that has called back into Python. An exception raised there can be caught and
+printed as a traceback, or reach C++ frames that cannot pass it on (an abort, "terminate called after
+throwing an instance of 'nanobind::python_error'", or a segmentation fault). So the handler never raises;
+it only records the signal. The console entry point (`purelm._cli._entry.console_main`) installs it before
+anything heavy is imported, together with a watcher thread that `signal.set_wakeup_fd` wakes the moment a
+signal arrives, whatever the main thread is doing, and that acts on it:
 
-This module imports only the standard library: in library use it changes nothing (no handler is
-installed), except that `deferred()` records a Ctrl-C in the main thread while it is active.
+- Outside `deferred()` blocks (start-up, reading data, the summary; `purelm sample` and `eval` throughout)
+  there is nothing to save: the watcher ends the process at once with one line on stderr and exit status
+  128 + the signal number (130 for SIGINT, 143 for SIGTERM), via `os._exit`, so that no exception unwinds
+  through foreign code and interpreter teardown never races XLA's threads.
+- Inside `deferred()` (the training loop) and `shielded()` (a file being written) it only records. The loop
+  stops between two compiled calls, saves, and calls `stop()`, which raises `Interrupted` (a
+  `KeyboardInterrupt`) at that well-defined point; `check()` raises it between two pieces of work
+  (`interruptible()` lets it raise inside the loop, for a validation that is abandoned and done again).
+  A signal still pending when the outermost such block ends is raised there.
+
+`phase()` names what the command is doing (tests pause a command at a phase). This module imports only
+the standard library: in library use it changes nothing (no handler, no thread), except that `deferred()`
+records a Ctrl-C in the main thread while it is active.
 
     with deferred():
         while not requested():
@@ -27,10 +38,13 @@ import shlex
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import ClassVar, NoReturn
 
 HANDLED = (signal.SIGINT, signal.SIGTERM)
+# How long the watcher's exit may wait on the main thread's locks (a flush of stdout while it writes into a
+# full pipe) before the process ends anyway.
+_EXIT_WAIT_S = 2.0
 
 
 class Interrupted(KeyboardInterrupt):
@@ -54,12 +68,17 @@ class Interrupted(KeyboardInterrupt):
 
 class _State:
     pending: int | None = None  # the first signal received and not yet acted on
-    installed = False  # the console entry point installed the process-wide handlers
-    deferring = 0  # depth of nested deferred() blocks
-    exiting = False  # in the exit path: signals are only recorded
-    immediate: str | None = None  # while importing: the command to end at once on a signal
+    installed = False  # the console entry point installed the handlers and the watcher
+    command = ""  # the `purelm` command running, for the line an exit prints
+    deferring = 0  # depth of nested deferred()/shielded() blocks: while > 0 the watcher only records
+    raise_at = 0  # check() raises at this deferring depth or less (interruptible() raises it)
+    exiting = False
+    last_words: Callable[[str], str] | None = None  # see exit_message()
     phase = "start"
     owned: ClassVar[set[int]] = set()  # the signals install() took over
+    # Taken to change `deferring`, and by the thread that ends the process, which keeps it: so no deferred
+    # block (a file being written) starts once the process is ending. Never taken by the signal handler.
+    lock: ClassVar[threading.Lock] = threading.Lock()
 
 
 def signal_name(signum: int) -> str:
@@ -71,39 +90,52 @@ def signal_name(signum: int) -> str:
 
 
 def _handler(signum: int, frame) -> None:
+    # Record only: this runs wherever the main thread happens to be (see the module docstring).
     if _State.pending is None:
         _State.pending = signum
-    if _State.immediate is not None and not _State.exiting:
-        # Nothing is written yet, and an exception raised inside numpy's or jaxlib's import code can be
-        # caught there and printed as a traceback: end the process here and now.
-        exit_interrupted(_State.immediate, None)
-    if not _State.deferring and not _State.exiting:
-        raise Interrupted(signum)
 
 
-def _unraisable(previous):
-    def hook(unraisable) -> None:
-        # An Interrupted raised inside a callback Python cannot propagate from (gc callbacks, __del__) would
-        # print "Exception ignored ..." and be lost; the flag keeps it, the next phase()/check() acts on it.
-        if isinstance(unraisable.exc_value, KeyboardInterrupt) and _State.pending is not None:
-            return
-        previous(unraisable)
-
-    return hook
-
-
-def install() -> None:
-    """Install the SIGINT/SIGTERM handlers for this process (the console entry point does it first)."""
+def install(command: str = "") -> None:
+    """Take SIGINT and SIGTERM over for this process (the console entry point does it first): a handler
+    that records, and the watcher thread that acts. `command` names the command in the line an exit prints."""
+    _State.command = command
     if _State.installed:
         return
+    # The wakeup file first: once a handler is in place, every signal reaches the watcher.
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)
+    signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
+    threading.Thread(target=_watch, args=(read_end,), name="purelm-signals", daemon=True).start()
     for signum in HANDLED:
         # A signal ignored from the start stays ignored: `nohup`, or a shell's background job, which must
         # not die of the terminal's Ctrl-C (Python itself keeps SIGINT ignored in that case).
         if signal.getsignal(signum) is not signal.SIG_IGN:
             signal.signal(signum, _handler)
             _State.owned.add(signum)
-    sys.unraisablehook = _unraisable(sys.unraisablehook)
     _State.installed = True
+
+
+def _watch(fd: int) -> None:
+    """The watcher thread: one byte per signal arrives on `fd` (the wakeup file)."""
+    while True:
+        try:
+            received = os.read(fd, 64)
+        except OSError:
+            return
+        if not received:
+            return
+        for signum in received:
+            if signum in _State.owned:
+                _arrived(signum)
+
+
+def _arrived(signum: int) -> None:
+    record(signum)
+    _State.lock.acquire()
+    if _State.deferring:
+        _State.lock.release()  # the block in progress acts on it
+        return
+    _end_process(_interrupted_line(None), 128 + (_State.pending or signum), locked=True)
 
 
 def reclaim() -> None:
@@ -126,9 +158,14 @@ def record(signum: int) -> None:
 
 
 def check() -> None:
-    """Raise `Interrupted` if a signal arrived (outside `deferred()`; there the caller polls `requested()`)."""
-    if _State.pending is not None and not _State.deferring and not _State.exiting:
-        raise Interrupted(_State.pending)
+    """Raise `Interrupted` if a signal arrived, outside `deferred()` (there the caller polls `requested()`)
+    or inside `interruptible()`."""
+    signum = _State.pending
+    if signum is None or _State.exiting or _State.deferring > _State.raise_at:
+        return
+    if not _State.installed and not _State.deferring:
+        _State.pending = None  # library use: raised to the caller; a later run starts afresh
+    raise Interrupted(signum)
 
 
 def phase(name: str) -> None:
@@ -144,22 +181,46 @@ def current_phase() -> str:
 
 
 @contextlib.contextmanager
+def shielded() -> Iterator[None]:
+    """Within this block (a file being written) a signal is only recorded; leaving it (the outermost block,
+    or an `interruptible()` one) raises `Interrupted` for a signal that arrived meanwhile."""
+    with _State.lock:
+        _State.deferring += 1
+    try:
+        yield
+    finally:
+        with _State.lock:
+            _State.deferring -= 1
+    check()
+
+
+@contextlib.contextmanager
 def deferred() -> Iterator[None]:
     """Within this block a signal only sets the flag (`requested()`), so a loop can finish its current
-    compiled call, save a consistent checkpoint and then `stop()`.
+    compiled call, save a consistent checkpoint and then `stop()`; one it leaves pending is raised at the end.
 
     Without the console handlers (library use, main thread) a temporary handler records SIGINT, so a
     notebook's Ctrl-C stops the loop the same way; the previous handler is restored afterwards.
     """
     temporary = not _State.installed and threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGINT, _handler) if temporary else None
-    _State.deferring += 1
+    try:
+        with shielded():
+            yield
+    finally:
+        if temporary:
+            signal.signal(signal.SIGINT, previous)
+
+
+@contextlib.contextmanager
+def interruptible() -> Iterator[None]:
+    """Within this block, even inside `deferred()`, `check()` raises for a pending signal: for work that is
+    abandoned and done again later (a validation) rather than finished before the loop stops."""
+    saved, _State.raise_at = _State.raise_at, _State.deferring
     try:
         yield
     finally:
-        _State.deferring -= 1
-        if temporary:
-            signal.signal(signal.SIGINT, previous)
+        _State.raise_at = saved
 
 
 def stop(message: str | None = None) -> NoReturn:
@@ -180,19 +241,28 @@ def resume_command(out: str | os.PathLike[str]) -> str:
     return f"purelm train --resume {shlex.quote(os.fspath(out))}"
 
 
+def exit_message(line: Callable[[str], str] | None) -> None:
+    """From now on a signal that ends the command at once ends it with `line(signal name)` instead of
+    `interrupted by SIG...` (a finished run says so while it prints its summary); None: the default."""
+    _State.last_words = line
+
+
 # ------------------------------------------------------------------------------------ ending the process
 
 
-@contextlib.contextmanager
-def ending_at_once(command: str) -> Iterator[None]:
-    """Within this block (the console entry point's imports) a signal ends the process at once, with the
-    line `purelm COMMAND: interrupted by SIG...`, instead of raising `Interrupted`: an exception raised
-    inside numpy's or jaxlib's import code can be caught there and printed as a traceback."""
-    _State.immediate = command
-    try:
-        yield
-    finally:
-        _State.immediate = None
+def _interrupted_line(err: BaseException | None) -> str:
+    signum = _State.pending if _State.pending is not None else signal.SIGINT
+    if isinstance(err, Interrupted) and err.message:
+        message = err.message
+    elif _State.last_words is not None:
+        message = _State.last_words(signal_name(signum))
+    else:
+        message = f"interrupted by {signal_name(signum)}"
+    return _line(message)
+
+
+def _line(message: str) -> str:
+    return f"purelm {_State.command}: {message}".replace("purelm : ", "purelm: ")
 
 
 def _flush() -> None:
@@ -201,31 +271,47 @@ def _flush() -> None:
             stream.flush()
 
 
+def _within(seconds: float, work: Callable[[], None]) -> None:
+    """Run `work` in a helper thread, giving up on it after `seconds` (it may wait on a lock forever)."""
+    helper = threading.Thread(target=work, daemon=True)
+    helper.start()
+    helper.join(seconds)
+
+
+def _end_process(line: str, status: int, *, locked: bool = False) -> NoReturn:
+    """Print `line` on stderr and end the process with `status`, from any thread, once: a second caller
+    waits here for the first one's `os._exit`."""
+    if not locked:
+        _State.lock.acquire()
+    _State.exiting = True
+    _within(_EXIT_WAIT_S, _flush)
+    with contextlib.suppress(OSError):
+        # A direct write: the main thread may hold sys.stderr's lock.
+        os.write(2, (line + "\n").encode("utf-8", "replace"))
+    if threading.current_thread() is threading.main_thread():
+        _leave_distributed()
+    else:  # the watcher: the main thread may be inside JAX, holding what leaving needs
+        _within(5 * _EXIT_WAIT_S, _leave_distributed)
+    # Not sys.exit: a normal interpreter teardown can crash while XLA threads (a compilation, a transfer)
+    # are still running. Everything worth keeping is written and flushed by now.
+    os._exit(status)
+
+
 def exit_interrupted(command: str, err: BaseException | None) -> NoReturn:
     """End the process for the pending signal (or `err`, an `Interrupted`): one line on stderr, the one
     `err` carries or `interrupted by SIG...`, and exit status 128 + the signal number."""
-    _State.exiting = True
+    _State.command = command
     if isinstance(err, Interrupted) and _State.pending is None:
         _State.pending = err.signum
     signum = _State.pending if _State.pending is not None else signal.SIGINT
-    message = err.message if isinstance(err, Interrupted) and err.message else f"interrupted by {signal_name(signum)}"
-    _flush()
-    with contextlib.suppress(Exception):
-        print(f"purelm {command}: {message}".replace("purelm : ", "purelm: "), file=sys.stderr)
-    _flush()
-    _leave_distributed()
-    # Not sys.exit: a normal interpreter teardown can crash while XLA threads (a compilation, a transfer)
-    # are still running. Everything worth keeping is written and flushed by now.
-    os._exit(128 + signum)
+    _end_process(_interrupted_line(err), 128 + signum)
 
 
 def exit_with_error(command: str, message: str) -> NoReturn:
     """End the process with `purelm COMMAND: error: MESSAGE` on stderr and exit status 1, without the
     interpreter's teardown (see `exit_interrupted`)."""
-    _flush()
-    print(f"purelm {command}: error: {message}", file=sys.stderr)
-    _flush()
-    os._exit(1)
+    _State.command = command
+    _end_process(_line(f"error: {message}"), 1)
 
 
 def _leave_distributed() -> None:

@@ -46,6 +46,8 @@ _LAZY = {
     "Evaluation": "purelm._data._metrics",
     "Result": "purelm.training._loop",
     "Run": "purelm._rundir._run",
+    "RunDirectoryError": "purelm._rundir._ownership",
+    "SaveError": "purelm.training._loop",
     "TrainingError": "purelm.training._loop",
     "load_run_model": "purelm._rundir._format",
     "read_metrics": "purelm._rundir._format",
@@ -66,12 +68,13 @@ if TYPE_CHECKING:
     from purelm._data._metrics import Evaluation
     from purelm._rundir._format import BEST_DIR, METRICS_FILE, PLOT_FILE, RUN_FORMAT, load_run_model, read_metrics
     from purelm._rundir._loggers import CSVLogger, TensorBoardLogger
+    from purelm._rundir._ownership import RunDirectoryError
     from purelm._rundir._run import Run
     from purelm.training._callback import Callback
     from purelm.training._console import Console
     from purelm.training._evaluate import score
-    from purelm.training._loop import Result, TrainingError
-
+    from purelm.training._loop import Result, SaveError, TrainingError
+    
 __all__ = [
     "BEST_DIR",
     "CONFIG_VERSION",
@@ -89,6 +92,8 @@ __all__ = [
     "Result",
     "Run",
     "RunConfig",
+    "RunDirectoryError",
+    "SaveError",
     "ScheduleConfig",
     "TensorBoardLogger",
     "TrainingConfig",

@@ -17,6 +17,7 @@ from purelm._data._columns import Columns, checked_stream
 from purelm._data._metrics import Evaluation
 from purelm._model._fused import batch_token_log_probs
 from purelm._model._lstmlm import LSTMLM, batch_initial_state
+from purelm._runtime import _signals
 from purelm.training._losses import batch_loss
 
 
@@ -64,9 +65,13 @@ def scored_log_probs(model: LSTMLM, tokens, *, batch_size: int = 10, seq_len: in
     states = batch_initial_state(model, batch_size)
     pieces = []
     for windows in layout.grid:
+        # A pending signal stops a long evaluation between two calls (inside the training loop it raises only
+        # within `interruptible()`). Each call is waited for (no queue of calls to wait behind when stopping;
+        # a call scores up to 32 windows, so the overlap lost is small): a signal acts within one call.
+        _signals.check()
         # device_put, not jnp.asarray: the latter compiles a program per distinct shape (JAX 0.10).
         states, log_probs = _score_windows(model, jax.device_put(windows), states)
-        pieces.append(log_probs)
+        pieces.append(log_probs.block_until_ready())
     return layout.place(np.stack(jax.device_get(pieces)))
 
 

@@ -16,6 +16,11 @@ class TrainingError(RuntimeError):
     """Training cannot go on (the loss diverged); the last good checkpoint is left as it was."""
 
 
+class SaveError(OSError):
+    """A file of the run could not be written (a full disk, a lost permission): the message names the file
+    and the checkpoint that is intact; the `OSError` met is the `__cause__`."""
+
+
 @dataclasses.dataclass(frozen=True)
 class Result:
     """How `Run.train` ended: `status` is "done", "nothing" (already at the target), "early_stop",

@@ -91,6 +91,8 @@ class TrainingState:
         self.records: list[dict] = []
         self._stop = False
         self._saved_step = -1
+        # The validation of step `step_count` is yet to be done: a signal cut it short (saved in checkpoints).
+        self.validation_due = False
         # Set by `create` or `resume` (or a subclass's loader) before the first step.
         self.model: Any = None
         self.opt_state: Any = None
@@ -178,7 +180,7 @@ class TrainingState:
         """Write the full training state (resumable) to `directory` (default: the run's `out`)."""
         directory = self.out if directory is None else Path(directory)
         _signals.phase("save")
-        with self._paused():
+        with self._owned() if directory == self.out else contextlib.nullcontext(), self._paused():
             if not bool(_all_finite((self.model, self.opt_state))):
                 raise TrainingError(f"the model has non-finite values at step {self.step_count}; nothing saved")
             host = to_host({"model": self.model, "opt_state": self.opt_state, "states": self.states})
@@ -196,6 +198,10 @@ class TrainingState:
             if self.writer:
                 self._write_model(directory, host)
         return directory
+
+    def _owned(self) -> contextlib.AbstractContextManager:
+        """Hold the output for the block (a run directory is written by one run at a time)."""
+        return contextlib.nullcontext()
 
     def _write_checkpoint(self, directory: Path, trees: dict) -> None:
         """Store the training state `trees` (host arrays) in `directory`."""

@@ -7,10 +7,12 @@ when to save and what, the run directory how.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import time
 
+import jax
 import numpy as np
 
 from purelm._data._metrics import unit_metric
@@ -36,26 +38,33 @@ class Trainer(TrainingState):
     def train(self) -> Result:
         """Train to the target step (`config.run.steps`), logging, evaluating and saving at the run's
         intervals. Returns how it ended; files: `out/checkpoint.safetensors`, `metrics.jsonl`, `best/`."""
-        self._emit("on_start")
-        if self.step_count >= self.config.run.steps:
-            return self._end(
-                Result(
-                    "nothing",
-                    self.step_count,
-                    f"nothing to do: the run is already at step {self.step_count} (run.steps={self.config.run.steps})",
+        with self._owned():
+            self._emit("on_start")
+            if not self._unfinished():
+                return self._end(
+                    Result(
+                        "nothing",
+                        self.step_count,
+                        f"nothing to do: the run is already at step {self.step_count} "
+                        f"(run.steps={self.config.run.steps})",
+                    )
                 )
-            )
-        self._begin()
-        result = None
-        # Inside deferred() a signal only sets a flag: the loop ends between two compiled calls, never with
-        # the arrays, the step count or the metrics file half-updated. Processes of a multi-process run
-        # agree on the flag (agreed_stop_signal), so all stop after the same step and save together.
-        with _signals.deferred():
-            while result is None and self.step_count < self.config.run.steps:
-                self._stop_if_signalled()
-                result = self._stop_if_requested() or self._advance()
-            self._stop_if_signalled()
-        return self._end(result or self._result("done", f"done: step {self.step_count}"))
+            self._begin()
+            result = None
+            # Inside deferred() a signal only sets a flag: the loop ends between two compiled calls, never with
+            # the arrays, the step count or the metrics file half-updated. Processes of a multi-process run
+            # agree on the flag (agreed_stop_signal), so all stop after the same step and save together.
+            with _signals.deferred():
+                while result is None and self._unfinished():
+                    self._stop_if_signalled()
+                    result = self._stop_if_requested() or self._advance()
+                result = result or self._result("done", f"done: step {self.step_count}")
+                self._stop_if_signalled(result)
+            return self._end(result)
+
+    def _unfinished(self) -> bool:
+        """Whether the run has steps to take, or the validation of its last step to do (a signal cut it short)."""
+        return self.step_count < self.config.run.steps or self.validation_due
 
     def _begin(self) -> None:
         """Start the output, put the state on the device mesh, and start this `train()`'s bookkeeping."""
@@ -69,8 +78,11 @@ class Trainer(TrainingState):
 
     def _advance(self) -> Result | None:
         """One compiled call, then what is due at the step it reaches: logging, validation, a checkpoint."""
-        _signals.phase("step" if self._losses.calls else "compile")
         run, eval_every = self.config.run, self._eval_every()
+        if self.validation_due:
+            # A signal cut this step's validation short and the run was resumed: do it first, as it would have.
+            return self._validate() or (self._checkpoint() if self._due(run.checkpoint_every) else None)
+        _signals.phase("step" if self._losses.calls else "compile")
         self._losses.add(
             self.step(
                 steps_in_next_call(
@@ -124,8 +136,17 @@ class Trainer(TrainingState):
     def _validate(self) -> Result | None:
         """Evaluate, keep the best model or anneal the learning rate; stop on a non-finite loss, or early."""
         _signals.phase("eval")
-        with self._paused():
-            result = self.evaluate()
+        self.validation_due = True
+        try:
+            # A signal abandons the validation (it can take minutes) instead of waiting for its end: the
+            # checkpoint then records it as due, and a resumed run does it first. Only alone: the processes of
+            # a multi-process run would have to agree after every batch.
+            alone = jax.process_count() == 1
+            with self._paused(), _signals.interruptible() if alone else contextlib.nullcontext():
+                result = self.evaluate()
+        except _signals.Interrupted:
+            return None  # the loop saves and stops
+        self.validation_due = False
         # Byte runs add their bits per byte; for word runs the unit's metric is the perplexity itself.
         key, value = unit_metric(result.nats, self.tokenizer.unit)
         record = {
@@ -173,10 +194,16 @@ class Trainer(TrainingState):
             return self._divergence(str(err))
         return None
 
-    def _stop_if_signalled(self) -> None:
-        """A signal arrived: save what was trained since the last checkpoint, then end with the resume command."""
-        if agreed_stop_signal() is None:
+    def _stop_if_signalled(self, ended: Result | None = None) -> None:
+        """A signal arrived: save what was trained since the last checkpoint, then end with the resume command;
+        or, after the loop `ended` by itself, end with how it ended."""
+        signum = agreed_stop_signal()
+        if signum is None:
             return
+        if ended is not None:
+            message = self.ended_line(ended, _signals.signal_name(signum))
+            self._emit("on_end", ended)
+            _signals.stop(message)
         if self._saved_step < 0 and self.step_count == 0:
             message = "interrupted before the first step; nothing saved"
         else:
@@ -189,6 +216,13 @@ class Trainer(TrainingState):
             )
         self._emit("on_end", Result("stopped", self.step_count, message))
         _signals.stop(message)
+
+    def ended_line(self, result: Result, signal: str) -> str:
+        """The line a command ends with when `signal` arrives after the loop ended with `result`: a finished
+        run (done, early stop) is complete and saved, whatever comes after; nothing is left to resume."""
+        if result.status in ("done", "early_stop"):
+            return f"{result.message}; the run is complete and saved in {self.out} ({signal} came as it ended)"
+        return result.message
 
     def _stop_if_requested(self) -> Result | None:
         if not self._stop:
