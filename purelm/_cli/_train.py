@@ -94,6 +94,7 @@ def train(args) -> int:
     # a training process reaches its peak memory every step anyway.
     if not is_off(os.environ.get(KEEP_FREED_MEMORY_ENV, "on")):
         keep_freed_memory()
+    changes = _given(args)
     console = Console(sys.stdout if is_main_process() else open(os.devnull, "w"))  # noqa: SIM115
     _signals.phase("data")
     if args.resume is None and args.out is None:
@@ -102,14 +103,14 @@ def train(args) -> int:
     # A directory that exists is locked before its data is read, so that a second run into it ends at once;
     # a new one is locked when the run starts writing (Run.train), so that a bad input leaves nothing behind.
     with owning(out) if out.is_dir() and is_main_process() else contextlib.nullcontext():
-        run = _start(args, out, console)
+        run = _start(args, changes, out, console)
         result = run.train()
         return _report(run, result, console)
 
 
-def _start(args, out: Path, console: Console) -> Run:
-    """The run `args` asks for: a new one in `out`, or the one in `--resume DIR` going on in `out`."""
-    changes = _given(args)
+def _start(args, changes: dict[str, dict], out: Path, console: Console) -> Run:
+    """The run `args` asks for (`changes`: its options given, by section): a new one in `out`, or the one
+    in `--resume DIR` going on in `out`."""
     if args.resume is None:
         if holds_checkpoint(out) and not args.overwrite:
             raise UsageError(
