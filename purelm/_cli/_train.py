@@ -158,6 +158,7 @@ def train(args) -> int:
     # a training process reaches its peak memory every step anyway.
     if not is_off(os.environ.get(KEEP_FREED_MEMORY_ENV, "on")):
         keep_freed_memory()
+    changes = _settings(args)
     log_to = args.log_to or ("jsonl",)
     if "tensorboard" in log_to and importlib.util.find_spec("tensorboardX") is None:
         raise UsageError("--log-to tensorboard needs tensorboardX: pip install 'purelm[tensorboard]'")
@@ -169,14 +170,14 @@ def train(args) -> int:
     # A directory that exists is locked before its data is read, so that a second run into it ends at once;
     # a new one is locked when the run starts writing (Run.train), so that a bad input leaves nothing behind.
     with owning(out) if out.is_dir() and is_main_process() else contextlib.nullcontext():
-        run = _start(args, out, console, log_to)
+        run = _start(args, changes, out, console, log_to)
         result = run.train()
         return _report(args, run, result, console)
 
 
-def _start(args, out: Path, console: Console, log_to: tuple[str, ...]) -> Run:
-    """The run `args` asks for: a new one in `out`, or the one in `--resume DIR` going on in `out`."""
-    changes = _settings(args)
+def _start(args, changes: dict[str, dict], out: Path, console: Console, log_to: tuple[str, ...]) -> Run:
+    """The run `args` asks for (`changes`: its settings, by section): a new one in `out`, or the one
+    in `--resume DIR` going on in `out`."""
     if args.resume is None:
         if holds_checkpoint(out) and not args.overwrite:
             raise UsageError(
@@ -191,9 +192,7 @@ def _start(args, out: Path, console: Console, log_to: tuple[str, ...]) -> Run:
         raise UsageError(
             f"{out} already holds a checkpoint of another run; pick another --out or replace it with --overwrite"
         )
-    return Run.resume(
-        resume, changes=changes, out=out, callbacks=[console], log_to=log_to, overwrite=args.overwrite
-    )
+    return Run.resume(resume, changes=changes, out=out, callbacks=[console], log_to=log_to, overwrite=args.overwrite)
 
 
 def _report(args, run: Run, result: Result, console: Console) -> int:

@@ -19,7 +19,7 @@ from purelm._runtime import _signals
 try:
     import fcntl
 except ImportError:  # Windows: no advisory locks; directories are not locked there
-    fcntl = None
+    fcntl = None  # type: ignore[assignment]
 
 
 def _temp_prefix(name: str) -> str:

@@ -74,7 +74,7 @@ if TYPE_CHECKING:
     from purelm.training._console import Console
     from purelm.training._evaluate import score
     from purelm.training._loop import Result, SaveError, TrainingError
-    
+
 __all__ = [
     "BEST_DIR",
     "CONFIG_VERSION",
