@@ -1,29 +1,34 @@
-"""word_language_model's default configuration, trained by its own main.py and by `purelm train`.
+"""word_language_model's recipe, trained by its own main.py and by `purelm train`, over sizes and seeds.
 
-Both sides train the same model on the same files for the same number of epochs: an LSTM, 2 layers,
-embedding and hidden size 200, tied decoder, dropout 0.2, SGD at lr 20 with gradient clipping 0.25,
-the lr divided by 4 when validation stops improving, 20 streams of 35-word windows, word tokens as
-their data.py builds them. The table gives the validation perplexity each side reports after the last
-epoch and the wall time of each whole command (start-up, data loading, compilation, training,
-evaluation; their main.py also scores the test file at the end, and its own epoch time is shown too).
+Every side trains word_language_model's configuration (an LSTM, 2 layers, tied decoder, dropout 0.2, SGD at
+lr 20 with gradient clipping 0.25, the lr divided by 4 when validation stops improving, 20 streams of
+35-word windows) at each `--sizes` (embedding = hidden size) and `--seeds`, for `--epochs` epochs:
 
-Their main.py comes from a checkout of pytorch/examples (`--wlm` names its word_language_model folder)
-and runs in a subprocess with this interpreter, which needs torch. A partial copy of their repository
-may lack the large wikitext-2 train.txt: then both sides train on a copy of valid.txt, and the table says
-so (the validation number is then not a wikitext-2 result, only a like-for-like comparison).
+- `theirs`: their main.py (a subprocess with this interpreter, which needs torch; `--threads` torch
+  threads, since their result depends on the summation order);
+- `recipe`: `purelm train --recipe word_language_model --tied` (their recipe: init, zero initial state,
+  torch's two biases, their windows and evaluation set);
+- `init`: purelm's own training (learned initial state, its windows) with their initialisation
+  (`--init word_language_model`) and the same optimiser, schedule and validation layout;
+- `purelm`: purelm's own training with its own initialisation, the closest flags.
 
-An epoch is each side's own: theirs ends with a partial window, purelm's (`steps per epoch` in its
-output) stops at the last full one. The commands alternate over `--rounds` rounds, so a shared machine
-slows both alike; compare wall times within one run of this script.
+The table gives the validation perplexity each side reports after the last epoch, on their evaluation
+set for every side but `purelm` (which scores every validation word but the first), and the wall time
+of each whole command. Their main.py comes from a checkout of pytorch/examples (`--wlm` names its
+word_language_model folder). A partial copy of their repository may lack the large wikitext-2
+train.txt: then every side trains on a copy of valid.txt, and the table says so (the numbers are then
+not wikitext-2 results, only a like-for-like comparison).
 
     python benchmarks/word_language_model.py --wlm ~/examples/word_language_model
-    python benchmarks/word_language_model.py --wlm DIR --data DIR/data/wikitext-2 --epochs 1 --rounds 2
+    python benchmarks/word_language_model.py --wlm DIR --sizes 32 100 200 --seeds 1 2 3 --sides recipe,init --jobs 2
 """
 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import json
+import os
 import re
 import shutil
 import statistics
@@ -35,10 +40,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # word_language_model's defaults (their main.py's argparse defaults, with --tied).
-EMBED, HIDDEN, LAYERS, DROPOUT, LR, CLIP, SEQ_LEN, BATCH, ANNEAL = 200, 200, 2, 0.2, 20.0, 0.25, 35, 20, 4.0
+LAYERS, DROPOUT, LR, CLIP, SEQ_LEN, BATCH, ANNEAL = 2, 0.2, 20.0, 0.25, 35, 20, 4.0
 THEIR_FILES = ("main.py", "data.py", "model.py")
 THEIR_EPOCH = re.compile(r"\| end of epoch\s+\d+ \| time:\s*([\d.]+)s \| valid loss\s+[\d.]+ \| valid ppl\s+([\d.]+)")
-PURELM_EPOCH = re.compile(r"([\d,]+) steps per epoch")
 
 
 class BenchmarkError(Exception):
@@ -80,7 +84,7 @@ def prepare_data(data: Path, scratch: Path) -> tuple[Path, str]:
     shutil.copyfile(data / "valid.txt", copy / "train.txt")
     for name in ("valid.txt", "test.txt"):
         shutil.copyfile(data / name, copy / name)
-    return copy, f"{data} has no train.txt: both trained on a copy of valid.txt (not a wikitext-2 result)"
+    return copy, f"{data} has no train.txt: every side trained on a copy of valid.txt (not a wikitext-2 result)"
 
 
 def count_words(path: Path) -> int:
@@ -89,10 +93,11 @@ def count_words(path: Path) -> int:
         return sum(len(line.split()) + 1 for line in f)
 
 
-def run(name: str, command: list[str], cwd: Path | None = None) -> tuple[str, float]:
+def run(name: str, command: list[str], cwd: Path | None = None, threads: int | None = None) -> tuple[str, float]:
+    env = None if threads is None else os.environ | {"OMP_NUM_THREADS": str(threads)}
     start = time.perf_counter()
     try:
-        done = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
+        done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, env=env)
     except FileNotFoundError:
         raise BenchmarkError(f"cannot run {name}: no {command[0]}") from None
     wall = time.perf_counter() - start
@@ -102,39 +107,13 @@ def run(name: str, command: list[str], cwd: Path | None = None) -> tuple[str, fl
     return done.stdout, wall
 
 
-def run_theirs(wlm: Path, data: Path, epochs: int, scratch: Path) -> Outcome:
-    command = [
-        sys.executable,
-        "-u",
-        str(wlm / "main.py"),
-        "--data",
-        str(data),
-        "--model",
-        "LSTM",
-        "--emsize",
-        str(EMBED),
-        "--nhid",
-        str(HIDDEN),
-        "--nlayers",
-        str(LAYERS),
-        "--dropout",
-        str(DROPOUT),
-        "--tied",
-        "--lr",
-        str(LR),
-        "--clip",
-        str(CLIP),
-        "--bptt",
-        str(SEQ_LEN),
-        "--batch_size",
-        str(BATCH),
-        "--epochs",
-        str(epochs),
-        "--save",
-        str(scratch / "model.pt"),
-    ]
+def run_theirs(wlm: Path, data: Path, size: int, seed: int, epochs: int, threads: int, out: Path) -> Outcome:
+    command = [sys.executable, "-u", str(wlm / "main.py"), "--data", str(data), "--model", "LSTM"]
+    command += ["--emsize", str(size), "--nhid", str(size), "--nlayers", str(LAYERS), "--dropout", str(DROPOUT)]
+    command += ["--tied", "--lr", str(LR), "--clip", str(CLIP), "--bptt", str(SEQ_LEN), "--batch_size", str(BATCH)]
+    command += ["--epochs", str(epochs), "--seed", str(seed), "--save", str(out.with_suffix(".pt"))]
     # cwd: main.py imports its data.py and model.py as top-level modules.
-    output, wall = run("their main.py", command, cwd=wlm)
+    output, wall = run("their main.py", command, cwd=wlm, threads=threads)
     epochs_seen = THEIR_EPOCH.findall(output)
     if not epochs_seen:
         raise BenchmarkError("their main.py printed no '| end of epoch' line")
@@ -142,51 +121,44 @@ def run_theirs(wlm: Path, data: Path, epochs: int, scratch: Path) -> Outcome:
     return Outcome(float(perplexity), wall, float(epoch_s))
 
 
-def run_purelm(data: Path, epochs: int, steps_per_epoch: int, out: Path) -> Outcome:
-    command = [
-        str(Path(sys.executable).with_name("purelm")),
-        "train",
-        str(data),
-        "--tokenizer",
-        "word",
-        "--cell",
-        "lstm",
-        "--layers",
-        str(LAYERS),
-        "--embed-dim",
-        str(EMBED),
-        "--hidden-dim",
-        str(HIDDEN),
-        "--dropout",
-        str(DROPOUT),
-        "--tied",
-        "--optimizer",
-        "sgd",
-        "--lr",
-        str(LR),
-        "--grad-clip",
-        str(CLIP),
-        "--anneal",
-        str(ANNEAL),
-        "--seq-len",
-        str(SEQ_LEN),
-        "--batch-size",
-        str(BATCH),
-        "--steps",
-        str(epochs * steps_per_epoch),
-        "--eval-every",
-        str(steps_per_epoch),
-        "--out",
-        str(out),
-    ]
-    output, wall = run("purelm train", command)
-    printed = PURELM_EPOCH.search(output)
-    if printed is None or int(printed.group(1).replace(",", "")) != steps_per_epoch:
-        raise BenchmarkError(f"purelm train's epoch is not {steps_per_epoch} steps: {printed and printed.group(0)}")
+# purelm's flags per side (besides data, size, seed, epochs and --out).
+PURELM_SIDES = {
+    "recipe": ["--recipe", "word_language_model", "--tied"],
+    "init": [
+        "--tokenizer", "word", "--layers", str(LAYERS), "--dropout", str(DROPOUT), "--tied", "--optimizer", "sgd",
+        "--lr", str(LR), "--grad-clip", str(CLIP), "--anneal", str(ANNEAL), "--seq-len", str(SEQ_LEN),
+        "--batch-size", str(BATCH), "--eval-every", "epoch", "--checkpoint-every", "epoch",
+        "--init", "word_language_model", "--eval-layout", "word_language_model",
+    ],
+    "purelm": [
+        "--tokenizer", "word", "--layers", str(LAYERS), "--dropout", str(DROPOUT), "--tied", "--optimizer", "sgd",
+        "--lr", str(LR), "--grad-clip", str(CLIP), "--anneal", str(ANNEAL), "--seq-len", str(SEQ_LEN),
+        "--batch-size", str(BATCH), "--eval-every", "epoch", "--checkpoint-every", "epoch",
+    ],
+}  # fmt: skip
+SIDES = ("theirs", *PURELM_SIDES)
+
+
+def run_purelm(side: str, data: Path, size: int, seed: int, epochs: int, out: Path) -> Outcome:
+    command = [str(Path(sys.executable).with_name("purelm")), "train", str(data), *PURELM_SIDES[side]]
+    command += ["--embed-dim", str(size), "--hidden-dim", str(size), "--seed", str(seed), "--epochs", str(epochs)]
+    _, wall = run(f"purelm train ({side})", [*command, "--out", str(out)])
     evals = [r for r in map(json.loads, (out / "metrics.jsonl").read_text().splitlines()) if "val_perplexity" in r]
     if not evals:
         raise BenchmarkError(f"purelm train wrote no validation record to {out / 'metrics.jsonl'}")
     return Outcome(evals[-1]["val_perplexity"], wall)
+
+
+def sides(text: str) -> tuple[str, ...]:
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    unknown = [name for name in names if name not in SIDES]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"{text!r}: name one or more of {', '.join(SIDES)}, comma-separated")
+    return names
+
+
+def summary(values: list[float]) -> str:
+    return f"{statistics.mean(values):.1f} ({min(values):.1f}-{max(values):.1f})"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -199,38 +171,57 @@ def main(argv: list[str] | None = None) -> int:
         help="pytorch/examples' word_language_model folder (their main.py, data.py, model.py)",
     )
     parser.add_argument("--data", type=Path, metavar="DIR", help="train/valid/test.txt (default: DIR/data/wikitext-2)")
-    parser.add_argument("--epochs", type=positive_int, default=1, help="epochs on both sides (1)")
-    parser.add_argument("--rounds", type=positive_int, default=1, help="alternating rounds of both commands (1)")
+    parser.add_argument("--sizes", type=positive_int, nargs="+", default=[200], help="embedding = hidden sizes (200)")
+    parser.add_argument("--seeds", type=positive_int, nargs="+", default=[1], help="seeds, each side the same (1)")
+    parser.add_argument("--epochs", type=positive_int, default=1, help="epochs on every side (1)")
+    parser.add_argument("--sides", type=sides, default=SIDES, help=f"comma-separated, of {', '.join(SIDES)} (all)")
+    parser.add_argument("--threads", type=positive_int, default=1, help="torch threads for their main.py (1)")
+    parser.add_argument("--jobs", type=positive_int, default=1, help="commands at once; wall times then overlap (1)")
     args = parser.parse_args(argv)
+    results: dict[tuple[str, int, int], Outcome] = {}
     try:
-        check_checkout(args.wlm)
+        if "theirs" in args.sides:
+            check_checkout(args.wlm)
         with tempfile.TemporaryDirectory(prefix="wlm_bench_") as scratch:
             scratch = Path(scratch)
             data, note = prepare_data(args.data or args.wlm / "data" / "wikitext-2", scratch)
-            # purelm's epoch: every stream's full windows (`purelm._data._corpus.num_windows`).
-            steps_per_epoch = count_words(data / "train.txt") // BATCH // SEQ_LEN
-            theirs, ours = [], []
-            for round_ in range(args.rounds):
-                # Alternate who goes first, so neither side always runs on the warmer (or busier) machine.
-                for side in ("theirs", "purelm") if round_ % 2 == 0 else ("purelm", "theirs"):
-                    if side == "theirs":
-                        theirs.append(run_theirs(args.wlm.resolve(), data, args.epochs, scratch))
-                    else:
-                        ours.append(run_purelm(data, args.epochs, steps_per_epoch, scratch / f"run{round_}"))
+
+            def one(job: tuple[str, int, int]) -> None:
+                side, size, seed = job
+                out = scratch / f"{side}_{size}_{seed}"
+                if side == "theirs":
+                    results[job] = run_theirs(args.wlm.resolve(), data, size, seed, args.epochs, args.threads, out)
+                else:
+                    results[job] = run_purelm(side, data, size, seed, args.epochs, out)
+                print(f"{side:8} size {size:4} seed {seed}: valid ppl {results[job].perplexity:.2f}", file=sys.stderr)
+
+            jobs = [(side, size, seed) for side in args.sides for size in args.sizes for seed in args.seeds]
+            with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
+                list(pool.map(one, jobs))
     except BenchmarkError as error:
         print(f"word_language_model.py: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # the commands got the same Ctrl-C; the scratch directory is already gone
         print("word_language_model.py: interrupted", file=sys.stderr)
         return 130
-    print(f"{args.epochs} epoch(s) of word_language_model's default configuration; {note}")
-    print(f"{'':28} {'valid ppl':>10} {'wall s (median)':>16} {'their epoch s':>14}")
-    for name, outcomes in (("their main.py (torch)", theirs), ("purelm train", ours)):
-        epoch = [o.epoch_s for o in outcomes if o.epoch_s is not None]
-        print(
-            f"{name:28} {outcomes[-1].perplexity:10.2f} {statistics.median(o.wall_s for o in outcomes):16.1f} "
-            f"{f'{statistics.median(epoch):.1f}' if epoch else '':>14}"
+    print(f"{args.epochs} epoch(s) of word_language_model's configuration (tied); {note}")
+    header = " | ".join(f"{side} ppl | {side} wall s" for side in args.sides)
+    print(f"| size | seed | {header} |")
+    print("|" + "---|" * (2 + 2 * len(args.sides)))
+    for size in args.sizes:
+        for seed in args.seeds:
+            cells = " | ".join(
+                f"{results[side, size, seed].perplexity:.2f} | {results[side, size, seed].wall_s:.0f}"
+                for side in args.sides
+            )
+            print(f"| {size} | {seed} | {cells} |")
+    print(f"\n| size | {' | '.join(f'{side}: mean (min-max)' for side in args.sides)} |")
+    print("|" + "---|" * (1 + len(args.sides)))
+    for size in args.sizes:
+        means = " | ".join(
+            summary([results[side, size, seed].perplexity for seed in args.seeds]) for side in args.sides
         )
+        print(f"| {size} | {means} |")
     return 0
 
 

@@ -33,6 +33,7 @@ _EXPORTS = {
     "make_train_step": "purelm.training._steps",
     "make_train_steps": "purelm.training._steps",
     "mean_loss": "purelm.training._evaluate",
+    "next_token_loss": "purelm.training._losses",
     "RNNCell": "purelm._model._lstmlm",
     "sample": "purelm._inference._sample",
     "save_checkpoint": "purelm._rundir._checkpoint",
@@ -79,5 +80,5 @@ if TYPE_CHECKING:
         to_torch,
     )
     from purelm.training._evaluate import evaluate, mean_loss
-    from purelm.training._losses import batch_loss, sequence_loss, token_log_probs
+    from purelm.training._losses import batch_loss, next_token_loss, sequence_loss, token_log_probs
     from purelm.training._steps import make_train_step, make_train_steps, train_tutorial

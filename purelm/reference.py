@@ -1,5 +1,5 @@
 """The PyTorch originals: the tutorial's stateful LSTM language model, a stock nn.LSTM model, and
-word_language_model's `RNNModel` (LSTM, GRU, RNN_TANH, RNN_RELU, optionally tied).
+word_language_model's `RNNModel` (LSTM, GRU, RNN_TANH, RNN_RELU, optionally tied), and its `evaluate()`.
 
 Needs the `torch` extra; `import purelm` never imports this module.
 """
@@ -142,3 +142,26 @@ def train_tutorial(lm, data=LOST_NUMBERS, *, window=3, learning_rate=0.1, epochs
                         param.grad = None
         epoch_losses.append(total)
     return lm, epoch_losses
+
+
+def wlm_evaluate(model, ids, *, eval_batch_size=10, bptt=35):
+    """word_language_model's `batchify` and `evaluate()`, restated for any `RNNModel`-like module (theirs or
+    `RNNModel`): `eval_batch_size` columns of the stream (the tail dropped), windows of `bptt` (the last one
+    shorter) with the hidden state carried from zero, each window's mean loss weighted by its length, the sum
+    divided by the column length minus one. Returns that loss (nats per token, what their main.py prints the
+    exponential of) and the column length.
+
+    >>> loss, column = wlm_evaluate(model, test_ids)  # doctest: +SKIP
+    """
+    data = torch.as_tensor(ids, dtype=torch.int64)
+    nbatch = data.size(0) // eval_batch_size
+    data = data[: nbatch * eval_batch_size].view(eval_batch_size, -1).t().contiguous()
+    model.eval()
+    total, hidden = 0.0, model.init_hidden(eval_batch_size)
+    with torch.no_grad():
+        for i in range(0, data.size(0) - 1, bptt):
+            seq_len = min(bptt, len(data) - 1 - i)
+            inputs, targets = data[i : i + seq_len], data[i + 1 : i + 1 + seq_len].reshape(-1)
+            output, hidden = model(inputs, hidden)
+            total += len(inputs) * torch.nn.functional.nll_loss(output, targets).item()
+    return total / (len(data) - 1), nbatch

@@ -16,6 +16,7 @@ options) ends with one line on stderr and exit status 2; nothing half-written is
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import sys
@@ -132,10 +133,10 @@ def _eval(args) -> int:
     _signals.phase("data")
     tokens, what = held_out_tokens(run, args.data, args.include)
     tokens = tokens[: args.max_tokens]
-    batch_size, seq_len = eval_layout(run.directory, run.meta, run.tokenizer)
-    batch_size, seq_len = args.batch_size or batch_size, args.seq_len or seq_len
+    batch_size, seq_len, layout = eval_layout(run.directory, run.meta, run.tokenizer)
+    batch_size, seq_len, layout = args.batch_size or batch_size, args.seq_len or seq_len, args.layout or layout
     _signals.phase("eval")
-    result, batch_size = evaluate_tokens(run, tokens, batch_size=batch_size, seq_len=seq_len)
+    result, batch_size = evaluate_tokens(run, tokens, batch_size=batch_size, seq_len=seq_len, layout=layout)
     unit = run.tokenizer.unit
     if not (math.isfinite(result.nats) and math.isfinite(result.perplexity)):
         # A wrong number is never a result: broken weights, or a model converted with the wrong settings.
@@ -146,6 +147,15 @@ def _eval(args) -> int:
             file=sys.stderr,
         )
         return 1
-    print(f"evaluated {result.count:,} {unit}s (all {tokens.size:,} but the first, which is context): {what}")
+    if args.json:
+        fields = {"data": what, "count": result.count, "nats": result.nats, "perplexity": result.perplexity}
+        fields |= {"bits_per_token": result.bits_per_token, "batch_size": batch_size, "seq_len": seq_len}
+        print(json.dumps(fields | {"layout": layout}))
+        return 0
+    if layout == "word_language_model":
+        which = f"word_language_model's evaluate() set of {tokens.size:,}: {batch_size} columns, each but its first"
+    else:
+        which = f"all {tokens.size:,} but the first, which is context"
+    print(f"evaluated {result.count:,} {unit}s ({which}): {what}")
     print(format_loss(result.nats, unit, "report", batch_size=batch_size, seq_len=seq_len))
     return 0

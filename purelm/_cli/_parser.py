@@ -8,6 +8,7 @@ import importlib.metadata
 import math
 import platform
 
+from purelm._data._columns import LAYOUTS as EVAL_LAYOUTS
 from purelm._data._tokenizer import TOKENIZERS
 from purelm._runtime._version import __version__
 
@@ -80,6 +81,14 @@ def _dropout(text: str) -> float:
     return value
 
 
+def _interval(text: str) -> int | str:
+    """A number of steps, or `epoch` (one pass over the training windows)."""
+    return text if text == "epoch" else _count(text)
+
+
+_interval.__name__ = "interval"
+
+
 def _loggers(text: str) -> tuple[str, ...]:
     names = tuple(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
     unknown = [name for name in names if name not in LOGGERS]
@@ -89,7 +98,7 @@ def _loggers(text: str) -> tuple[str, ...]:
 
 
 def _add_train_arguments(train: argparse.ArgumentParser) -> None:
-    from purelm.training._config import CELLS, DTYPES, OPTIMIZERS, SCHEDULES
+    from purelm.training._config import CELLS, DTYPES, INITS, OPTIMIZERS, RECIPES, SCHEDULES, WINDOWS
 
     add = train.add_argument
     add(
@@ -100,6 +109,13 @@ def _add_train_arguments(train: argparse.ArgumentParser) -> None:
         "valid.txt (and test.txt) is read as those splits (default: the stdlib)",
     )
     add("--out", metavar="DIR", help="run directory (checkpoint, metrics.jsonl, loss.png, best/)")
+    add(
+        "--recipe",
+        choices=tuple(RECIPES),
+        help="start from a preset: word_language_model = pytorch/examples' main.py with its defaults (its "
+        "init, zero initial state, SGD lr 20, clip 0.25, 20 x 35 windows read as its get_batch, 40 epochs, "
+        "its validation); --config and options override it (docs/purelm-recipes.md)",
+    )
     add(
         "--config",
         metavar="FILE",
@@ -155,6 +171,19 @@ def _add_train_arguments(train: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--dtype", choices=DTYPES, help="parameter and activation dtype; losses accumulate in float32 (float32)"
     )
+    group.add_argument(
+        "--init",
+        choices=INITS,
+        help="how weights start: purelm (unit-variance embeddings) or word_language_model (embedding and "
+        "output layer U(-0.1, 0.1), torch's two biases per cell) (purelm)",
+    )
+    group.add_argument(
+        "--fixed-initial-state",
+        dest="learn_initial_state",
+        action="store_false",
+        default=None,
+        help="keep the initial state at zero, as word_language_model (default: learned)",
+    )
     group = train.add_argument_group("optimisation")
     group.add_argument(
         "--optimizer", choices=OPTIMIZERS, help="sgd (word_language_model's update), adam or adamw (adam)"
@@ -173,6 +202,14 @@ def _add_train_arguments(train: argparse.ArgumentParser) -> None:
         type=_nonneg_float,
         metavar="X",
         help="clip the gradient's global norm; 0 turns it off (1.0)",
+    )
+    group.add_argument(
+        "--torch-bias-grad",
+        dest="torch_bias_grad",
+        action="store_true",
+        default=None,
+        help="train each cell's bias as torch trains its two (bias_ih, bias_hh): in the clipped norm twice, "
+        "moving twice as far",
     )
     group.add_argument(
         "--schedule",
@@ -199,17 +236,33 @@ def _add_train_arguments(train: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--seq-len", dest="seq_len", type=_positive_int, metavar="N", help="window length in tokens (64)"
     )
+    group.add_argument(
+        "--windows",
+        choices=WINDOWS,
+        help="purelm: a window's tokens are read and scored, the first from the carried state; "
+        "word_language_model: read seq-len tokens, score the next seq-len, as its get_batch (purelm)",
+    )
     group = train.add_argument_group("the run")
     group.add_argument(
         "--steps", type=_positive_int, metavar="N", help="target step (1000; stored, so --resume continues to it)"
+    )
+    group.add_argument(
+        "--epochs", type=_positive_int, metavar="N", help="target step in passes over the training windows"
     )
     group.add_argument("--seed", type=_count, metavar="N", help="initialisation and dropout seed (0)")
     group.add_argument(
         "--eval-every",
         dest="eval_every",
-        type=_count,
+        type=_interval,
         metavar="N",
-        help="validate every N steps and at the end; 0: never (200)",
+        help="validate every N steps (or every epoch: --eval-every epoch) and at the end; 0: never (200)",
+    )
+    group.add_argument(
+        "--eval-layout",
+        dest="eval_layout",
+        choices=EVAL_LAYOUTS,
+        help="which validation tokens count: purelm (all but the first) or word_language_model (exactly "
+        "those its evaluate() averages over) (purelm)",
     )
     group.add_argument(
         "--eval-tokens",
@@ -229,9 +282,9 @@ def _add_train_arguments(train: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--checkpoint-every",
         dest="checkpoint_every",
-        type=_positive_int,
+        type=_interval,
         metavar="N",
-        help="save every N steps, and always at the end (200)",
+        help="save every N steps (or every epoch), and always at the end (200)",
     )
     group.add_argument(
         "--log-every",
@@ -374,6 +427,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="window length (the run's --seq-len; word_language_model: 35)",
     )
+    evaluate.add_argument(
+        "--layout",
+        choices=EVAL_LAYOUTS,
+        help="which tokens count: purelm (every one but the first) or word_language_model (exactly those "
+        "their evaluate() averages over: each column but its first token, without the tail; a model with a "
+        "zero initial state then gets their printed perplexity) (the run's --eval-layout; purelm)",
+    )
+    evaluate.add_argument("--json", action="store_true", help="print the result as one JSON object, at full precision")
 
     convert = add_parser(
         "convert-torch", help="import a PyTorch language model (word_language_model's RNNModel, purelm.reference)"

@@ -29,7 +29,7 @@ from purelm._runtime._compile_cache import is_off
 from purelm._runtime._host_memory import ENV_VAR as KEEP_FREED_MEMORY_ENV
 from purelm._runtime._host_memory import keep_freed_memory
 from purelm._runtime._parallel import initialize_distributed, is_main_process
-from purelm.training._config import TrainingConfig
+from purelm.training._config import RECIPES, TrainingConfig, with_changes
 from purelm.training._config_file import read_config_file
 from purelm.training._console import Console
 from purelm.training._loop import Result
@@ -44,21 +44,27 @@ _FIELDS = {
     "cell": ("model", "cell"),
     "dropout": ("model", "dropout"),
     "dtype": ("model", "dtype"),
+    "init": ("model", "init"),
+    "learn_initial_state": ("model", "learn_initial_state"),
     "tokenizer": ("data", "tokenizer"),
     "include": ("data", "include"),
     "batch_size": ("data", "batch_size"),
     "seq_len": ("data", "seq_len"),
     "eval_tokens": ("data", "eval_tokens"),
     "eval_batch_size": ("data", "eval_batch_size"),
+    "windows": ("data", "windows"),
+    "eval_layout": ("data", "eval_layout"),
     "optimizer": ("optim", "optimizer"),
     "lr": ("optim", "lr"),
     "weight_decay": ("optim", "weight_decay"),
     "grad_clip": ("optim", "grad_clip"),
+    "torch_bias_grad": ("optim", "torch_bias_grad"),
     "schedule": ("schedule", "kind"),
     "warmup": ("schedule", "warmup"),
     "min_lr_ratio": ("schedule", "min_ratio"),
     "anneal": ("schedule", "anneal"),
     "steps": ("run", "steps"),
+    "epochs": ("run", "epochs"),
     "eval_every": ("run", "eval_every"),
     "log_every": ("run", "log_every"),
     "checkpoint_every": ("run", "checkpoint_every"),
@@ -94,12 +100,14 @@ def _given(args) -> dict[str, dict]:
 
 
 def _settings(args) -> dict[str, dict]:
-    """The settings of `--config FILE`, if given, with the command line's options over them."""
+    """The settings of `--recipe NAME`, then those of `--config FILE` over them, then the command line's
+    options over both (a new run's; a resumed run keeps its stored settings and takes only the last two)."""
     flags = _given(args)
     from_file = read_config_file(args.config) if args.config else {}
     # Remembered for spell_options: a message about a setting names the file where the file gave it.
     args.config_fields = {f"{section}.{name}" for section, fields in from_file.items() for name in fields}
-    return {name: from_file.get(name, {}) | flags.get(name, {}) for name in from_file.keys() | flags.keys()}
+    recipe = RECIPES[args.recipe] if getattr(args, "recipe", None) and args.resume is None else {}
+    return with_changes(with_changes(recipe, from_file), flags)
 
 
 # A setting in a library message (`model.embed_dim`, `optim.lr=0.5`), and a Python keyword with its value.
@@ -124,14 +132,17 @@ def spell_options(message: str, args) -> str:
         option = options.get(field)
         if option is None:
             return match[0]
-        # Switches (--tied, --no-best) take no value.
-        return option if value is None or option in ("--tied", "--no-best") else f"{option} {value}"
+        # Switches take no value.
+        return option if value is None or option in _SWITCHES else f"{option} {value}"
 
     def keyword(match: re.Match) -> str:
         option = _KEYWORD_OPTIONS[match[1]]
         return option if match[3] == "True" else f"{option} {match[3]}"
 
     return _KEYWORD.sub(keyword, _SETTING.sub(setting, message))
+
+
+_SWITCHES = ("--tied", "--no-best", "--fixed-initial-state", "--torch-bias-grad")
 
 
 def _field_options() -> dict[tuple[str, str], str]:
@@ -166,6 +177,8 @@ def train(args) -> int:
     _signals.phase("data")
     if args.resume is None and args.out is None:
         raise UsageError("train needs --out DIR (or --resume DIR)")
+    if args.resume is not None and args.recipe:
+        raise UsageError("--recipe starts a new run; a resumed run keeps the settings it was created with")
     out = _out_dir(args.out) if args.out is not None else Path(args.resume)
     # A directory that exists is locked before its data is read, so that a second run into it ends at once;
     # a new one is locked when the run starts writing (Run.train), so that a bad input leaves nothing behind.

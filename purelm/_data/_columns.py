@@ -22,6 +22,8 @@ from purelm._data._tokenizer import check_ids
 # Windows per compiled call: a power of two up to this many, so any stream length uses one of at most
 # six compilations per (batch_size, seq_len).
 MAX_WINDOWS_PER_CALL = 32
+# Which tokens of a stream are scored (`Columns.of`).
+LAYOUTS = ("purelm", "word_language_model")
 
 
 def checked_stream(tokens, vocab_size: int, batch_size: int) -> tuple[np.ndarray, int]:
@@ -54,8 +56,14 @@ class Columns:
     n: int
 
     @classmethod
-    def of(cls, tokens: np.ndarray, *, batch_size: int, seq_len: int) -> Columns:
-        """Check `tokens` (a 1-D integer array of at least `max(2, batch_size)` ids) and lay it out."""
+    def of(cls, tokens: np.ndarray, *, batch_size: int, seq_len: int, layout: str = "purelm") -> Columns:
+        """Check `tokens` (a 1-D integer array of at least `max(2, batch_size)` ids) and lay it out.
+
+        `layout="purelm"` scores every token but the first; `"word_language_model"` exactly the tokens
+        their `evaluate()` averages over: positions 1 .. L-1 of each column of `L = n // batch_size`
+        tokens (the tail `batchify` drops, and each column's first token, are context or not read)."""
+        if layout not in LAYOUTS:
+            raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
         tokens = np.asarray(tokens)
         if tokens.ndim != 1 or not np.issubdtype(tokens.dtype, np.integer):
             raise ValueError(
@@ -69,8 +77,11 @@ class Columns:
         length = n // batch_size
         # Column j reads tokens j*L .. (j+1)*L; the last one reads to the end of the stream.
         starts = np.arange(batch_size) * length
-        stops = np.minimum(starts + length + 1, n)
-        stops[-1] = n
+        if layout == "word_language_model":
+            stops = starts + length
+        else:
+            stops = np.minimum(starts + length + 1, n)
+            stops[-1] = n
         columns = int((stops - starts).max())
         windows = -(-columns // seq_len)
         per_call = min(MAX_WINDOWS_PER_CALL, 1 << (windows - 1).bit_length())
@@ -98,5 +109,5 @@ class Columns:
 
     def mean_nats(self, log_probs: np.ndarray) -> tuple[float, int]:
         """Mean negative log-likelihood of every scored token and how many there are (`evaluate`'s numbers)."""
-        scored = self.place(log_probs)[1:]
+        scored = self.place(log_probs)[self.index[self.scored]]
         return float(-np.sum(scored, dtype=np.float64) / scored.size), int(scored.size)

@@ -293,25 +293,28 @@ def batchify(tokens: np.ndarray, batch_size: int) -> np.ndarray:
     return np.asarray(tokens[: n * batch_size], dtype=np.int32).reshape(batch_size, n)
 
 
-def num_windows(streams: np.ndarray, seq_len: int) -> int:
-    """How many full `seq_len` windows each stream holds (one epoch)."""
-    return streams.shape[1] // seq_len
+def num_windows(streams: np.ndarray, seq_len: int, overlap: int = 0) -> int:
+    """How many full windows each stream holds (one epoch): windows start every `seq_len` tokens and hold
+    `seq_len + overlap` (word_language_model's `get_batch` reads one token past its `bptt`: `overlap=1`)."""
+    return (streams.shape[1] - overlap) // seq_len
 
 
-def window(streams: np.ndarray, index: int, seq_len: int) -> np.ndarray:
-    """The `index`-th window of every stream: `Int[batch, seq_len]`."""
+def window(streams: np.ndarray, index: int, seq_len: int, overlap: int = 0) -> np.ndarray:
+    """The `index`-th window of every stream: `Int[batch, seq_len + overlap]`."""
     start = index * seq_len
-    return streams[:, start : start + seq_len]
+    return streams[:, start : start + seq_len + overlap]
 
 
-def windows(streams: np.ndarray, indices, seq_len: int) -> np.ndarray:
-    """The windows at `indices`, stacked: `Int[len(indices), batch, seq_len]`."""
-    return np.stack([window(streams, index, seq_len) for index in indices])
+def windows(streams: np.ndarray, indices, seq_len: int, overlap: int = 0) -> np.ndarray:
+    """The windows at `indices`, stacked: `Int[len(indices), batch, seq_len + overlap]`."""
+    return np.stack([window(streams, index, seq_len, overlap) for index in indices])
 
 
-def training_streams(tokens: np.ndarray, batch_size: int, seq_len: int, unit: str = "byte") -> np.ndarray:
+def training_streams(
+    tokens: np.ndarray, batch_size: int, seq_len: int, unit: str = "byte", overlap: int = 0
+) -> np.ndarray:
     """`batchify` with the error a user sees when the data cannot fill a single batch of windows."""
-    if len(tokens) // batch_size < seq_len:
+    if len(tokens) // batch_size < seq_len + overlap:
         raise DataError(
             f"the training split has {len(tokens):,} {unit}s, shorter than one batch of windows "
             f"(data.batch_size={batch_size} x data.seq_len={seq_len} = {batch_size * seq_len:,} {unit}s); "

@@ -410,16 +410,16 @@ def sample_chunks(
     yield np.asarray(previous[0])[: previous[1]]
 
 
-def score(run: Checkpoint, tokens: np.ndarray, *, batch_size: int, seq_len: int) -> Evaluation:
-    """What `purelm.evaluate(model, tokens, batch_size=batch_size, seq_len=seq_len)` returns."""
-    layout = Columns.of(tokens, batch_size=batch_size, seq_len=seq_len)
-    _calls, per_call = layout.grid.shape[:2]
+def score(run: Checkpoint, tokens: np.ndarray, *, batch_size: int, seq_len: int, layout: str = "purelm") -> Evaluation:
+    """What `purelm.evaluate(model, tokens, batch_size=batch_size, seq_len=seq_len, layout=layout)` returns."""
+    columns = Columns.of(tokens, batch_size=batch_size, seq_len=seq_len, layout=layout)
+    _calls, per_call = columns.grid.shape[:2]
     initial = _program(run, _eval_start, batch_size=batch_size)
     windows = _program(run, _eval_windows, per_call=per_call, batch_size=batch_size, seq_len=seq_len)
     params = run.params()
     states = initial(params)
     pieces = []
-    for grid in layout.grid:
+    for grid in columns.grid:
         states, log_probs = windows(params, jax.device_put(grid), states)
         pieces.append(log_probs)
-    return Evaluation.from_nats(*layout.mean_nats(np.stack(jax.device_get(pieces))))
+    return Evaluation.from_nats(*columns.mean_nats(np.stack(jax.device_get(pieces))))

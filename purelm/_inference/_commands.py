@@ -61,8 +61,10 @@ def held_out_tokens(run: Checkpoint, paths: Sequence[str] = (), include: str | N
     return corpus.val, f"validation split of {corpus.description.split(':')[0]}"
 
 
-def evaluate_tokens(run: Checkpoint, tokens: np.ndarray, *, batch_size: int, seq_len: int) -> tuple[Evaluation, int]:
+def evaluate_tokens(
+    run: Checkpoint, tokens: np.ndarray, *, batch_size: int, seq_len: int, layout: str = "purelm"
+) -> tuple[Evaluation, int]:
     """`purelm.training.score`'s numbers for the run's model, and the number of columns it used (fewer than
     `batch_size` for a short text)."""
     tokens, batch_size = checked_stream(tokens, run.vocab_size, batch_size)
-    return score(run, tokens, batch_size=batch_size, seq_len=seq_len), batch_size
+    return score(run, tokens, batch_size=batch_size, seq_len=seq_len, layout=layout), batch_size

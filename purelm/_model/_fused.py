@@ -426,17 +426,26 @@ rnn_recurrence.defvjp(_rnn_fwd, _rnn_bwd)
 
 
 def batch_token_log_probs(
-    model, tokens: Int[Array, "batch seq"], states: tuple[Array, Array], *, key=None
+    model,
+    tokens: Int[Array, "batch seq"],
+    states: tuple[Array, Array],
+    *,
+    key=None,
+    targets: Int[Array, "batch seq"] | None = None,
 ) -> tuple[Float[Array, "batch seq"], tuple[Float[Array, "batch layers hidden"], Float[Array, "batch layers hidden"]]]:
     """`jax.vmap(purelm.token_log_probs)` for an `LSTMLM`, computed by the fused layers.
 
     `states` are batched (`[batch, layers, hidden]` each). As in the per-sequence model, `tokens[:, t]`
     is scored from the top layer's state *before* reading it; the returned states have read every token.
-    LSTMs take `lstm_lm_window`, GRU and RNN models `scan_lm_window`. With a `key` (and `model.dropout > 0`)
-    dropout is applied where word_language_model applies it (`dropout_masks`).
+    With `targets`, `targets[:, t]` is scored instead, from the state *after* reading `tokens[:, t]`
+    (word_language_model's alignment: `targets` are the tokens shifted by one, so every scored token
+    backpropagates through the whole window). LSTMs take `lstm_lm_window`, GRU and RNN models
+    `scan_lm_window`. With a `key` (and `model.dropout > 0`) dropout is applied where word_language_model
+    applies it (`dropout_masks`).
 
     Example:
         >>> log_probs, states = batch_token_log_probs(model, tokens, batch_initial_state(model, 8))
+        >>> next_log_probs, _ = batch_token_log_probs(model, window[:, :-1], states, targets=window[:, 1:])
     """
     h0, c0 = states
     masks = dropout_masks(model, key, tokens.shape)
@@ -446,9 +455,9 @@ def batch_token_log_probs(
         hs, final = lstm_lm_window(model.embedding, params, tokens, h0, c0, layer_masks)
     else:
         hs, final = scan_lm_window(model, tokens, h0, c0, layer_masks)
-    h_in = jnp.concatenate([h0[None, :, -1], hs[:-1]])
+    h_in = hs if targets is not None else jnp.concatenate([h0[None, :, -1], hs[:-1]])
     if masks is not None:
         h_in = h_in * masks[-1]
     # The output layer and log-softmax, chunked so that [tokens, vocab] logits never exist (purelm/_model/_xent.py).
-    picked = head_log_probs(model, h_in, tokens.T)
+    picked = head_log_probs(model, h_in, (tokens if targets is None else targets).T)
     return picked.T, final

@@ -17,6 +17,10 @@ State = tuple[Float[Array, "layers hidden"], Float[Array, "layers hidden"]]
 CellState = tuple[Float[Array, " hidden"], Float[Array, " hidden"]]
 
 CELL_TYPES = ("lstm", "gru", "rnn_tanh", "rnn_relu")
+# How a new model's weights are drawn (`LSTMLM(init=...)`).
+INITS = ("purelm", "word_language_model")
+# word_language_model's `initrange`: its embedding and decoder start U(-0.1, 0.1).
+WLM_INIT_RANGE = 0.1
 
 
 class _RecurrentCell(eqx.Module):
@@ -198,6 +202,12 @@ class LSTMLM(eqx.Module):
     word_language_model's `--tied` decoder has; it starts at zero). Otherwise the head is a separate
     `eqx.nn.Linear`, always with a bias. `head_params()` gives the output layer in either case.
 
+    `init` picks how the weights are drawn: "purelm" (unit-variance embeddings; recurrent weights and an
+    untied head as torch's defaults) or "word_language_model" (their `init_weights`: embedding and head
+    U(-0.1, 0.1), head bias 0, and each cell's folded bias the sum of the two draws torch's `bias_ih` and
+    `bias_hh` start from). `learn_initial_state=False` keeps the initial state at zero, as their
+    `init_hidden`: `c0` gets no gradient.
+
     `dropout` is the rate of word_language_model's dropout (on the embeddings, between layers, and on the
     top layer's output before the head). It is applied only by the batched losses, and only when they are
     given a PRNG key (`batch_loss(..., key=key)`); scoring and sampling never drop anything.
@@ -223,6 +233,7 @@ class LSTMLM(eqx.Module):
     tie_embeddings: bool = eqx.field(static=True)
     cell: str = eqx.field(static=True)
     dropout: float = eqx.field(static=True)
+    learn_initial_state: bool = eqx.field(static=True)
 
     def __init__(
         self,
@@ -235,10 +246,15 @@ class LSTMLM(eqx.Module):
         output_bias: bool | None = None,
         cell: str = "lstm",
         dropout: float = 0.0,
+        init: str = "purelm",
+        learn_initial_state: bool = True,
         key: PRNGKeyArray,
         dtype=None,
     ):
         cell_type, cell_kwargs = _cell_type(cell)
+        if init not in INITS:
+            raise ValueError(f"init must be one of {', '.join(INITS)}; got {init!r}")
+        theirs = init == "word_language_model"
         if num_layers < 1:
             raise ValueError(f"num_layers must be at least 1, got {num_layers}")
         if tie_embeddings and embed_dim != hidden_dim:
@@ -251,25 +267,33 @@ class LSTMLM(eqx.Module):
         bound = 1.0 / hidden_dim**0.5
         inputs = [embed_dim] + [hidden_dim] * (num_layers - 1)
         shapes: list[tuple[int, ...]] = [(vocab_size, embed_dim)]
-        bounds = [3.0**0.5]  # unit-variance embeddings
+        bounds = [WLM_INIT_RANGE if theirs else 3.0**0.5]  # theirs, or unit-variance embeddings
         per_layer = [cell_type.shapes(n_in, hidden_dim) for n_in in inputs]
         for layer_shapes in per_layer:
             shapes += layer_shapes
             bounds += [bound] * len(layer_shapes)
         if not tie_embeddings:
-            shapes += [(vocab_size, hidden_dim), (vocab_size,)]  # eqx.nn.Linear's own bounds
-            bounds += [bound] * 2
+            shapes += [(vocab_size, hidden_dim), (vocab_size,)]
+            # eqx.nn.Linear's own bounds, or their decoder: U(-initrange, initrange) and a zero bias.
+            bounds += [WLM_INIT_RANGE, 0.0] if theirs else [bound] * 2
+        # torch draws `bias_hh` apart from `bias_ih`: the folded bias gets a second draw (appended, so the
+        # other arrays are cut from the same places as with purelm's init).
+        second = [(torch_bias_pair_size(cell, hidden_dim),) for _ in inputs] if theirs else []
         # One random draw for the whole model: each separate draw costs a compilation.
-        pieces = _uniform_pieces(key, tuple(shapes), tuple(bounds), dtype)
+        pieces = _uniform_pieces(key, tuple(shapes + second), tuple(bounds + [bound] * len(second)), dtype)
         cells, start = [], 1
-        for n_in, layer_shapes in zip(inputs, per_layer):
-            arrays = pieces[start : start + len(layer_shapes)]
-            cells.append(_with_arrays(cell_type, (n_in, hidden_dim), arrays, **cell_kwargs))
+        for layer, (n_in, layer_shapes) in enumerate(zip(inputs, per_layer)):
+            arrays = list(pieces[start : start + len(layer_shapes)])
+            if theirs:
+                extra = pieces[len(shapes) + layer]
+                arrays[2] = arrays[2].at[: extra.size].add(extra)  # field order: weight_ih, weight_hh, bias
+            cells.append(_with_arrays(cell_type, (n_in, hidden_dim), tuple(arrays), **cell_kwargs))
             start += len(layer_shapes)
         self.embedding = pieces[0]
         self.cells = tuple(cells)
         self.c0 = jnp.zeros((num_layers, hidden_dim), dtype)
-        self.head = None if tie_embeddings else _with_arrays(eqx.nn.Linear, (hidden_dim, vocab_size), pieces[start:])
+        head = pieces[start : len(shapes)]
+        self.head = None if tie_embeddings else _with_arrays(eqx.nn.Linear, (hidden_dim, vocab_size), head)
         # word_language_model starts its decoder bias at zero; zeros also leave the random draw above
         # (and so every existing model's initial weights) unchanged.
         self.head_bias = jnp.zeros((vocab_size,), dtype) if tie_embeddings and output_bias else None
@@ -280,6 +304,7 @@ class LSTMLM(eqx.Module):
         self.tie_embeddings = tie_embeddings
         self.cell = cell
         self.dropout = float(dropout)
+        self.learn_initial_state = bool(learn_initial_state)
 
     @property
     def output_bias(self) -> bool:
@@ -293,8 +318,10 @@ class LSTMLM(eqx.Module):
         return self.head.weight, self.head.bias
 
     def initial_state(self) -> State:
-        """The learnable initial state `(tanh(c0), c0)`."""
-        return jnp.tanh(self.c0), self.c0
+        """The initial state `(tanh(c0), c0)`: learnable, or with `learn_initial_state=False` held where it
+        is (zero for a new model) by a stopped gradient."""
+        c0 = self.c0 if self.learn_initial_state else jax.lax.stop_gradient(self.c0)
+        return jnp.tanh(c0), c0
 
     def project(self, h_top: Float[Array, " hidden"]) -> Float[Array, " vocab"]:
         """Next-token scores from the top layer's `h` (tied: `embedding @ h`, plus the bias if any)."""
@@ -340,6 +367,12 @@ def batch_initial_state(
         >>> h, c = batch_initial_state(model, 8)   # each (8, layers, hidden)
     """
     return jax.tree.map(lambda x: jnp.broadcast_to(x, (batch_size, *x.shape)), model.initial_state())
+
+
+def torch_bias_pair_size(cell: str, hidden: int) -> int:
+    """How many leading entries of a cell's folded bias are torch's `bias_ih + bias_hh` (a GRU's n rows
+    hold `bias_ih` alone: its `bias_hh` part is `bias_hn`)."""
+    return {"lstm": 4 * hidden, "gru": 2 * hidden}.get(cell, hidden)
 
 
 def _dtype(dtype):

@@ -145,12 +145,12 @@ def tokenizer_of(directory: PathLike, meta: dict) -> Tokenizer:
         raise CheckpointError(f"{directory}: {err}") from None
 
 
-def eval_layout(directory: PathLike, meta: dict, tokenizer: Tokenizer) -> tuple[int, int]:
-    """`(batch_size, seq_len)` to evaluate the model with: its run's validation layout, or, for a model
-    without a run configuration, the defaults for its tokenizer (`DataConfig.untrained`)."""
+def eval_layout(directory: PathLike, meta: dict, tokenizer: Tokenizer) -> tuple[int, int, str]:
+    """`(batch_size, seq_len, layout)` to evaluate the model with: its run's validation layout, or, for a
+    model without a run configuration, the defaults for its tokenizer (`DataConfig.untrained`)."""
     config = stored_config(directory, meta)
     data = config.data if config is not None else DataConfig.untrained(tokenizer.kind)
-    return data.eval_layout()
+    return (*data.eval_shape(), data.eval_layout)
 
 
 def read_training(directory: PathLike) -> tuple[TrainingConfig, Tokenizer, dict]:

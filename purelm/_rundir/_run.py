@@ -34,8 +34,9 @@ from purelm._rundir._plot import plot_losses
 from purelm._runtime import _signals
 from purelm._runtime._errors import check_fits
 from purelm.training._callback import Callback
-from purelm.training._config import TrainingConfig, make_optimizer, with_learning_rate
+from purelm.training._config import TrainingConfig
 from purelm.training._loop import SaveError
+from purelm.training._optimizer import make_optimizer, with_learning_rate
 from purelm.training._trainer import Trainer
 
 

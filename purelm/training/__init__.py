@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from purelm.training._config import (
     CONFIG_VERSION,
+    RECIPES,
     ConfigError,
     DataConfig,
     ModelConfig,
@@ -27,9 +28,9 @@ from purelm.training._config import (
     RunConfig,
     ScheduleConfig,
     TrainingConfig,
-    make_optimizer,
 )
 from purelm.training._config_file import config_toml, read_config_file
+from purelm.training._optimizer import make_optimizer
 
 # The names defined with the training loop (equinox, the model, the optimizers) and with the run directory,
 # imported on first use (PEP 562): `purelm eval` reads a run's configuration without loading them. The run
@@ -80,6 +81,7 @@ __all__ = [
     "CONFIG_VERSION",
     "METRICS_FILE",
     "PLOT_FILE",
+    "RECIPES",
     "RUN_FORMAT",
     "CSVLogger",
     "Callback",

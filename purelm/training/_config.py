@@ -18,11 +18,18 @@ from typing import Any, ClassVar
 import jax
 import jax.numpy as jnp
 
+from purelm._data._columns import LAYOUTS as EVAL_LAYOUTS
+
 CONFIG_VERSION = 1
 CELLS = ("lstm", "gru", "rnn_tanh", "rnn_relu")
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "cosine")
 DTYPES = ("float32", "bfloat16")
+INITS = ("purelm", "word_language_model")
+# How training windows are read and scored, and which tokens validation averages over.
+WINDOWS = ("purelm", "word_language_model")
+# An interval given in epochs: resolved to the run's windows per epoch when the run is created.
+EPOCH = "epoch"
 # word_language_model's evaluation layout: eval_batch_size 10, and its default bptt of 35 tokens.
 WORD_EVAL_BATCH_SIZE, WORD_EVAL_SEQ_LEN = 10, 35
 
@@ -44,6 +51,11 @@ def _positive(section: _Section, name: str, kind: type = int, *, zero: bool = Fa
     ok = ok and math.isfinite(value) and (value > 0 or (zero and value == 0))
     what = "non-negative" if zero else "positive"
     _need(ok, f"{section.section}.{name} must be a finite {what} number, got {value!r}")
+
+
+def _boolean(section: _Section, name: str) -> None:
+    value = getattr(section, name)
+    _need(isinstance(value, bool), f"{section.section}.{name} must be true or false, got {value!r}")
 
 
 def _one_of(section: _Section, name: str, choices: tuple[str, ...]) -> None:
@@ -103,11 +115,15 @@ class ModelConfig(_Section):
     output_bias: bool | None = None
     dropout: float = 0.0
     dtype: str = "float32"
+    init: str = "purelm"
+    learn_initial_state: bool = True
 
     def __post_init__(self):
         for name in ("vocab_size", "embed_dim", "hidden_dim", "num_layers"):
             _positive(self, name)
         _one_of(self, "cell", CELLS)
+        _one_of(self, "init", INITS)
+        _boolean(self, "learn_initial_state")
         _one_of(self, "dtype", DTYPES)
         _need(
             isinstance(self.dropout, int | float) and 0 <= self.dropout < 1,
@@ -130,6 +146,10 @@ class ModelConfig(_Section):
             kwargs["dropout"] = float(self.dropout)
         if self.dtype != "float32":
             kwargs["dtype"] = jnp.dtype(self.dtype)
+        if self.init != "purelm":
+            kwargs["init"] = self.init
+        if not self.learn_initial_state:
+            kwargs["learn_initial_state"] = False
         return kwargs
 
     def build(self, key):
@@ -158,6 +178,7 @@ class ModelConfig(_Section):
             output_bias=_output_bias(model),
             dropout=float(getattr(model, "dropout", 0.0)),
             dtype=str(model.embedding.dtype),
+            learn_initial_state=bool(getattr(model, "learn_initial_state", True)),
         )
 
 
@@ -177,6 +198,11 @@ class DataConfig(_Section):
     `eval_tokens` limits the validation tokens scored during training (None: all of them);
     `eval_batch_size` and `eval_seq_len` lay them out (None: the training batch size, or 10 for word
     runs as word_language_model does; the training sequence length).
+
+    `windows="word_language_model"` reads each training window as their `get_batch` does: `seq_len + 1`
+    tokens, the first `seq_len` read and the last `seq_len` scored (`purelm.training.next_token_loss`);
+    "purelm" reads and scores the same `seq_len` tokens (`batch_loss`). `eval_layout="word_language_model"`
+    averages validation over exactly the tokens their `evaluate()` scores (`purelm.evaluate`).
     """
 
     section: ClassVar[str] = "data"
@@ -188,9 +214,13 @@ class DataConfig(_Section):
     eval_tokens: int | None = 128 * 1024
     eval_batch_size: int | None = None
     eval_seq_len: int | None = None
+    windows: str = "purelm"
+    eval_layout: str = "purelm"
 
     def __post_init__(self):
         _one_of(self, "tokenizer", ("byte", "word"))
+        _one_of(self, "windows", WINDOWS)
+        _one_of(self, "eval_layout", EVAL_LAYOUTS)
         _positive(self, "batch_size")
         _positive(self, "seq_len")
         for name in ("eval_tokens", "eval_batch_size", "eval_seq_len"):
@@ -202,7 +232,12 @@ class DataConfig(_Section):
 
         return DataSpec(paths=self.paths, include=self.include)
 
-    def eval_layout(self) -> tuple[int, int]:
+    @property
+    def window_overlap(self) -> int:
+        """Tokens a training window shares with the next: 1 with word_language_model's windows."""
+        return 1 if self.windows == "word_language_model" else 0
+
+    def eval_shape(self) -> tuple[int, int]:
         """`(batch_size, seq_len)` for validation."""
         batch = self.eval_batch_size or (WORD_EVAL_BATCH_SIZE if self.tokenizer == "word" else self.batch_size)
         return batch, self.eval_seq_len or self.seq_len
@@ -220,6 +255,11 @@ class OptimConfig(_Section):
     """The optimizer: `sgd` (torch's SGD; word_language_model's update), `adam`, or `adamw` (decoupled
     weight decay; 0.01 unless given, torch's default), gradient clipping by global norm (0: off).
 
+    `torch_bias_grad=True` trains each cell's folded bias as torch trains the two it stands for (`bias_ih`
+    and `bias_hh` get the same gradient, both count in the clipped norm, and their sum moves twice as far):
+    the bias gradient is scaled by sqrt(2) before clipping and again after, so an SGD run takes torch's
+    steps exactly.
+
     The learning rate is optimizer *state* (`optax.inject_hyperparams`), so plateau annealing can change it
     and it is saved in the checkpoint.
     """
@@ -229,9 +269,11 @@ class OptimConfig(_Section):
     lr: float = 3e-3
     weight_decay: float | None = None
     grad_clip: float = 1.0
+    torch_bias_grad: bool = False
 
     def __post_init__(self):
         _one_of(self, "optimizer", OPTIMIZERS)
+        _boolean(self, "torch_bias_grad")
         _positive(self, "lr", float)
         if self.weight_decay is not None:
             _positive(self, "weight_decay", float, zero=True)
@@ -292,29 +334,56 @@ class RunConfig(_Section):
     """The run: target step, intervals (0 turns evaluation off), steps per compiled call, seed, devices,
     early stopping (stop after `early_stop` validations without improvement; 0: never), keeping the best
     model by validation in `DIR/best/`, and divergence detection (a non-finite loss, or a logged mean loss
-    above `divergence` times a uniform guess's, stops the run; 0 checks only for non-finite values)."""
+    above `divergence` times a uniform guess's, stops the run; 0 checks only for non-finite values).
+
+    Budgets in epochs (passes over the training windows): `epochs` sets the target step to that many
+    epochs, and `eval_every` or `checkpoint_every` may be `"epoch"`; both are turned into steps when the run
+    is created or resumed (`in_steps`), so a stored configuration holds steps."""
 
     section: ClassVar[str] = "run"
     steps: int = 1000
-    eval_every: int = 200
+    eval_every: int | str = 200
     log_every: int = 10
-    checkpoint_every: int = 200
+    checkpoint_every: int | str = 200
     steps_per_call: int = 10
     seed: int = 0
     devices: int | None = None
     early_stop: int = 0
     keep_best: bool = True
     divergence: float = 3.0
+    epochs: int | None = None
 
     def __post_init__(self):
-        for name in ("steps", "log_every", "checkpoint_every", "steps_per_call"):
+        for name in ("steps", "log_every", "steps_per_call"):
             _positive(self, name)
-        for name in ("eval_every", "seed", "early_stop"):
+        for name in ("seed", "early_stop"):
             _positive(self, name, zero=True)
+        if self.checkpoint_every != EPOCH:
+            _positive(self, "checkpoint_every")
+        if self.eval_every != EPOCH:
+            _positive(self, "eval_every", zero=True)
+        if self.epochs is not None:
+            _positive(self, "epochs")
         if self.devices is not None:
             _positive(self, "devices")
-        _need(isinstance(self.keep_best, bool), f"run.keep_best must be true or false, got {self.keep_best!r}")
+        _boolean(self, "keep_best")
         _positive(self, "divergence", float, zero=True)
+
+    def interval(self, name: str) -> int:
+        """`eval_every` or `checkpoint_every` in steps (a run's settings hold steps once it has started)."""
+        value = getattr(self, name)
+        _need(isinstance(value, int), f"run.{name}={value!r} is counted in steps once the run starts (in_steps)")
+        return value
+
+    def in_steps(self, windows_per_epoch: int) -> RunConfig:
+        """These settings with every budget given in epochs turned into steps."""
+        changes: dict[str, Any] = {}
+        if self.epochs is not None:
+            changes.update(steps=self.epochs * windows_per_epoch, epochs=None)
+        for name in ("eval_every", "checkpoint_every"):
+            if getattr(self, name) == EPOCH:
+                changes[name] = windows_per_epoch
+        return dataclasses.replace(self, **changes)
 
 
 SECTION_TYPES: dict[str, type[_Section]] = {
@@ -333,6 +402,7 @@ _RESUMABLE = {
         "early_stop",
         "keep_best",
         "divergence",
+        "epochs",
     },
     "optim": {"lr"},
     # Moved data is fine: the tokens are checked against the checkpoint's fingerprint.
@@ -402,6 +472,17 @@ class TrainingConfig:
             sections = sections | {"data": data | {"eval_tokens": None}}
         return cls().replace(**sections)
 
+    @classmethod
+    def from_recipe(cls, name: str, **sections: dict) -> TrainingConfig:
+        """A recipe's settings (`RECIPES`) with some changed, for a new run.
+
+        >>> config = TrainingConfig.from_recipe("word_language_model", model={"embed_dim": 32, "hidden_dim": 32})
+        >>> config.optim.lr, config.run.epochs, config.model.hidden_dim
+        (20.0, 40, 32)
+        """
+        _need(name in RECIPES, f"unknown recipe {name!r}; the recipes are {', '.join(RECIPES)}")
+        return cls.new(**with_changes(RECIPES[name], sections))
+
     def replace(self, **sections: dict) -> TrainingConfig:
         """A copy with some fields changed: `config.replace(run={"steps": 2000}, optim={"lr": 1.0})`; an unknown
         section or setting raises `ConfigError` naming the valid ones."""
@@ -429,55 +510,59 @@ class TrainingConfig:
         return changed
 
 
+# Presets of settings, by section, that `TrainingConfig.from_recipe` (and `purelm train --recipe`) start from.
+RECIPES: dict[str, dict[str, dict[str, Any]]] = {
+    # pytorch/examples' word_language_model `main.py` with its default arguments: a 2-layer LSTM of 200 units,
+    # their initialisation and zero initial state, SGD at lr 20 with the gradient clipped at 0.25 (their two
+    # biases per cell trained as torch trains them), dropout 0.2, 20 streams of 35-token windows read as
+    # `get_batch` reads them, the lr divided by 4 after an epoch that does not improve on the best
+    # validation, 40 epochs, validation on all of valid.txt in 10 columns as their `evaluate()`. Their
+    # `--tied` is `purelm train --tied` (their default is untied).
+    "word_language_model": {
+        "model": {
+            "cell": "lstm",
+            "num_layers": 2,
+            "embed_dim": 200,
+            "hidden_dim": 200,
+            "dropout": 0.2,
+            "init": "word_language_model",
+            "learn_initial_state": False,
+        },
+        "data": {
+            "tokenizer": "word",
+            "batch_size": 20,
+            "seq_len": 35,
+            "eval_tokens": None,
+            "eval_batch_size": WORD_EVAL_BATCH_SIZE,
+            "eval_seq_len": WORD_EVAL_SEQ_LEN,
+            "windows": "word_language_model",
+            "eval_layout": "word_language_model",
+        },
+        "optim": {"optimizer": "sgd", "lr": 20.0, "weight_decay": 0.0, "grad_clip": 0.25, "torch_bias_grad": True},
+        "schedule": {"kind": "constant", "warmup": 0, "anneal": 4.0},
+        "run": {"epochs": 40, "eval_every": EPOCH, "checkpoint_every": EPOCH, "log_every": 200, "early_stop": 0},
+    },
+}
+
+
+def with_changes(base: dict[str, dict], changes: dict[str, dict]) -> dict[str, dict]:
+    """Settings by section, `changes` over `base`; a target given one way (`run.steps` or `run.epochs`)
+    replaces the other.
+
+    >>> with_changes({"run": {"epochs": 40, "seed": 1}}, {"run": {"steps": 100}})
+    {'run': {'seed': 1, 'steps': 100}}
+    """
+    merged = {name: dict(fields) for name, fields in base.items()}
+    for name, fields in changes.items():
+        section = merged.setdefault(name, {})
+        for given, other in (("steps", "epochs"), ("epochs", "steps")):
+            if name == "run" and given in fields:
+                section.pop(other, None)
+        section.update(fields)
+    return merged
+
+
 def _show(value: Any) -> str:
     if isinstance(value, tuple):
         return " ".join(value)
     return str(value)
-
-
-def make_optimizer(optim: OptimConfig, schedule: ScheduleConfig):
-    """The optax transformation for these settings, with the learning rate as injected (saved) state.
-
-    >>> opt = make_optimizer(OptimConfig(optimizer="sgd", lr=20.0), ScheduleConfig())
-    >>> state = opt.init({"w": jnp.zeros(3)})
-    >>> float(state.hyperparams["learning_rate"])
-    20.0
-    """
-    import optax  # here, not at the top: sample and eval never need it, and it costs 0.4 s of every command
-
-    return optax.inject_hyperparams(_transformation(optim, schedule))(learning_rate=optim.lr)
-
-
-def _transformation(optim: OptimConfig, schedule: ScheduleConfig):
-    import optax
-
-    decay = optim.decay()
-
-    def transformation(learning_rate):
-        parts = []
-        if optim.grad_clip > 0:
-            parts.append(optax.clip_by_global_norm(optim.grad_clip))
-        if optim.optimizer == "adamw":
-            parts.append(optax.adamw(learning_rate, weight_decay=decay))
-        else:
-            # torch's SGD and Adam add weight_decay * param to the gradient (L2), unlike AdamW.
-            if decay:
-                parts.append(optax.add_decayed_weights(decay))
-            parts.append(optax.sgd(learning_rate) if optim.optimizer == "sgd" else optax.adam(learning_rate))
-        if schedule.warmup or schedule.kind != "constant":
-            parts.append(optax.scale_by_schedule(schedule.multiplier))
-        return optax.chain(*parts)
-
-    return transformation
-
-
-def learning_rate(opt_state) -> float:
-    """The (annealed) learning rate stored in an optimizer state from `make_optimizer`."""
-    return float(opt_state.hyperparams["learning_rate"])
-
-
-def with_learning_rate(opt_state, value: float):
-    """`opt_state` with its learning rate replaced (plateau annealing, or a new `--lr` on resume)."""
-    old = opt_state.hyperparams["learning_rate"]
-    hyperparams = dict(opt_state.hyperparams, learning_rate=jnp.asarray(value, old.dtype))
-    return opt_state._replace(hyperparams=hyperparams)

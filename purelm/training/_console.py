@@ -46,17 +46,21 @@ class Console(Callback):
         extras += ["tied"] if hp.tie_embeddings else []
         extras += [f"dropout {hp.dropout:g}"] if hp.dropout else []
         extras += [hp.dtype] if hp.dtype != "float32" else []
+        extras += [f"{hp.init} init"] if hp.init != "purelm" else []
+        extras += ["zero initial state"] if not hp.learn_initial_state else []
         vocab = f"vocabulary {hp.vocab_size:,} {unit}s" if unit == "word" else ""
         self.say(f"data: {run.corpus.description}" + (f"; {vocab}" if vocab else ""))
         self.say(
             f"model: {n_params:,} parameters (embed {hp.embed_dim}, hidden {hp.hidden_dim}, {', '.join(extras)}); "
             f"batch {config.data.batch_size} x {config.data.seq_len} {unit}s on {run.n_devices} "
             f"{jax.devices()[0].platform} device{plural}; {run.windows_per_epoch:,} steps per epoch"
+            + (" (word_language_model's windows)" if config.data.windows != "purelm" else "")
         )
         optim, schedule = config.optim, config.schedule
         parts = [f"{optim.optimizer} lr {run.lr:g}"]
         parts += [f"weight decay {optim.decay():g}"] if optim.decay() else []
         parts += [f"grad clip {optim.grad_clip:g}"] if optim.grad_clip else []
+        parts += ["torch's two biases per cell"] if optim.torch_bias_grad else []
         parts += [f"warmup {schedule.warmup}"] if schedule.warmup else []
         if schedule.kind == "cosine":
             parts.append(f"cosine to {schedule.min_ratio:g} x lr at step {schedule.decay_steps}")

@@ -21,8 +21,9 @@ from purelm._runtime import _signals
 from purelm.training._losses import batch_loss
 
 
-def evaluate(model: LSTMLM, tokens, *, batch_size: int = 10, seq_len: int = 35) -> Evaluation:
-    """Score every token of a stream but the first, exactly as word_language_model's `evaluate()` does.
+def evaluate(model: LSTMLM, tokens, *, batch_size: int = 10, seq_len: int = 35, layout: str = "purelm") -> Evaluation:
+    """Score every token of a stream but the first, in word_language_model's layout (`layout="purelm"`), or
+    exactly the tokens their `evaluate()` averages over (`layout="word_language_model"`).
 
     The convention: the `N` tokens are cut into `batch_size` contiguous columns as word_language_model's
     `batchify` cuts them (column length `L = N // batch_size`), and every column starts from the model's
@@ -33,6 +34,10 @@ def evaluate(model: LSTMLM, tokens, *, batch_size: int = 10, seq_len: int = 35) 
     token word_language_model scores is scored with the same context and the same state. Columns are read
     in windows of `seq_len` tokens with the state carried (the windows change no number, only memory).
 
+    `layout="word_language_model"` averages over their tokens alone: positions 1 .. L-1 of each column
+    (`count == batch_size * (L - 1)`), so a model whose initial state is zero (converted from torch, or
+    trained with `learn_initial_state=False`) gets the perplexity their script prints, to float rounding.
+
     One compiled program serves every stream length: the windows are padded to a fixed shape, and a
     `jax.lax.scan` runs a power-of-two number of them (at most 32) per call.
 
@@ -40,31 +45,40 @@ def evaluate(model: LSTMLM, tokens, *, batch_size: int = 10, seq_len: int = 35) 
         >>> result = evaluate(model, jnp.array(test_ids), batch_size=10, seq_len=35)   # doctest: +SKIP
         >>> result.perplexity, result.count                                            # doctest: +SKIP
     """
-    log_probs = scored_log_probs(model, tokens, batch_size=batch_size, seq_len=seq_len)
-    scored = log_probs[1:]
-    return Evaluation.from_nats(float(-np.sum(scored, dtype=np.float64) / scored.size), int(scored.size))
+    columns, log_probs = _score_columns(model, tokens, batch_size=batch_size, seq_len=seq_len, layout=layout)
+    return Evaluation.from_nats(*columns.mean_nats(log_probs))
 
 
-def score(model, tokens: np.ndarray, *, batch_size: int, seq_len: int) -> Evaluation:
-    """Score every token of `tokens` but the first with `purelm.evaluate` (word_language_model's layout:
-    `batch_size` contiguous columns, `seq_len` windows, the tail included). Short texts use fewer columns."""
+def score(model, tokens: np.ndarray, *, batch_size: int, seq_len: int, layout: str = "purelm") -> Evaluation:
+    """Score `tokens` with `purelm.evaluate` (word_language_model's layout: `batch_size` contiguous columns,
+    `seq_len` windows; every token but the first, or with `layout="word_language_model"` theirs). Short texts
+    use fewer columns."""
     tokens, batch_size = checked_stream(tokens, model.vocab_size, batch_size)
-    return evaluate(model, tokens, batch_size=batch_size, seq_len=seq_len)
+    return evaluate(model, tokens, batch_size=batch_size, seq_len=seq_len, layout=layout)
 
 
-def scored_log_probs(model: LSTMLM, tokens, *, batch_size: int = 10, seq_len: int = 35) -> np.ndarray:
-    """The log-probability `evaluate` gives each token of the stream (`[N]`, float64; NaN for the first).
+def scored_log_probs(
+    model: LSTMLM, tokens, *, batch_size: int = 10, seq_len: int = 35, layout: str = "purelm"
+) -> np.ndarray:
+    """The log-probability `evaluate` gives each token of the stream (`[N]`, float64; NaN for a token it
+    does not score: the first, and with `layout="word_language_model"` each column's first and the tail).
 
     Example:
         >>> scored_log_probs(model, jnp.array([4, 8, 15, 16, 23, 42]), batch_size=2, seq_len=2)   # doctest: +SKIP
     """
-    layout = Columns.of(tokens, batch_size=batch_size, seq_len=seq_len)
+    columns, log_probs = _score_columns(model, tokens, batch_size=batch_size, seq_len=seq_len, layout=layout)
+    return columns.place(log_probs)
+
+
+def _score_columns(model: LSTMLM, tokens, *, batch_size: int, seq_len: int, layout: str) -> tuple[Columns, np.ndarray]:
+    """The stream laid out in columns, and the log-probabilities of its grid."""
+    columns = Columns.of(tokens, batch_size=batch_size, seq_len=seq_len, layout=layout)
     tokens = np.asarray(tokens)
     if tokens.min() < 0 or tokens.max() >= model.vocab_size:
         raise ValueError(f"token ids must be in [0, {model.vocab_size}), got {tokens.min()}..{tokens.max()}")
     states = batch_initial_state(model, batch_size)
     pieces = []
-    for windows in layout.grid:
+    for windows in columns.grid:
         # A pending signal stops a long evaluation between two calls (inside the training loop it raises only
         # within `interruptible()`). Each call is waited for (no queue of calls to wait behind when stopping;
         # a call scores up to 32 windows, so the overlap lost is small): a signal acts within one call.
@@ -72,7 +86,7 @@ def scored_log_probs(model: LSTMLM, tokens, *, batch_size: int = 10, seq_len: in
         # device_put, not jnp.asarray: the latter compiles a program per distinct shape (JAX 0.10).
         states, log_probs = _score_windows(model, jax.device_put(windows), states)
         pieces.append(log_probs.block_until_ready())
-    return layout.place(np.stack(jax.device_get(pieces)))
+    return columns, np.stack(jax.device_get(pieces))
 
 
 def score_windows(model, windows, states):

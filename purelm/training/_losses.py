@@ -61,9 +61,39 @@ def batch_loss(
     # Same numbers as `jax.vmap(sequence_loss)` (tested), computed by the fused batched layers, whose
     # hand-written backward pass is several times faster on CPU (docs/purelm-performance.md).
     log_probs, states = batch_token_log_probs(model, tokens, states, key=key)
+    return _reduce(log_probs, reduction), states
+
+
+def next_token_loss(
+    model: LSTMLM,
+    window: Int[Array, "batch seq+1"],
+    states: State | None = None,
+    *,
+    key: PRNGKeyArray | None = None,
+    reduction: str = "mean",
+) -> tuple[Float[Array, ""], State]:
+    """`batch_loss` with word_language_model's alignment: read `window[:, :-1]`, score `window[:, 1:]`, each
+    token from the state after reading the one before it (their `get_batch` gives `data`, `target` so).
+
+    Both losses score `seq` tokens per row; here the window's first token is read inside the window, so
+    every scored token backpropagates through the whole window, while `batch_loss` scores the first one from
+    the carried (gradient-stopped) state. The returned states have read `window[:, :-1]`: the next window
+    starts with the last token of this one, as theirs does.
+
+    Example:
+        >>> loss, states = next_token_loss(model, streams[:, 0:36], None)     # 35 scored tokens per row
+    """
+    if states is None:
+        states = batch_initial_state(model, window.shape[0])
+    log_probs, states = batch_token_log_probs(model, window[:, :-1], states, key=key, targets=window[:, 1:])
+    return _reduce(log_probs, reduction), states
+
+
+def _reduce(log_probs: Float[Array, "batch seq"], reduction: str) -> Float[Array, ""]:
+    """The negative log-likelihood summed in float32 (or wider), or its mean per token."""
     total = -jnp.sum(log_probs, dtype=jnp.promote_types(log_probs.dtype, jnp.float32))
     if reduction == "sum":
-        return total, states
+        return total
     if reduction == "mean":
-        return total / tokens.size, states
+        return total / log_probs.size
     raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")

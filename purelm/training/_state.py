@@ -27,21 +27,24 @@ from purelm._runtime import _signals
 from purelm._runtime._errors import check_fits
 from purelm._runtime._parallel import choose_devices, is_main_process, make_mesh, shard_batch, to_host
 from purelm.training._callback import Callback
-from purelm.training._config import TrainingConfig, learning_rate, make_optimizer
+from purelm.training._config import TrainingConfig
 from purelm.training._evaluate import score
 from purelm.training._loop import TrainingError
+from purelm.training._losses import batch_loss, next_token_loss
+from purelm.training._optimizer import learning_rate, make_optimizer
 from purelm.training._steps import make_train_steps
 
 
-def _train_steps(optim, schedule):
+def _train_steps(config: TrainingConfig):
     """The core's compiled multi-window step for these settings; cached, so repeated runs in one process
     (resumes, tests, notebooks) reuse the compilations. The lr is state, not part of the program."""
-    return _cached_train_steps(dataclasses.replace(optim, lr=1.0), schedule)
+    return _cached_train_steps(dataclasses.replace(config.optim, lr=1.0), config.schedule, config.data.windows)
 
 
 @functools.lru_cache(maxsize=8)
-def _cached_train_steps(optim, schedule):
-    return make_train_steps(make_optimizer(optim, schedule))
+def _cached_train_steps(optim, schedule, windows: str):
+    loss = next_token_loss if windows == "word_language_model" else batch_loss
+    return make_train_steps(make_optimizer(optim, schedule), loss=loss)
 
 
 @eqx.filter_jit
@@ -66,8 +69,12 @@ class TrainingState:
             # Printed as `purelm train` prints it, by the main process only.
             self.callbacks.insert(0, Console(None if is_main_process() else open(os.devnull, "w")))  # noqa: SIM115
         data = config.data
-        self.streams = training_streams(corpus.train, data.batch_size, data.seq_len, tokenizer.unit)
-        self.windows_per_epoch = num_windows(self.streams, data.seq_len)
+        self.streams = training_streams(
+            corpus.train, data.batch_size, data.seq_len, tokenizer.unit, data.window_overlap
+        )
+        self.windows_per_epoch = num_windows(self.streams, data.seq_len, data.window_overlap)
+        # Budgets given in epochs become steps here, where the epoch's length is known.
+        self.config = config = dataclasses.replace(config, run=config.run.in_steps(self.windows_per_epoch))
         self.n_devices = choose_devices(config.run.devices, data.batch_size)
         self.mesh = make_mesh(self.n_devices)
         self.val = None
@@ -114,12 +121,14 @@ class TrainingState:
         tokenizer = build_tokenizer(spec, config.data.tokenizer)
         corpus = load_corpus(spec, tokenizer=tokenizer)
         config = config.replace(model={"vocab_size": tokenizer.vocab_size})
-        if config.schedule.kind == "cosine" and config.schedule.decay_steps is None:
-            config = config.replace(schedule={"decay_steps": config.run.steps})
         optimizer = make_optimizer(config.optim, config.schedule)
         # From shapes alone: a model too large for the device is one line, not an allocation failure.
         check_fits(config.model.template(), optimizer=optimizer, training=True)
         run = cls(config, tokenizer, corpus, out, callbacks=callbacks, **options)
+        if run.config.schedule.kind == "cosine" and run.config.schedule.decay_steps is None:
+            # The decay ends at the target step, known once epochs are steps (the program reads it, the
+            # optimizer's state does not).
+            run.config = run.config.replace(schedule={"decay_steps": run.config.run.steps})
         init_key, run.key = jax.random.split(jax.random.key(config.run.seed))
         run.model = config.model.build(init_key)
         run.opt_state = optimizer.init(eqx.filter(run.model, eqx.is_array))
@@ -150,14 +159,15 @@ class TrainingState:
     def step(self, count: int = 1) -> jax.Array:
         """Make `count` training steps in one compiled call; returns their losses (nats per token)."""
         positions = [step % self.windows_per_epoch for step in range(self.step_count, self.step_count + count)]
-        batches = shard_batch(windows(self.streams, positions, self.config.data.seq_len), self.mesh, axis=1)
+        data = self.config.data
+        batches = shard_batch(windows(self.streams, positions, data.seq_len, data.window_overlap), self.mesh, axis=1)
         # A new epoch starts from the learnable initial state, taken inside the step so c0 gets gradients.
         restart = [position == 0 for position in positions]
         extra = {}
         if self.config.model.dropout:
             # Keyed by the step, so an interrupted and resumed run draws the same dropout masks.
             extra["key"] = jax.random.fold_in(self.key, self.step_count)
-        train_steps = _train_steps(self.config.optim, self.config.schedule)
+        train_steps = _train_steps(self.config)
         out = train_steps(self.model, self.opt_state, batches, self.states, restart, **extra)
         # One statement, so an interrupt never leaves the step count out of step with the arrays.
         (self.model, self.opt_state, self.states, losses), self.step_count = out, self.step_count + count
@@ -166,13 +176,21 @@ class TrainingState:
     def evaluate(
         self, tokens: np.ndarray | None = None, *, batch_size: int | None = None, seq_len: int | None = None
     ) -> Evaluation:
-        """Score `tokens` (default: the validation tokens used during training), every token counted."""
+        """Score `tokens` (default: the validation tokens used during training) in the run's validation
+        layout (`data.eval_layout`)."""
         tokens = self.val if tokens is None else tokens
         if tokens is None:
             raise DataError(self.val_note or "this run evaluates nothing (eval_every = 0)")
-        default_batch, default_seq = self.config.data.eval_layout()
+        data = self.config.data
+        default_batch, default_seq = data.eval_shape()
         model = self.model if self.mesh is None else jax.device_get(self.model)
-        return score(model, tokens, batch_size=batch_size or default_batch, seq_len=seq_len or default_seq)
+        return score(
+            model,
+            tokens,
+            batch_size=batch_size or default_batch,
+            seq_len=seq_len or default_seq,
+            layout=data.eval_layout,
+        )
 
     # ------------------------------------------------------------------------------------------ saving
 

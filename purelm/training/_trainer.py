@@ -18,8 +18,8 @@ import numpy as np
 from purelm._data._metrics import unit_metric
 from purelm._runtime import _signals
 from purelm._runtime._parallel import agreed_stop_signal, replicate, shard_states
-from purelm.training._config import with_learning_rate
 from purelm.training._loop import Losses, Result, TrainingError, diverged, steps_in_next_call
+from purelm.training._optimizer import with_learning_rate
 from purelm.training._state import TrainingState
 
 
@@ -79,18 +79,19 @@ class Trainer(TrainingState):
     def _advance(self) -> Result | None:
         """One compiled call, then what is due at the step it reaches: logging, validation, a checkpoint."""
         run, eval_every = self.config.run, self._eval_every()
+        checkpoint_every = run.interval("checkpoint_every")
         if self.validation_due:
             # A signal cut this step's validation short and the run was resumed: do it first, as it would have.
-            return self._validate() or (self._checkpoint() if self._due(run.checkpoint_every) else None)
+            return self._validate() or (self._checkpoint() if self._due(checkpoint_every) else None)
         _signals.phase("step" if self._losses.calls else "compile")
         self._losses.add(
             self.step(
                 steps_in_next_call(
-                    self.step_count, run.steps, run.steps_per_call, [run.log_every, run.checkpoint_every, eval_every]
+                    self.step_count, run.steps, run.steps_per_call, [run.log_every, checkpoint_every, eval_every]
                 )
             )
         )
-        log, validate, save = (self._due(every) for every in (run.log_every, eval_every, run.checkpoint_every))
+        log, validate, save = (self._due(every) for every in (run.log_every, eval_every, checkpoint_every))
         if not (log or validate or save):
             self._emit("on_steps", self.step_count, self._losses.pending_mean())
             return None
@@ -107,7 +108,7 @@ class Trainer(TrainingState):
 
     def _eval_every(self) -> int:
         """The validation interval; 0 when there is nothing to validate on."""
-        return self.config.run.eval_every if self.val is not None else 0
+        return self.config.run.interval("eval_every") if self.val is not None else 0
 
     def _due(self, every: int) -> bool:
         """Whether something done every `every` steps (0: never) is due at the step reached: at each

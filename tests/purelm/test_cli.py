@@ -613,24 +613,6 @@ def _their_rnn_model(torch):
     return RNNModel
 
 
-def _their_test_loss(torch, model, ids, eval_batch_size=10, bptt=35):
-    """Their main.py's `batchify` and `evaluate()`, restated: columns of the stream, the tail dropped, windows of
-    `bptt` with the hidden state carried and detached, the loss weighted by window length."""
-    data = torch.from_numpy(ids.astype(np.int64))
-    nbatch = data.size(0) // eval_batch_size
-    data = data[: nbatch * eval_batch_size].view(eval_batch_size, -1).t().contiguous()
-    model.eval()
-    total, hidden = 0.0, model.init_hidden(eval_batch_size)
-    with torch.no_grad():
-        for i in range(0, data.size(0) - 1, bptt):
-            seq_len = min(bptt, len(data) - 1 - i)
-            inputs, targets = data[i : i + seq_len], data[i + 1 : i + 1 + seq_len].reshape(-1)
-            output, hidden = model(inputs, hidden)
-            hidden = tuple(h.detach() for h in hidden) if isinstance(hidden, tuple) else hidden.detach()
-            total += len(inputs) * torch.nn.functional.nll_loss(output, targets).item()
-    return total / (len(data) - 1), nbatch
-
-
 def test_export_torch_is_evaluated_by_their_scripts_as_purelm_scores_it(capsys, word_dir, tmp_path, monkeypatch):
     torch = pytest.importorskip("torch")
     import types
@@ -641,6 +623,7 @@ def test_export_torch_is_evaluated_by_their_scripts_as_purelm_scores_it(capsys, 
 
     from purelm._data._tokenizer import read_lines
     from purelm._rundir._format import load_run_model, save_model_directory
+    from purelm.reference import wlm_evaluate
     from purelm.training._evaluate import scored_log_probs
 
     out = tmp_path / "run"
@@ -670,7 +653,7 @@ def test_export_torch_is_evaluated_by_their_scripts_as_purelm_scores_it(capsys, 
     theirs.rnn.flatten_parameters()
     assert type(theirs) is model_py.RNNModel and theirs.decoder.weight is theirs.encoder.weight
     ids = tokenizer.encode_lines(read_lines(word_dir / "test.txt"))
-    loss, column = _their_test_loss(torch, theirs, ids)
+    loss, column = wlm_evaluate(theirs, ids)
     log_probs = scored_log_probs(model, ids, batch_size=10, seq_len=35)
     # Their tokens: each column's, but its first; purelm scores them with the same context.
     scored = np.concatenate([log_probs[j * column + 1 : (j + 1) * column] for j in range(10)])
