@@ -1,5 +1,6 @@
 """Command line: `purelint [PATHS...]` (with `--fix`, `--diff`, `--jobs`), `purelint rule CODE`, `purelint rules`,
-`purelint server` (a language server, see `purelint._server`).
+`purelint server` (a language server, see `purelint._server`), `purelint probe` (run a program and report the
+impurities that happen, see `purelint._probe`).
 
 Exit codes: 0 no findings, 1 findings, 2 usage/configuration error or internal failure.
 """
@@ -36,7 +37,7 @@ class _Parser(argparse.ArgumentParser):
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="purelint",
-        description="A JAX-aware purity linter. Also: `purelint rule CODE` (a rule's docs), `purelint rules` (all codes), `purelint server` (a language server for editors).",
+        description="A JAX-aware purity linter. Also: `purelint rule CODE` (a rule's docs), `purelint rules` (all codes), `purelint server` (a language server for editors), `purelint probe SCRIPT` (run a program and report the impurities that happen).",
     )
     parser.add_argument("paths", nargs="*", help="files or directories to lint (default: .); `-` reads stdin")
     parser.add_argument("--select", type=_codes, metavar="CODES", help="comma-separated codes or prefixes to enable (replaces the config's)")
@@ -208,6 +209,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from purelint._server import main as serve
 
             return serve(argv[1:])
+        if argv and argv[0] == "probe":  # imports jax, so only this command pays for it
+            from purelint._probe import main as probe
+
+            return probe(argv[1:])
         args = _parser().parse_args(argv)
         return _run(args)
     except SystemExit as exit_:  # argparse: --help/--version exit 0, usage errors exit 2
