@@ -19,7 +19,7 @@ import traceback
 import types
 from importlib.machinery import SourceFileLoader
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from purelint._probe import _report
 from purelint._probe._session import ProbeError, start, stop, write_report
@@ -166,16 +166,41 @@ def _exit_status(code: object) -> int:
     return 1
 
 
-def _print_exception(kind: type, error: BaseException, tb: object) -> None:
-    """As Python prints an uncaught exception: without the frames of `runpy` and the probe."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    while tb is not None and (tb.tb_frame.f_code.co_filename.startswith(here) or tb.tb_frame.f_globals.get("__name__") == "runpy"):
-        tb = tb.tb_next
-    error.__traceback__ = tb  # the default hook prints the exception's own traceback
+def _print_exception(kind: type, error: BaseException, tb: Any) -> None:
+    """As Python prints an uncaught exception: without the frames of `runpy` and of the probe."""
+    for exception in _chain(error):
+        exception.__traceback__ = _without_probe(exception.__traceback__)
     try:
-        sys.excepthook(kind, error, tb)
+        sys.excepthook(kind, error, error.__traceback__)
     except Exception:
-        traceback.print_exception(kind, error, tb)
+        traceback.print_exception(kind, error, error.__traceback__)
+
+
+def _chain(error: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    todo = [error]
+    while todo:
+        exception = todo.pop()
+        if exception is None or any(exception is s for s in seen):
+            continue
+        seen.append(exception)
+        todo += [exception.__cause__, exception.__context__]
+    return seen
+
+
+def _without_probe(tb: Any) -> Any:
+    """A copy of the traceback `tb` without the probe's and runpy's frames."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    kept = []
+    while tb is not None:
+        frame = tb.tb_frame
+        if not (frame.f_code.co_filename.startswith(here) or frame.f_globals.get("__name__") == "runpy"):
+            kept.append(tb)
+        tb = tb.tb_next
+    rebuilt = None
+    for entry in reversed(kept):
+        rebuilt = types.TracebackType(rebuilt, entry.tb_frame, entry.tb_lasti, entry.tb_lineno)
+    return rebuilt
 
 
 def _flush() -> None:

@@ -50,6 +50,7 @@ _IO_EVENTS = frozenset({"open", "builtins.input"})
 # their IO is not the program's.
 _DIAGNOSTIC = frozenset({"linecache", "traceback", "inspect", "tokenize", "logging", "warnings", "importlib", "zipimport", "pkgutil"})
 _tracer_type: type | None = None
+_HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def effect(code: str, what: str, frame: FrameType | None, *, stop: frozenset[str] = _DIAGNOSTIC, **detail: Any) -> None:
@@ -129,16 +130,29 @@ def _install_warnings(patches: Patches) -> None:
     original = warnings.warn
 
     def warn(message: Any, category: Any = None, stacklevel: int = 1, source: Any = None, **kwargs: Any) -> None:
-        # One frame more than the caller asked for: this hook's own frame is not the caller's.
         if STATE.active and STATE.local.regions:
             if STATE.local.quiet:
                 return None
             effect("PUR003", "`warnings.warn`", sys._getframe(1), stop=_DIAGNOSTIC - {"warnings"})
-        level = stacklevel + 1 if isinstance(stacklevel, int) else stacklevel
-        return original(message, category, level, source, **kwargs)
+        if isinstance(stacklevel, int):
+            stacklevel = _stacklevel(sys._getframe(1), stacklevel)
+        return original(message, category, stacklevel, source, **kwargs)
 
     functools.update_wrapper(warn, original)
     patches.set(warnings, "warn", warn)
+
+
+def _stacklevel(caller: FrameType, stacklevel: int) -> int:
+    """The `stacklevel` that names, from this hook, the frame the caller meant: one more for the
+    hook's own frame, and one more for each frame of the probe's wrappers on the way."""
+    level, frame, remaining = stacklevel + 1, caller, stacklevel - 1
+    while remaining > 0 and frame is not None:
+        frame = frame.f_back
+        if frame is not None and frame.f_code.co_filename.startswith(_HERE):
+            level += 1
+        else:
+            remaining -= 1
+    return level
 
 
 def _install_rng(patches: Patches) -> None:
@@ -167,6 +181,8 @@ def _audit(event: str, args: tuple) -> None:
         return
     if event not in _IO_EVENTS and not event.startswith(_IO_PREFIXES):
         return
+    if event == "builtins.input":
+        STATE.local.prompt = True  # `input` writes its prompt to sys.stdout: part of this effect
     what = "`input`" if event == "builtins.input" else f"`{event}`"
     target = args[0] if args and isinstance(args[0], (str, bytes, os.PathLike)) else None
     effect("PUR002", what, sys._getframe(1), target=os.fsdecode(target) if target is not None else None)
@@ -181,10 +197,14 @@ class _Stream:
         self._name = name
 
     def write(self, text: str) -> int:
-        if STATE.local.regions:
-            if STATE.local.quiet:
+        local = STATE.local
+        if local.regions:
+            if local.quiet:
                 return len(text)
-            effect("PUR002", f"`sys.{self._name}.write`", sys._getframe(1))
+            if local.prompt:
+                local.prompt = False
+            else:
+                effect("PUR002", f"`sys.{self._name}.write`", sys._getframe(1))
         return self._inner.write(text)
 
     def writelines(self, lines: Any) -> None:

@@ -58,6 +58,7 @@ class JitProxy:
         return types.MethodType(self, instance)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        __tracebackhide__ = True  # pytest: the compiled function, not the probe, raised
         local = STATE.local
         info = self._traced.info
         if not STATE.active or local.busy or local.quiet or info is None:

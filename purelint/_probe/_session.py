@@ -142,8 +142,18 @@ def write_report(reported: list, recorder: Recorder, output: Any, fmt: str, *, c
 
 
 def write_atomic(path: str, text: str) -> None:
+    """Write `text` to `path` through a temporary file and a rename, so a reader never sees half a
+    report. A path that exists and is not a regular file (`/dev/stdout`, a pipe) is written directly."""
+    if os.path.exists(path) and not os.path.isfile(path):
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        return
     directory = os.path.dirname(os.path.abspath(path))
     temporary = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.tmp")
-    with open(temporary, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(temporary, path)
+    try:
+        with open(temporary, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)

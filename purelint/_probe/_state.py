@@ -66,6 +66,7 @@ class _Local(threading.local):
         self.busy = 0  # inside a probe hook: effects of the probe's own work are not the program's
         self.conds: list[list[int]] = []  # cond/switch calls in progress: [call id, next branch, depth]
         self.keys: dict[int, tuple[Any, Site, str, tuple]] = {}  # keys consumed in the trace in progress
+        self.prompt = False  # `input` is about to write its prompt
 
 
 @dataclass(eq=False)

@@ -122,6 +122,7 @@ class Traced:
         return self._info
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        __tracebackhide__ = True  # pytest: the user's function, not the probe, raised
         if not STATE.active or (not self.spec.always and _disable_jit()):
             return self.fn(*args, **kwargs)
         return _run(self, args, kwargs)
@@ -138,6 +139,7 @@ class Host:
         self.__wrapped__ = fn
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        __tracebackhide__ = True
         if not STATE.active:
             return self.fn(*args, **kwargs)
         with STATE.host():
@@ -166,6 +168,7 @@ def _memo(fn: Any, spec: Spec, make: type) -> Any:
 
 
 def _run(w: Traced, args: tuple, kwargs: dict) -> Any:
+    __tracebackhide__ = True
     local = STATE.local
     regions = local.regions
     branch = regions[-1].branch if regions else ()
@@ -296,6 +299,7 @@ def _patched(original: Any, spec: Spec) -> Any:
     from purelint._probe._jitted import JitProxy
 
     def patched(*args: Any, **kwargs: Any) -> Any:
+        __tracebackhide__ = True
         if not STATE.active:
             return original(*args, **kwargs)
         new_args, new_kwargs, found = _replace(args, kwargs, spec)
