@@ -19,7 +19,7 @@ from typing import Any
 from purelint._probe import _keys
 from purelint._probe._locate import def_site, read_site
 from purelint._probe._snapshot import Saved, explain, fingerprint, fingerprints
-from purelint._probe._state import STATE, FnInfo
+from purelint._probe._state import STATE, FnInfo, wraps
 
 __all__ = ["JitProxy"]
 
@@ -37,12 +37,7 @@ class JitProxy:
         self._options = options
         self._stale: list | None = None  # fingerprints already found stale
         self._checks = 0
-        self.__wrapped__ = jitted
-        for attr in ("__module__", "__name__", "__qualname__", "__doc__"):
-            try:
-                setattr(self, attr, getattr(jitted, attr))
-            except AttributeError:
-                pass
+        wraps(self, jitted)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._jitted, name)

@@ -21,7 +21,7 @@ from typing import Any
 
 from purelint._probe._frames import Site
 
-__all__ = ["HOST", "FnInfo", "Finding", "Patches", "Recorder", "Region", "STATE"]
+__all__ = ["HOST", "FnInfo", "Finding", "Patches", "Recorder", "Region", "STATE", "wraps"]
 
 HOST = "host"
 clock = time.perf_counter  # bound before any hook replaces it
@@ -191,6 +191,17 @@ class _State:
 
 
 STATE = _State()
+
+
+def wraps(wrapper: Any, wrapped: Any) -> None:
+    """Give a wrapper object the wrapped callable's names, docstring and `__wrapped__` (JAX and
+    `inspect.signature` follow it to the signature)."""
+    wrapper.__wrapped__ = wrapped
+    for attr in ("__module__", "__name__", "__qualname__", "__doc__"):
+        try:
+            setattr(wrapper, attr, getattr(wrapped, attr))
+        except AttributeError:
+            pass
 
 
 _MISSING = object()

@@ -27,7 +27,7 @@ from typing import Any
 
 from purelint._probe import _effects, _snapshot
 from purelint._probe._locate import def_site, global_sites, mutation_sites, read_site
-from purelint._probe._state import STATE, FnInfo, Patches, Region
+from purelint._probe._state import STATE, FnInfo, Patches, Region, wraps
 
 __all__ = ["Spec", "TABLE", "Traced", "install", "uninstall"]
 
@@ -95,12 +95,7 @@ class Traced:
     def __init__(self, fn: Any, spec: Spec) -> None:
         self.fn = fn
         self.spec = spec
-        self.__wrapped__ = fn
-        for attr in ("__module__", "__name__", "__qualname__", "__doc__"):
-            try:
-                setattr(self, attr, getattr(fn, attr))
-            except AttributeError:
-                pass
+        wraps(self, fn)
         python = _snapshot.unwrap(fn)
         self.user = python if python is not None and _snapshot.is_user(python) else None
         self.direct = self.user is not None and _direct(fn)  # its arguments are the user function's own
