@@ -17,7 +17,7 @@ import sysconfig
 from dataclasses import dataclass
 from types import CodeType, FrameType
 
-__all__ = ["Site", "classify", "classify_path", "code_site", "display_path", "frame_site", "make_site", "user_frame"]
+__all__ = ["Site", "Spot", "classify", "classify_path", "code_site", "display_path", "frame_site", "make_site", "user_frame"]
 
 USER, LIBRARY, STDLIB, MACHINERY = "user", "library", "stdlib", "machinery"
 
@@ -124,15 +124,17 @@ def display_path(path: str) -> str:
     return path if relative.startswith(os.pardir) else relative
 
 
+_positions: dict[CodeType, list] = {}
+
+
 def code_site(code: CodeType, offset: int) -> Site:
     """The source range of the instruction at byte `offset` of `code` (Python 3.11+ positions)."""
     line, end_line, column, end_column = code.co_firstlineno, None, None, None
-    try:
-        positions = list(code.co_positions())
-        if 0 <= offset // 2 < len(positions) and positions[offset // 2][0] is not None:
-            line, end_line, column, end_column = positions[offset // 2]
-    except (AttributeError, ValueError):
-        pass
+    positions = _positions.get(code)
+    if positions is None:
+        positions = _positions[code] = list(getattr(code, "co_positions", lambda: ())())
+    if 0 <= offset // 2 < len(positions) and positions[offset // 2][0] is not None:
+        line, end_line, column, end_column = positions[offset // 2]
     end_line = end_line or line
     return make_site(code.co_filename, line, column or 0, end_line, end_column, code.co_qualname)
 
@@ -158,3 +160,24 @@ def _chars(path: str, line: int, byte_col: int) -> int:
 
 def frame_site(frame: FrameType) -> Site:
     return code_site(frame.f_code, frame.f_lasti)
+
+
+class Spot:
+    """Where a frame is, cheaply (its code and instruction); the Site is worked out when needed."""
+
+    __slots__ = ("code", "offset", "_site")
+
+    def __init__(self, frame: FrameType) -> None:
+        self.code, self.offset, self._site = frame.f_code, frame.f_lasti, None
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Spot) and other.code is self.code and other.offset == self.offset
+
+    def __hash__(self) -> int:
+        return hash((id(self.code), self.offset))
+
+    @property
+    def site(self) -> Site:
+        if self._site is None:
+            self._site = code_site(self.code, self.offset)
+        return self._site

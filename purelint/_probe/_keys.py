@@ -21,7 +21,7 @@ import sys
 import weakref
 from typing import Any
 
-from purelint._probe._frames import USER, Site, frame_kind, frame_site
+from purelint._probe._frames import USER, Site, Spot, frame_kind
 from purelint._probe._state import STATE, FnInfo, Patches
 
 __all__ = ["install", "passed", "passed_in_trace"]
@@ -30,16 +30,16 @@ __all__ = ["install", "passed", "passed_in_trace"]
 _NOT_CONSUMING = frozenset({
     "PRNGKey", "key", "key_data", "key_impl", "key_dtype", "wrap_key_data", "fold_in", "clone", "random_gamma_p",
 })
-_registry: dict[int, tuple[Any, Site, str]] = {}  # id(key) -> (weak or strong reference, site, consumer)
+_registry: dict[int, tuple[Any, Spot, str]] = {}  # id(key) -> (weak or strong reference, where, consumer)
 _tracer_type: type = type(None)
 
 
-def _user_site(frame: Any) -> Site | None:
+def _user_site(frame: Any) -> Spot | None:
     """The first user frame at or outside `frame`, through library code: a key a library consumes
     (`eqx.nn.Linear(..., key=key)`) is consumed where the user handed it over."""
     while frame is not None:
         if frame_kind(frame) == USER:
-            return frame_site(frame)
+            return Spot(frame)
         frame = frame.f_back
     return None
 
@@ -57,15 +57,29 @@ def _exclusive(a: tuple, b: tuple) -> bool:
     return any(call in branches and branches[call] != index for call, index in b)
 
 
-def _reuse(site: Site, what: str, first: Site, first_what: str, how: str, owner: FnInfo | None = None, inner: Site | None = None) -> None:
-    STATE.recorder.add("PUR204", site, "key", how, owner, by=what, first=first, first_by=first_what, inner=inner)
+def _reuse(site: Spot, what: str, first: Spot, first_what: str, how: str, owner: FnInfo | None = None,
+           inner: Site | None = None, frame: Any = None) -> None:
+    where = site.site
+    STATE.recorder.add("PUR204", where, "key", how, owner, by=what, first=first.site, first_by=first_what, inner=inner,
+                       lines=_callers(frame, where.path))
 
 
-def _concrete(key: Any, site: Site, what: str, *, tracing: bool, inner: Site | None = None) -> None:
+def _callers(frame: Any, path: str) -> list[int]:
+    """The lines of `path` on the stack: a reuse inside a helper is also a reuse at the call that
+    handed the helper the key (where the static linter reports it)."""
+    lines = []
+    while frame is not None:
+        if frame.f_code.co_filename == path:
+            lines.append(frame.f_lineno)
+        frame = frame.f_back
+    return lines
+
+
+def _concrete(key: Any, site: Spot, what: str, *, tracing: bool, inner: Site | None = None, frame: Any = None) -> None:
     entry = _registry.get(id(key))
     if entry is not None and entry[0]() is key:
         if not (tracing and entry[1] == site):  # a retrace of the same line is not a second draw
-            _reuse(site, what, entry[1], entry[2], "reused", inner=inner)
+            _reuse(site, what, entry[1], entry[2], "reused", inner=inner, frame=frame)
         if tracing:
             return
     _registry[id(key)] = (_ref(key), site, what)
@@ -77,32 +91,30 @@ def consume(key: Any, what: str, frame: Any) -> None:
     if site is None:
         return
     local = STATE.local
-    regions = [r for r in local.regions if r.info is not None]
+    stack = [] if local.regions and local.regions[-1].host else local.regions  # a host callback runs eagerly
+    innermost = stack[-1] if stack else None
+    loop = innermost is not None and innermost.info is not None and innermost.info.loop
     if not isinstance(key, _tracer_type):
-        if regions:
-            innermost = regions[-1]
-            if innermost.info.loop:
-                _reuse(site, what, site, what, "loop", innermost.info)
-            else:
-                owner = STATE.owner()
-                if owner is not None and owner.cached:
-                    STATE.recorder.add("PUR204", site, "key", "constant", owner, by=what)
-        _concrete(key, site, what, tracing=bool(regions))
+        if loop:
+            _reuse(site, what, site, what, "loop", innermost.info)
+        elif stack:
+            owner = STATE.owner()
+            if owner is not None and owner.cached:
+                STATE.recorder.add("PUR204", site.site, "key", "constant", owner, by=what)
+        _concrete(key, site, what, tracing=bool(stack), frame=frame)
         return
-    if not regions:
+    if not stack:
         return
-    branch = local.regions[-1].branch
     entry = local.keys.get(id(key))
-    if entry is not None and entry[0] is key and not _exclusive(entry[3], branch):
-        _reuse(site, what, entry[1], entry[2], "traced", STATE.owner())
+    if entry is not None and entry[0] is key and not _exclusive(entry[3], innermost.branch):
+        _reuse(site, what, entry[1], entry[2], "traced", STATE.owner(), frame=frame)
     else:
-        local.keys[id(key)] = (key, site, what, branch)
-    for region in regions:
+        local.keys[id(key)] = (key, site, what, innermost.branch)
+    for region in stack:
         found = region.inputs.get(id(key))
-        if found is not None and found[1] is key:
-            region.info.consumed.setdefault(found[0], site)
-    innermost = regions[-1]
-    if innermost.info.loop and innermost.trace is not None and id(key) not in innermost.inputs:
+        if found is not None and found[1] is key and region.info is not None and found[0] not in region.info.consumed:
+            region.info.consumed[found[0]] = site.site
+    if loop and innermost.trace is not None and id(key) not in innermost.inputs:
         if getattr(key, "_trace", innermost.trace) is not innermost.trace:
             _reuse(site, what, site, what, "loop", innermost.info)
 
@@ -119,7 +131,7 @@ def passed(info: FnInfo, args: tuple, kwargs: dict, frame: Any) -> None:
     leaves = _leaves(args, kwargs)
     for index, inner in info.consumed.items():
         if index < len(leaves) and not isinstance(leaves[index], _tracer_type):
-            _concrete(leaves[index], site, f"`{info.name}`", tracing=False, inner=inner)
+            _concrete(leaves[index], site, f"`{info.name}`", tracing=False, inner=inner, frame=frame)
 
 
 def passed_in_trace(info: FnInfo, args: tuple, kwargs: dict, frame: Any) -> None:

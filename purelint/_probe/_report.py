@@ -107,8 +107,8 @@ def _key_message(f: Finding) -> str:
     first, inner = d["first"], d.get("inner")
     where = "while tracing, " if f.what == "traced" else ""
     again = f"{what} consumes it again" + (f" (it draws from it on {inner.short(site)})" if inner is not None else "")
-    return (f"{where}this key was already consumed by {d['first_by']} on {first.short(site)}; {again}: both draw the "
-            "same numbers; split it first (`key, sub = jax.random.split(key)`)")
+    return (f"{where}this key was already consumed by {d['first_by']} on {first.short(site)}; {again}: the two draws are "
+            "not independent; split it first (`key, sub = jax.random.split(key)`)")
 
 
 def _keep(f: Finding) -> bool:

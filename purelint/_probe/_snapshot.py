@@ -244,6 +244,7 @@ class Change:
     kind: str  # "list", "dict", "object", ...
     text: str  # "grew from 2 to 3 items"
     leaked: bool  # a tracer was stored into it
+    container: int = 0  # id() of the changed container
 
 
 def snapshot_containers(values: list[tuple[str, Any]], depth: int = 3) -> list[tuple[str, str, Any, tuple, int]]:
@@ -263,8 +264,9 @@ def snapshot_containers(values: list[tuple[str, Any]], depth: int = 3) -> list[t
                 for key, item in list(items)[:_ITEMS]:
                     walk(item, f"{path}[{key!r}]", root, level - 1)
         elif type(value) is tuple or (isinstance(value, tuple) and hasattr(value, "_fields")):
+            fields = getattr(value, "_fields", None)
             for index, item in enumerate(value[:_ITEMS]):
-                walk(item, f"{path}[{index}]", root, level)
+                walk(item, f"{path}.{fields[index]}" if fields else f"{path}[{index}]", root, level)
         elif _plain_object(value):
             seen.add(id(value))
             attrs = vars(value)
@@ -303,7 +305,7 @@ def diff_containers(before: list[tuple[str, str, Any, tuple, int]], is_tracer: A
         values = target.values() if isinstance(target, dict) else target
         leaked = any(is_tracer(v) for v in list(values)[-_ITEMS:]) if not isinstance(target, (set, bytearray)) else False
         kind = "object" if is_object else type(container).__name__
-        changes.append(Change(path, root, kind, text, leaked))
+        changes.append(Change(path, root, kind, text, leaked, id(container)))
     return changes
 
 

@@ -49,14 +49,17 @@ class FnInfo:
 class Region:
     """One trace in progress on this thread."""
 
-    __slots__ = ("info", "inputs", "trace", "branch", "codes")
+    __slots__ = ("info", "host", "inputs", "trace", "branch", "codes", "call", "before")
 
-    def __init__(self, info: FnInfo | None, branch: tuple = ()) -> None:
-        self.info = info
+    def __init__(self, info: FnInfo | None, branch: tuple = (), *, host: bool = False) -> None:
+        self.info = info  # None for a library's own function (whose callees may still be the user's)
+        self.host = host  # a host callback: not traced
         self.inputs: dict[int, tuple[int, Any]] = {}  # id(input tracer) -> (leaf index, tracer)
         self.trace: Any = None  # the JAX trace of the inputs (loop bodies: is a key from outside?)
         self.branch = branch  # (cond call, branch index) pairs it lies in: branches exclude each other
         self.codes: set[str] = set()  # codes of the effects seen while it ran
+        self.call: tuple | None = None  # (wrapper, args, kwargs) of the traced call
+        self.before: tuple | None = None  # what the trace may change, as it was before (`_transforms`)
 
 
 class _Local(threading.local):
@@ -67,6 +70,7 @@ class _Local(threading.local):
         self.conds: list[list[int]] = []  # cond/switch calls in progress: [call id, next branch, depth]
         self.keys: dict[int, tuple[Any, Site, str, tuple]] = {}  # keys consumed in the trace in progress
         self.prompt = False  # `input` is about to write its prompt
+        self.reported: set[int] = set()  # containers whose change the trace in progress reported
 
 
 @dataclass(eq=False)
@@ -108,7 +112,7 @@ class Recorder:
                 lines = set(detail.pop("lines", ()))
                 finding = self.findings[key] = Finding(code, site, kind, what, owner, 0, [], detail, lines, self.context)
             else:
-                detail.pop("lines", None)
+                finding.lines.update(detail.pop("lines", ()))
                 for name, value in detail.items():
                     finding.detail.setdefault(name, value)
                 if owner is not None and owner is not finding.owner and owner not in finding.others:
@@ -143,7 +147,7 @@ class _State:
         if local.quiet or local.busy or not local.regions:
             return None
         region = local.regions[-1]
-        return None if region.info is None else region
+        return None if region.host else region
 
     def owner(self) -> FnInfo | None:
         """The function an effect is charged to: the outermost cached (jit-like) function being
@@ -161,7 +165,7 @@ class _State:
     @contextmanager
     def host(self) -> Iterator[None]:
         """Run a host callback: not traced, whatever the stack around it."""
-        self.local.regions.append(Region(None))
+        self.local.regions.append(Region(None, host=True))
         try:
             yield
         finally:

@@ -100,6 +100,7 @@ class Traced:
         self.user = python if python is not None and _snapshot.is_user(python) else None
         self.direct = self.user is not None and _direct(fn)  # its arguments are the user function's own
         self.deps: list | None = None
+        self.signature: inspect.Signature | None = None
         self.quiet_runs = 0  # runs during the probe's own re-traces (the stale check counts them)
         self._info: FnInfo | None = None
         self._recorder: Any = None
@@ -137,8 +138,13 @@ class Host:
         __tracebackhide__ = True
         if not STATE.active:
             return self.fn(*args, **kwargs)
-        with STATE.host():
-            return self.fn(*args, **kwargs)
+        try:
+            with STATE.host():
+                return self.fn(*args, **kwargs)
+        finally:
+            if STATE.local.regions:
+                with STATE.busy():
+                    rebase()
 
     def __repr__(self) -> str:
         return repr(self.fn)
@@ -174,13 +180,15 @@ def _run(w: Traced, args: tuple, kwargs: dict) -> Any:
     info = w.info
     if local.quiet:
         w.quiet_runs += 1
+    if not regions:
+        local.reported.clear()
     region = Region(info, branch)
-    before = owner = None
+    owner = None
     if info is not None and not local.quiet:
         with STATE.busy():
-            before = _before(w, info, region, args, kwargs)
+            _before(w, info, region, args, kwargs)
     regions.append(region)
-    if before is not None:
+    if region.before is not None:
         owner = STATE.owner()
     if len(regions) == 1:
         _effects.streams.acquire()
@@ -191,14 +199,18 @@ def _run(w: Traced, args: tuple, kwargs: dict) -> Any:
         if not regions:
             _effects.streams.release()
             local.keys.clear()
-        if before is not None:
+        if region.before is not None:
             with STATE.busy():
-                _after(w, info, owner, region, before)
+                _after(w, info, owner, region)
 
 
-def _named(fn: Any, args: tuple, kwargs: dict) -> dict[str, Any]:
+def _named(w: Traced, args: tuple, kwargs: dict) -> dict[str, Any]:
+    """The arguments of a call of `w.fn`, by parameter name."""
+    fn = w.fn
     try:
-        named = dict(inspect.signature(fn).bind_partial(*args, **kwargs).arguments)
+        if w.signature is None:
+            w.signature = inspect.signature(fn)
+        named = dict(w.signature.bind_partial(*args, **kwargs).arguments)
     except (TypeError, ValueError):
         named = {f"argument {i}": a for i, a in enumerate(args)} | kwargs
     if isinstance(fn, types.MethodType):
@@ -206,24 +218,47 @@ def _named(fn: Any, args: tuple, kwargs: dict) -> dict[str, Any]:
     return named
 
 
-def _before(w: Traced, info: FnInfo, region: Region, args: tuple, kwargs: dict) -> tuple:
+def _before(w: Traced, info: FnInfo, region: Region, args: tuple, kwargs: dict) -> None:
     info.traces += 1
     if info.cached or info.loop:
         leaves = sys.modules["jax"].tree_util.tree_leaves((args, kwargs))
         region.inputs = {id(leaf): (i, leaf) for i, leaf in enumerate(leaves) if isinstance(leaf, _tracer_type)}
         region.trace = next((getattr(leaf, "_trace", None) for _, leaf in region.inputs.values()), None)
-    arguments = _snapshot.snapshot_containers(list(_named(w.fn, args, kwargs).items())) if w.direct else []
+    region.call = (w, args, kwargs)
+    region.before = _state_of(w, info, args, kwargs)
+
+
+def rebase() -> None:
+    """After a host callback: what it changed (a call counter, a log) is not the traced code's doing,
+    so the regions around it compare against the state as the callback left it."""
+    for region in STATE.local.regions:
+        if region.before is not None:
+            w, args, kwargs = region.call
+            region.before = _state_of(w, region.info, args, kwargs)
+
+
+def _state_of(w: Traced, info: FnInfo, args: tuple, kwargs: dict) -> tuple:
+    """What a trace may change: the arguments' containers, the bindings and contents of the globals
+    it reads, the global random states."""
+    arguments = _snapshot.snapshot_containers(list(_named(w, args, kwargs).items())) if w.direct else []
     if w.deps is None:
         w.deps = _snapshot.dependencies(w.user)
     bindings = [(dep, dep.get()) for dep in w.deps]
     contents = _snapshot.snapshot_containers([(str(i), value) for i, (_dep, value) in enumerate(bindings)], depth=0)
-    return arguments, bindings, contents, _snapshot.rng_states()
+    # Random state drawn through names the hooks do not see (`from random import random` before the
+    # probe started): checked where a draw is frozen into a program; an eager grad draws every call.
+    rng = _snapshot.rng_states() if info.cached or info.loop else None
+    return arguments, bindings, contents, rng
 
 
-def _after(w: Traced, info: FnInfo, owner: FnInfo | None, region: Region, before: tuple) -> None:
-    arguments, bindings, contents, rng = before
+def _after(w: Traced, info: FnInfo, owner: FnInfo | None, region: Region) -> None:
+    arguments, bindings, contents, rng = region.before
     recorder, owner, code = STATE.recorder, owner or info, w.user.__code__
+    reported = STATE.local.reported  # a change an inner trace reported is that trace's
     for change in _snapshot.diff_containers(arguments, _is_tracer):
+        if change.container in reported:
+            continue
+        reported.add(change.container)
         sites = mutation_sites(code, change.root)
         site = sites[0] if sites else def_site(code)
         recorder.add("PUR302", site, "argument", f"`{change.root}`", owner, change=change, lines=[s.line for s in sites])
@@ -239,12 +274,13 @@ def _after(w: Traced, info: FnInfo, owner: FnInfo | None, region: Region, before
     for change in _snapshot.diff_containers(contents, _is_tracer):
         dep = bindings[int(change.root)][0]
         key = (id(dep.namespace if dep.cell is None else dep.cell), dep.name)
-        if key in seen:
+        if key in seen or change.container in reported:
             continue
         seen.add(key)
+        reported.add(change.container)
         sites = mutation_sites(dep.code, dep.name) or [read_site(dep.code, dep.name) or def_site(dep.code)]
         recorder.add("PUR102", sites[0], "global", f"`{dep.name}`", owner, label=dep.label, change=change, lines=[s.line for s in sites])
-    for code_name, moved in zip(("PUR201", "PUR202"), _snapshot.rng_moved(rng)):
+    for code_name, moved in zip(("PUR201", "PUR202"), _snapshot.rng_moved(rng) if rng is not None else ()):
         if moved and code_name not in region.codes:  # drawn through a name the hooks do not see
             what = "`random`'s global state" if code_name == "PUR201" else "`numpy.random`'s global state"
             recorder.add(code_name, def_site(code), "effect", what, owner)

@@ -5,6 +5,17 @@ import jax
 import jax.numpy as jnp
 
 STEPS = 3  # read while tracing, never changed
+calls = 0
+
+
+def count():
+    global calls
+    calls += 1
+
+
+def counted_loss(x):
+    jax.debug.callback(count)  # a host callback runs on every call: its state changes are fine
+    return jnp.sum(x**2)
 
 
 @jax.jit
@@ -34,4 +45,5 @@ if __name__ == "__main__":
     for _ in range(4):
         key, sub = jax.random.split(key)
         params, loss, key = step(params, jnp.arange(3.0), key)
-        print(float(loss), float(loop(jnp.arange(4.0), sub)))
+        print(float(loss), float(loop(jnp.arange(4.0), sub)), jax.grad(counted_loss)(params).tolist())
+    print("callbacks:", calls)
