@@ -66,12 +66,14 @@ class JitProxy:
             return out
         traces = info.traces
         out = self._jitted(*args, **kwargs)
-        with STATE.busy():
-            info.calls += 1
-            if info.consumed:
-                _keys.passed(info, args, kwargs, sys._getframe(1))
-            if info.traces == traces and info.deps:
-                self._check_stale(info, args, kwargs)
+        info.calls += 1
+        # The common call (nothing consumed as a key, no global read) costs no more than this.
+        if info.consumed or (info.traces == traces and info.deps):
+            with STATE.busy():
+                if info.consumed:
+                    _keys.passed(info, args, kwargs, sys._getframe(1))
+                if info.traces == traces and info.deps:
+                    self._check_stale(info, args, kwargs)
         return out
 
     # --- the stale check ---------------------------------------------------------------------

@@ -32,9 +32,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 class _Session:
     def __init__(self, config: pytest.Config) -> None:
         from purelint._probe._session import start
+        from purelint._probe._state import STATE
 
         self.config = config
-        self.recorder = start()
+        self.owned = not STATE.active  # under `purelint probe -m pytest` that probe runs the show
+        self.recorder = start() if self.owned else STATE.recorder
         self.findings: list[Diagnostic] | None = None
         self.merged: list[Diagnostic] = []
 
@@ -43,7 +45,8 @@ class _Session:
             from purelint._probe import _report
             from purelint._probe._session import stop
 
-            stop()
+            if self.owned:
+                stop()
             self.findings = [r.diagnostic for r in _report.diagnostics(self.recorder)]
         return _dedupe([*self.findings, *self.merged])
 

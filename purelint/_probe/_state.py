@@ -179,20 +179,32 @@ class _State:
         finally:
             self.local.quiet -= 1
 
-    @contextmanager
-    def busy(self) -> Iterator[None]:
-        """The probe's own work: its effects are not the program's; the time is the probe's."""
-        local = self.local
-        local.busy += 1
-        start = clock()
-        try:
-            yield
-        except Exception as error:  # the probe's failure never reaches the program
-            self.recorder.fail(error)
-        finally:
-            local.busy -= 1
-            self.recorder.spent += clock() - start
+    def busy(self) -> _Busy:
+        """The probe's own work: its effects are not the program's; the time is the probe's; an
+        exception in it is recorded, never passed to the program."""
+        return _Busy(self)
 
+
+class _Busy:
+    """`STATE.busy()`: a class rather than a generator, as it runs on every watched call."""
+
+    __slots__ = ("state", "start")
+
+    def __init__(self, state: _State) -> None:
+        self.state = state
+
+    def __enter__(self) -> None:
+        self.state.local.busy += 1
+        self.start = clock()
+
+    def __exit__(self, kind: Any, error: Any, tb: Any) -> bool:
+        state = self.state
+        state.local.busy -= 1
+        state.recorder.spent += clock() - self.start
+        if isinstance(error, Exception):  # the probe's failure never reaches the program
+            state.recorder.fail(error)
+            return True
+        return False
 
 STATE = _State()
 

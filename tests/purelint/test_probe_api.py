@@ -127,3 +127,12 @@ def test_the_pytest_plugin_reports_findings_and_fails_the_session(tmp_path):
     assert clean.returncode == 0 and json.loads((tmp_path / "out.json").read_text()) == []
     unwatched = run([*base, "test_it.py"], tmp_path)
     assert unwatched.returncode == 0 and "purelint" not in unwatched.stdout
+
+
+def test_without_jax_the_probe_says_so_in_one_line(tmp_path):
+    (tmp_path / "hello.py").write_text("print('hello')\n")
+    code = "import sys; sys.modules['jax'] = None; from purelint._cli import main; sys.exit(main(['probe', 'hello.py']))"
+    result = run([sys.executable, "-c", code], tmp_path)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.startswith("purelint probe: error: the probe needs JAX (")
+    assert result.stderr.endswith("install it with `pip install 'purelint[probe]'`\n") and result.stderr.count("\n") == 1
