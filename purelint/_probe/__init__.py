@@ -1,0 +1,20 @@
+"""`purelint probe`: the linter's run-time twin.
+
+It runs a program with JAX's transformations watched and reports each impurity that actually
+happened, with the static rules' codes: effects while tracing (output, IO, logging, hidden random
+state, clocks, argument and global mutation), compiled programs gone stale because a global they
+read changed, and PRNG keys consumed twice. See docs/purelint-probe.md.
+
+Importing this package imports neither JAX nor NumPy; starting a probe does.
+"""
+
+from purelint._probe._session import ProbeError, probe
+
+__all__ = ["ProbeError", "main", "probe"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`purelint probe ...` (the command line lives in `purelint._probe._cli`)."""
+    from purelint._probe._cli import main as cli_main
+
+    return cli_main(argv)
