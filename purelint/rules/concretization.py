@@ -1,14 +1,8 @@
 """PUR402: concretizing traced values (`float(x)`, `.item()`, `np.asarray(x)`), and traced values
 used as shapes or as boolean masks.
 
-As for PUR401, which values are traced comes from the taint facts (`Context.taint`): a parameter is traced when a
-transform applied to its function makes it a tracer (`static_argnums`/`static_argnames`/
-`nondiff_argnums`/`functools.partial` arguments stay Python values, `grad` traces its `argnums`,
-`vmap` the arguments whose `in_axes` is not None, `lax` bodies every parameter without a default,
-Equinox's `filter_*` arrays only), and a value is traced when it is computed from one, except what
-is static about every array (`.shape`, `.ndim`, `.dtype`, `len(x)`) and static metadata
-(`jax.typeof`, `PartitionSpec`). Helpers that are merely called from traced code are left alone:
-they are as often called with plain Python values.
+Which values are traced is PUR401's question too, answered by the same taint facts (`Context.taint`):
+see `purelint/rules/branching.py` for what makes a parameter or a value traced.
 """
 
 from __future__ import annotations
