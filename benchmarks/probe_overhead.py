@@ -30,8 +30,20 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-TRAIN = ["train", "--steps", "200", "--embed-dim", "32", "--hidden-dim", "128", "--eval-every", "100",
-         "--log-every", "50", "--no-compile-cache"]
+TRAIN = [
+    "train",
+    "--steps",
+    "200",
+    "--embed-dim",
+    "32",
+    "--hidden-dim",
+    "128",
+    "--eval-every",
+    "100",
+    "--log-every",
+    "50",
+    "--no-compile-cache",
+]
 TESTS = ["tests/purelm/test_jit.py", "tests/purelm/test_model.py", "tests/purelm/test_training.py"]
 CALLS = 20_000
 
@@ -116,7 +128,9 @@ def cell(samples: list[tuple[float, float]], unit: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=2, help="runs of each workload both ways (default 2)")
-    parser.add_argument("--only", choices=("train", "tests", "dispatch"), action="append", help="run only these workloads")
+    parser.add_argument(
+        "--only", choices=("train", "tests", "dispatch"), action="append", help="run only these workloads"
+    )
     args = parser.parse_args()
     only = set(args.only or ("train", "tests", "dispatch"))
     results: dict[str, tuple[dict, str]] = {}
@@ -124,9 +138,15 @@ def main() -> None:
         workdir = Path(tmp)
         if "train" in only:
             pair = train_pair(workdir)
-            results["train: purelm train, 200 steps"] = measure_processes(pair, args.repeats, REPO, workdir / "run"), "s"
+            results["train: purelm train, 200 steps"] = (
+                measure_processes(pair, args.repeats, REPO, workdir / "run"),
+                "s",
+            )
         if "tests" in only:
-            results[f"tests: pytest {' '.join(Path(t).name for t in TESTS)}"] = measure_processes(tests_pair(), args.repeats, REPO), "s"
+            results[f"tests: pytest {' '.join(Path(t).name for t in TESTS)}"] = (
+                measure_processes(tests_pair(), args.repeats, REPO),
+                "s",
+            )
     if "dispatch" in only:
         for label, times in dispatch(args.repeats).items():
             results[label] = times, "us"

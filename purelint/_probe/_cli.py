@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import builtins
+import contextlib
 import io
 import os
 import runpy
@@ -225,7 +226,5 @@ def _without_probe(tb: Any) -> Any:
 
 def _flush() -> None:
     for stream in (sys.stdout, sys.stderr):
-        try:
+        with contextlib.suppress(AttributeError, OSError, ValueError):
             stream.flush()
-        except (AttributeError, OSError, ValueError):
-            pass

@@ -10,6 +10,7 @@ without the probe. Only the probe's own re-traces are silenced (`STATE.quiet`).
 from __future__ import annotations
 
 import builtins
+import contextlib
 import functools
 import logging
 import os
@@ -125,10 +126,8 @@ def _hook(original: Callable, code: str, what: str) -> Callable:
             effect(code, what, sys._getframe(1))
         return original(*args, **kwargs)
 
-    try:
+    with contextlib.suppress(AttributeError, TypeError):
         functools.update_wrapper(hook, original)
-    except (AttributeError, TypeError):
-        pass
     return hook
 
 

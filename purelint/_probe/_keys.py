@@ -56,7 +56,7 @@ def _user_site(frame: Any) -> Spot | None:
 
 def _ref(key: Any) -> Any:
     try:
-        return weakref.ref(key, lambda _ref, k=id(key): _registry.pop(k, None))
+        return weakref.ref(key, lambda _ref, k=id(key): _registry.pop(k, None))  # noqa: B008 (the id is bound now, on purpose)
     except TypeError:
         return lambda: key
 

@@ -12,21 +12,18 @@ from __future__ import annotations
 import inspect
 import sys
 import types
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from purelint._probe import _effects, _snapshot
 from purelint._probe._locate import def_site, global_sites, mutation_sites, read_site
 from purelint._probe._state import STATE, FnInfo, Region
-
-if TYPE_CHECKING:
-    from purelint._probe._transforms import Traced
 
 __all__ = ["rebase", "run"]
 
 tracer_type: type = type(None)  # jax.core.Tracer, set when the probe starts
 
 
-def run(w: Traced, args: tuple, kwargs: dict) -> Any:
+def run(w: Any, args: tuple, kwargs: dict) -> Any:
     """Run `w.fn` as one trace: a region around it, snapshots before, changes reported after."""
     __tracebackhide__ = True
     local = STATE.local
@@ -63,7 +60,7 @@ def run(w: Traced, args: tuple, kwargs: dict) -> Any:
                 _after(w, info, owner, region)
 
 
-def _named(w: Traced, args: tuple, kwargs: dict) -> dict[str, Any]:
+def _named(w: Any, args: tuple, kwargs: dict) -> dict[str, Any]:
     """The arguments of a call of `w.fn`, by parameter name."""
     fn = w.fn
     try:
@@ -77,7 +74,7 @@ def _named(w: Traced, args: tuple, kwargs: dict) -> dict[str, Any]:
     return named
 
 
-def _before(w: Traced, info: FnInfo, region: Region, args: tuple, kwargs: dict) -> None:
+def _before(w: Any, info: FnInfo, region: Region, args: tuple, kwargs: dict) -> None:
     info.traces += 1
     if info.cached or info.loop:
         leaves = sys.modules["jax"].tree_util.tree_leaves((args, kwargs))
@@ -96,7 +93,7 @@ def rebase() -> None:
             region.before = _state_of(w, region.info, args, kwargs)
 
 
-def _state_of(w: Traced, info: FnInfo, args: tuple, kwargs: dict) -> tuple:
+def _state_of(w: Any, info: FnInfo, args: tuple, kwargs: dict) -> tuple:
     """What a trace may change: the arguments' containers, the bindings and contents of the globals
     it reads, the global random states."""
     arguments = _snapshot.snapshot_containers(list(_named(w, args, kwargs).items())) if w.direct else []
@@ -110,7 +107,7 @@ def _state_of(w: Traced, info: FnInfo, args: tuple, kwargs: dict) -> tuple:
     return arguments, bindings, contents, rng
 
 
-def _after(w: Traced, info: FnInfo, owner: FnInfo | None, region: Region) -> None:
+def _after(w: Any, info: FnInfo, owner: FnInfo | None, region: Region) -> None:
     arguments, bindings, contents, rng = region.before
     recorder, owner, code = STATE.recorder, owner or info, w.user.__code__
     reported = STATE.local.reported  # a change an inner trace reported is that trace's

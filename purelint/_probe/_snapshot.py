@@ -186,7 +186,7 @@ def unwrap(fn: Any) -> types.FunctionType | None:
         elif (
             callable(fn)
             and not isinstance(fn, type)
-            and isinstance(getattr(type(fn), "__call__", None), types.FunctionType)
+            and isinstance(getattr(type(fn), "__call__", None), types.FunctionType)  # noqa: B004 (a Python-level __call__, not callability)
         ):
             fn = type(fn).__call__
         else:

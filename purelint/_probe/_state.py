@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from types import CodeType
 from typing import Any
@@ -219,10 +219,8 @@ def wraps(wrapper: Any, wrapped: Any) -> None:
     `inspect.signature` follow it to the signature)."""
     wrapper.__wrapped__ = wrapped
     for attr in ("__module__", "__name__", "__qualname__", "__doc__"):
-        try:
+        with suppress(AttributeError):
             setattr(wrapper, attr, getattr(wrapped, attr))
-        except AttributeError:
-            pass
 
 
 _MISSING = object()
