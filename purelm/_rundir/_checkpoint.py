@@ -45,6 +45,11 @@ class CheckpointError(ValueError):
     """A checkpoint that is missing, corrupt, truncated, or does not match what it is loaded into."""
 
 
+def _crc32(array: np.ndarray) -> int:
+    # The raw buffer, whatever the dtype: a memoryview (`array.data`) refuses bfloat16 and float16's format.
+    return zlib.crc32(array)  # type: ignore[arg-type]
+
+
 def _is_array(leaf: Any) -> bool:
     return isinstance(leaf, jax.Array | np.ndarray | jax.ShapeDtypeStruct | np.generic)
 
@@ -85,7 +90,7 @@ def save_checkpoint(directory: str | os.PathLike[str], trees: dict[str, Any], me
             leaf = jax.random.key_data(leaf)
         # Multi-host callers gather their arrays first (purelm._runtime._parallel.to_host); here every leaf is local.
         tensors.append((name, np.asarray(jax.device_get(leaf))))
-    purelm = {"keys": keys, "crc32": {name: zlib.crc32(array.data) for name, array in tensors}, "meta": meta}
+    purelm = {"keys": keys, "crc32": {name: _crc32(array) for name, array in tensors}, "meta": meta}
     metadata = {"format": FORMAT, "version": str(VERSION), "purelm": json.dumps(purelm)}
     path = directory / CHECKPOINT_FILE
     with atomic_writer(path) as f:
@@ -151,7 +156,7 @@ class _Stored:
             with self.path.open("rb") as f:
                 for name in names:
                     array = self.header.read_tensor(f, name)
-                    if zlib.crc32(array.data) != self.purelm["crc32"][name]:
+                    if _crc32(array) != self.purelm["crc32"][name]:
                         raise CheckpointError(f"{self.path} is corrupt: leaf {name} fails its checksum")
                     arrays.append(array)
         except CheckpointError:

@@ -18,6 +18,7 @@ import purelm._cli._main as cli
 import purelm.training._evaluate as evaluate_module
 from purelm._rundir import _run as run_module
 from purelm._rundir._checkpoint import CHECKPOINT_FILE, _read_all, read_meta
+from purelm._runtime import _safetensors
 from purelm._runtime._signals import Interrupted
 from purelm.training import (
     BEST_DIR,
@@ -90,7 +91,10 @@ def same_arrays(a, b) -> bool:
 
 def records(directory: Path) -> list[dict]:
     """The metrics records, without the wall-clock times."""
-    return [{k: v for k, v in r.items() if k != "elapsed_s"} for r in read_metrics(directory / METRICS_FILE)]
+    return [
+        {k: v for k, v in r.items() if k not in ("elapsed_s", "tokens_per_s")}
+        for r in read_metrics(directory / METRICS_FILE)
+    ]
 
 
 def leftovers(directory: Path) -> list[str]:
@@ -105,7 +109,7 @@ def test_a_library_run_replaces_another_run_only_when_asked(text_file, tmp_path)
     assert Run.create(tiny(text_file), out).train().status == "done"
     assert (out / BEST_DIR / CHECKPOINT_FILE).exists()
     before = _read_all(out)
-    with pytest.raises(RunDirectoryError, match=r"already holds a run .*checkpoint\.npz.*overwrite=True"):
+    with pytest.raises(RunDirectoryError, match=r"already holds a run .*checkpoint\.safetensors.*overwrite=True"):
         Run.create(tiny(text_file, seed=1), out)
     # Two runs created for one fresh directory: the second to train finds the first's files.
     fresh = tmp_path / "fresh"
@@ -255,8 +259,12 @@ def test_temporary_files_a_killed_save_left_are_removed_when_the_run_goes_on(cap
     code, _, _ = cli_run(capsys, "train", text_file, "--out", out, *TINY, "--steps", 2, "--eval-every", 2)
     assert code == 0
     # What SIGKILL during a save leaves (atomic writes' temporary files), and a file that is not purelm's.
-    left = [out / ".checkpoint.npz.k2j4h6g8.tmp", out / ".hparams.json.a1b2c3d4.tmp", out / ".metrics.jsonl.x.tmp"]
-    left += [out / BEST_DIR / ".checkpoint.npz.q9w8e7r6.tmp"]
+    left = [
+        out / ".checkpoint.safetensors.k2j4h6g8.tmp",
+        out / ".hparams.json.a1b2c3d4.tmp",
+        out / ".metrics.jsonl.x.tmp",
+    ]
+    left += [out / BEST_DIR / ".checkpoint.safetensors.q9w8e7r6.tmp"]
     for path in [*left, out / ".notes.txt.tmp"]:
         path.write_bytes(b"half a checkpoint")
     code, _, err = cli_run(capsys, "train", "--resume", out, "--steps", 4)
@@ -265,16 +273,16 @@ def test_temporary_files_a_killed_save_left_are_removed_when_the_run_goes_on(cap
 
 
 def test_a_full_disk_names_the_file_and_the_intact_checkpoint(capsys, text_file, tmp_path, monkeypatch):
-    real_savez, saves = np.savez, []
+    real_write, saves = _safetensors.write, []
 
-    def savez(file, **arrays):
+    def write(file, tensors, metadata):
         saves.append(1)
         if len(saves) == 1:
-            return real_savez(file, **arrays)
-        file.write(b"PK\x03\x04 a third of the checkpoint")
+            return real_write(file, tensors, metadata)
+        file.write(b"a third of the checkpoint")
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # what a write to a full disk raises: no name
 
-    monkeypatch.setattr(np, "savez", savez)
+    monkeypatch.setattr(_safetensors, "write", write)
     out = tmp_path / "run"
     argv = ["train", text_file, "--out", out, *TINY, "--steps", 4, "--checkpoint-every", 2, "--eval-every", 0]
     code, _, err = cli_run(capsys, *argv)
