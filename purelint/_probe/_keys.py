@@ -106,7 +106,7 @@ def _callers(frame: Any, path: str) -> list[int]:
 def _concrete(key: Any, site: Spot, what: str, *, tracing: bool, inner: Site | None = None, frame: Any = None) -> None:
     entry = _registry.get(id(key))
     if entry is not None and entry[0]() is key:
-        if not (tracing and entry[1] == site):  # a retrace of the same line is not a second draw
+        if not (tracing and entry[1] == site):  # a compiled function traced again: reported as a constant key
             _reuse(site, what, entry[1], entry[2], "reused", inner=inner, frame=frame)
         if tracing:
             return
@@ -123,13 +123,13 @@ def consume(key: Any, what: str, frame: Any) -> None:
     innermost = stack[-1] if stack else None
     loop = innermost is not None and innermost.info is not None and innermost.info.loop
     if not isinstance(key, _tracer_type):
+        owner = STATE.owner() if stack else None
+        compiled = owner is not None and owner.cached  # a constant of the compiled program
         if loop:
             _reuse(site, what, site, what, "loop", innermost.info)
-        elif stack:
-            owner = STATE.owner()
-            if owner is not None and owner.cached:
-                STATE.recorder.add("PUR204", site.site, "key", "constant", owner, by=what)
-        _concrete(key, site, what, tracing=bool(stack), frame=frame)
+        elif compiled:
+            STATE.recorder.add("PUR204", site.site, "key", "constant", owner, by=what)
+        _concrete(key, site, what, tracing=compiled, frame=frame)
         return
     if not stack:
         return

@@ -1,7 +1,7 @@
 """The pytest plugin: `pytest --purelint-probe` runs the test session under the probe.
 
 pytest loads this module (through the `pytest11` entry point) in every session, so it imports
-nothing heavy: the probe, and JAX, start only when the option is given. It starts before the
+neither JAX nor NumPy: the probe, and JAX, start only when the option is given. It starts before the
 first conftest is imported, so transformations applied at import time are watched. Each finding
 names the test that first showed it. Findings fail the session (exit status 1) unless the tests
 already failed. With pytest-xdist each worker runs its own probe and the controller merges the

@@ -197,8 +197,8 @@ def compare(
             if s.code == d.code and _key(s.path) == _key(d.path) and s.line in r.lines
         ]
         if hits:
+            confirmed += [(observable[i], d) for i in hits if i not in matched]
             matched.update(hits)
-            confirmed.append((observable[hits[0]], d))
         else:
             dynamic_only.append(d)
     static_only = [s for i, s in enumerate(observable) if i not in matched]

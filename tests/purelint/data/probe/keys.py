@@ -35,6 +35,11 @@ def folded(k):
 
 
 CONSTANT = jax.random.key(8)
+NOISE = jax.random.key(9)
+
+
+def noisy_loss(x):  # under an eager `jax.grad` it runs on every call, with the same key each time
+    return x * jax.random.normal(NOISE)  # expect: PUR204
 
 
 @jax.jit
@@ -55,4 +60,5 @@ if __name__ == "__main__":
     branchy(False, jax.random.key(4))
     noisy_scan(jax.random.key(6), jnp.ones(4))
     folded(jax.random.key(7))
+    print([float(jax.grad(noisy_loss)(1.0)) for _ in range(2)])
     print(float(constant_noise(1.0)), float(constant_noise(2.0)), x.tolist())
