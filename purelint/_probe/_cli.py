@@ -199,7 +199,7 @@ def _print_exception(kind: type, error: BaseException, tb: Any) -> None:
 
 def _chain(error: BaseException) -> list[BaseException]:
     seen: list[BaseException] = []
-    todo = [error]
+    todo: list[BaseException | None] = [error]
     while todo:
         exception = todo.pop()
         if exception is None or any(exception is s for s in seen):

@@ -184,7 +184,8 @@ def _install_warnings(patches: Patches) -> None:
 def _stacklevel(caller: FrameType, stacklevel: int) -> int:
     """The `stacklevel` that names, from this hook, the frame the caller meant: one more for the
     hook's own frame, and one more for each frame of the probe's wrappers on the way."""
-    level, frame, remaining = stacklevel + 1, caller, stacklevel - 1
+    level, remaining = stacklevel + 1, stacklevel - 1
+    frame: FrameType | None = caller
     while remaining > 0 and frame is not None:
         frame = frame.f_back
         if frame is not None and frame.f_code.co_filename.startswith(_HERE):
@@ -198,14 +199,13 @@ def _install_rng(patches: Patches) -> None:
     for name in _RANDOM:
         if hasattr(random, name):
             patches.set(random, name, _hook(getattr(random, name), "PUR201", f"`random.{name}`"))
-    numpy = sys.modules.get("numpy")
-    legacy = getattr(getattr(numpy, "random", None), "mtrand", None)
-    global_state = getattr(legacy, "_rand", None)
+    numpy_random = getattr(sys.modules.get("numpy"), "random", None)
+    global_state = getattr(getattr(numpy_random, "mtrand", None), "_rand", None)  # the legacy global generator
     if global_state is not None:
-        for name in dir(numpy.random):
-            value = getattr(numpy.random, name)
+        for name in dir(numpy_random):
+            value = getattr(numpy_random, name)
             if getattr(value, "__self__", None) is global_state and not name.startswith(("get_", "set_")):
-                patches.set(numpy.random, name, _hook(value, "PUR202", f"`numpy.random.{name}`"))
+                patches.set(numpy_random, name, _hook(value, "PUR202", f"`numpy.random.{name}`"))
     for name in _CLOCKS:
         if hasattr(time, name):
             patches.set(time, name, _hook(getattr(time, name), "PUR203", f"`time.{name}`"))

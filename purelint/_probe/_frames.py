@@ -198,7 +198,8 @@ class Spot:
     __slots__ = ("_site", "code", "offset")
 
     def __init__(self, frame: FrameType) -> None:
-        self.code, self.offset, self._site = frame.f_code, frame.f_lasti, None
+        self.code, self.offset = frame.f_code, frame.f_lasti
+        self._site: Site | None = None
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Spot) and other.code is self.code and other.offset == self.offset

@@ -22,7 +22,7 @@ import weakref
 from typing import Any
 
 from purelint._probe._frames import USER, Site, Spot, frame_kind
-from purelint._probe._state import STATE, FnInfo, Patches
+from purelint._probe._state import STATE, FnInfo, Patches, wraps
 
 __all__ = ["install", "passed", "passed_in_trace"]
 
@@ -55,8 +55,9 @@ def _user_site(frame: Any) -> Spot | None:
 
 
 def _ref(key: Any) -> Any:
+    ident = id(key)  # bound now: the callback runs when the key is gone
     try:
-        return weakref.ref(key, lambda _ref, k=id(key): _registry.pop(k, None))  # noqa: B008 (the id is bound now, on purpose)
+        return weakref.ref(key, lambda _ref: _registry.pop(ident, None))
     except TypeError:
         return lambda: key
 
@@ -121,17 +122,18 @@ def consume(key: Any, what: str, frame: Any) -> None:
     local = STATE.local
     stack = [] if local.regions and local.regions[-1].host else local.regions  # a host callback runs eagerly
     innermost = stack[-1] if stack else None
-    loop = innermost is not None and innermost.info is not None and innermost.info.loop
+    info = innermost.info if innermost is not None else None
+    loop = info is not None and info.loop
     if not isinstance(key, _tracer_type):
         owner = STATE.owner() if stack else None
         compiled = owner is not None and owner.cached  # a constant of the compiled program
         if loop:
-            _reuse(site, what, site, what, "loop", innermost.info)
+            _reuse(site, what, site, what, "loop", info)
         elif compiled:
             STATE.recorder.add("PUR204", site.site, "key", "constant", owner, by=what)
         _concrete(key, site, what, tracing=compiled, frame=frame)
         return
-    if not stack:
+    if innermost is None:
         return
     entry = local.keys.get(id(key))
     if entry is not None and entry[0] is key and not _exclusive(entry[3], innermost.branch):
@@ -144,7 +146,7 @@ def consume(key: Any, what: str, frame: Any) -> None:
             region.info.consumed[found[0]] = site.site
     if loop and innermost.trace is not None and id(key) not in innermost.inputs:
         if getattr(key, "_trace", innermost.trace) is not innermost.trace:
-            _reuse(site, what, site, what, "loop", innermost.info)
+            _reuse(site, what, site, what, "loop", info)
 
 
 def _leaves(args: tuple, kwargs: dict) -> list:
@@ -187,8 +189,7 @@ def _hook(original: Any, name: str) -> Any:
                 local.busy -= 1
         return original(*args, **kwargs)
 
-    hook.__name__, hook.__qualname__, hook.__doc__ = original.__name__, original.__qualname__, original.__doc__
-    hook.__module__, hook.__wrapped__ = original.__module__, original
+    wraps(hook, original)
     return hook
 
 

@@ -45,7 +45,7 @@ MUTATORS = frozenset(
 )
 
 _trees: dict[str, tuple[int, ast.Module | None]] = {}
-_FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
+_DEFS = (ast.FunctionDef, ast.AsyncFunctionDef)
 
 
 def _tree(path: str) -> ast.Module | None:
@@ -69,14 +69,14 @@ def _function_node(code: CodeType) -> ast.AST | None:
         if isinstance(node, ast.Lambda):
             if code.co_name == "<lambda>" and node.lineno == code.co_firstlineno:
                 return node
-        elif isinstance(node, _FUNCTIONS) and node.name == code.co_name:
+        elif isinstance(node, _DEFS) and node.name == code.co_name:
             first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
             if first == code.co_firstlineno or node.lineno == code.co_firstlineno:
                 return node
     return None
 
 
-def _site(code: CodeType, node: ast.AST) -> Site:
+def _site(code: CodeType, node: ast.expr | ast.stmt) -> Site:
     return make_site(
         code.co_filename,
         node.lineno,
@@ -90,7 +90,7 @@ def _site(code: CodeType, node: ast.AST) -> Site:
 def def_site(code: CodeType) -> Site:
     """The `def name` of the function (its first line when the source is unavailable)."""
     node = _function_node(code)
-    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+    if isinstance(node, _DEFS):
         start = node.col_offset
         width = len("async def " if isinstance(node, ast.AsyncFunctionDef) else "def ") + len(node.name)
         return make_site(code.co_filename, node.lineno, start, node.lineno, start + width, code.co_qualname)
@@ -113,7 +113,7 @@ def _root(node: ast.AST) -> str | None:
     return node.id if isinstance(node, ast.Name) else None
 
 
-def _mutations(node: ast.AST) -> Iterator[tuple[str, ast.AST]]:
+def _mutations(node: ast.AST) -> Iterator[tuple[str, ast.expr | ast.stmt]]:
     """(root name, node) for each in-place change in `node`: mutating method calls, item and
     attribute assignment and deletion, and augmented assignment (in place for lists)."""
     for sub in ast.walk(node):

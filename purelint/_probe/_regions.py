@@ -89,6 +89,7 @@ def rebase() -> None:
     so the regions around it compare against the state as the callback left it."""
     for region in STATE.local.regions:
         if region.before is not None:
+            assert region.call is not None and region.info is not None  # `_before` set them with `before`
             w, args, kwargs = region.call
             region.before = _state_of(w, region.info, args, kwargs)
 
@@ -108,6 +109,7 @@ def _state_of(w: Any, info: FnInfo, args: tuple, kwargs: dict) -> tuple:
 
 
 def _after(w: Any, info: FnInfo, owner: FnInfo | None, region: Region) -> None:
+    assert region.before is not None  # `run` calls it only after `_before`
     arguments, bindings, contents, rng = region.before
     recorder, owner, code = STATE.recorder, owner or info, w.user.__code__
     reported = STATE.local.reported  # a change an inner trace reported is that trace's

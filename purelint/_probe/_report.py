@@ -106,8 +106,10 @@ def _key_message(f: Finding) -> str:
         kind = f.owner.kind if f.owner is not None else "loop"
         return f"{what} draws from a key from outside the `{kind}` body: every iteration draws the same numbers; fold in the iteration index or split the key in the carry"
     if f.what == "constant":
+        owner = f.owner
+        assert owner is not None  # a constant key is recorded against the compiled function it is baked into
         return (
-            f"{what} draws from a key that is a constant of the compiled `{f.owner.name}`: its {f.owner.calls} calls all "
+            f"{what} draws from a key that is a constant of the compiled `{owner.name}`: its {owner.calls} calls all "
             "draw the same numbers; pass the key as an argument and split it for each call"
         )
     first, inner = d["first"], d.get("inner")

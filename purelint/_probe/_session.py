@@ -111,16 +111,15 @@ class probe(contextlib.ContextDecorator):
             self._started = clock()
         return self
 
-    def __exit__(self, *exc_info: Any) -> bool:
+    def __exit__(self, *exc_info: Any) -> None:
         if self._nested.pop():
-            return False
+            return
         recorder = stop()
         wall = clock() - self._started
         reported = _report.diagnostics(recorder)
         self.findings = [r.diagnostic for r in reported]
         if self.output is not None:
             write_report(reported, recorder, self.output, self.output_format, compare=self.compare, wall=wall)
-        return False
 
 
 def write_report(

@@ -91,7 +91,7 @@ def _shallow(container: Any, limit: int = _ITEMS) -> tuple:
 
 
 def _first(items: Any, limit: int) -> list:
-    out = []
+    out: list[Any] = []
     for item in items:
         if len(out) >= limit:
             break
@@ -365,7 +365,8 @@ class Saved:
 
     def __init__(self, deps: list[Dep]) -> None:
         self.bindings = [(dep, dep.get()) for dep in deps if dep.cell is None]
-        self.contents = []
+        # (container, copy): a list, dict, set, bytearray or deque, or the `__dict__` of a plain object.
+        self.contents: list[tuple[Any, Any]] = []
         for _dep, value in self.bindings:
             if isinstance(value, _CONTAINERS):
                 self.contents.append((value, value.copy() if not isinstance(value, deque) else list(value)))
@@ -376,10 +377,12 @@ class Saved:
     def restore(self) -> None:
         for dep, value in self.bindings:
             if dep.get() is not value:
+                namespace = dep.namespace
+                assert namespace is not None  # the bindings are globals only (no closure cell)
                 if value is _MISSING:
-                    dep.namespace.pop(dep.name, None)
+                    namespace.pop(dep.name, None)
                 else:
-                    dep.namespace[dep.name] = value
+                    namespace[dep.name] = value
         for container, copy in self.contents:
             if isinstance(container, (list, bytearray, deque)):
                 container.clear()

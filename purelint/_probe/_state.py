@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from types import CodeType
 from typing import Any
 
-from purelint._probe._frames import Site
+from purelint._probe._frames import Site, Spot
 
 __all__ = ["HOST", "STATE", "Finding", "FnInfo", "Patches", "Recorder", "Region", "wraps"]
 
@@ -70,7 +70,7 @@ class _Local(threading.local):
         self.quiet = 0
         self.busy = 0  # inside a probe hook: effects of the probe's own work are not the program's
         self.conds: list[list[int]] = []  # cond/switch calls in progress: [call id, next branch, depth]
-        self.keys: dict[int, tuple[Any, Site, str, tuple]] = {}  # keys consumed in the trace in progress
+        self.keys: dict[int, tuple[Any, Spot, str, tuple]] = {}  # keys consumed in the trace in progress
         self.prompt = False  # `input` is about to write its prompt
         self.reported: set[int] = set()  # containers whose change the trace in progress reported
 

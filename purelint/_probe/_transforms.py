@@ -212,15 +212,15 @@ def _wrap_one(value: Any, spec: Spec) -> Any:
 
 
 def _replace(args: tuple, kwargs: dict, spec: Spec) -> tuple[tuple, dict, list]:
-    args, found = list(args), []
+    positional, found = list(args), []
     for position, keyword in spec.fn_args:
-        if position < len(args):
-            args[position] = _wrap(args[position], spec)
-            found.append(args[position])
+        if position < len(positional):
+            positional[position] = _wrap(positional[position], spec)
+            found.append(positional[position])
         elif keyword in kwargs:
             kwargs = {**kwargs, keyword: _wrap(kwargs[keyword], spec)}
             found.append(kwargs[keyword])
-    return tuple(args), kwargs, found
+    return tuple(positional), kwargs, found
 
 
 def _patched(original: Any, spec: Spec) -> Any:
@@ -288,7 +288,8 @@ class _Watcher(importlib.abc.MetaPathFinder):
                 with STATE.busy():
                     _patch_module(module, self.patches)
 
-        loader.exec_module = exec_and_patch
+        # On this one loader instance, on purpose: the module it loads is patched as soon as it has run.
+        loader.exec_module = exec_and_patch  # type: ignore[method-assign]
         return found
 
 
