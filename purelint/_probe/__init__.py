@@ -5,12 +5,26 @@ happened, with the static rules' codes: effects while tracing (output, IO, loggi
 state, clocks, argument and global mutation), compiled programs gone stale because a global they
 read changed, and PRNG keys consumed twice. See docs/purelint-probe.md.
 
-Importing this package imports neither JAX nor NumPy; starting a probe does.
+Importing this package imports neither JAX nor NumPy; starting a probe does. `probe` and
+`ProbeError` load on first use (PEP 562): pytest imports the plugin, a submodule, in every session.
 """
 
-from purelint._probe._session import ProbeError, probe
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from purelint._probe._session import ProbeError, probe
 
 __all__ = ["ProbeError", "main", "probe"]
+
+
+def __getattr__(name: str) -> object:
+    if name not in ("ProbeError", "probe"):
+        raise AttributeError(f"module 'purelint._probe' has no attribute {name!r}")
+    from purelint._probe import _session
+
+    value = getattr(_session, name)
+    globals()[name] = value
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,10 +12,14 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from purelint import Config, Diagnostic, lint_paths, load_config
+from purelint import Diagnostic, load_config
 from purelint._probe._frames import display_path
 from purelint._probe._state import Finding, FnInfo, Recorder
+
+if TYPE_CHECKING:
+    from purelint import Config
 
 __all__ = ["FORMATS", "Comparison", "compare", "diagnostics", "render", "render_comparison", "summary"]
 
@@ -181,6 +185,10 @@ def compare(
 ) -> Comparison:
     """The static findings in `files` against what the run showed. The project's `exclude` applies to
     them, except to the `named` ones (the script on the command line), as in the linter."""
+    # Here, not at the top: the linter's engine (libcst) is for `--compare` only, and the pytest
+    # plugin, loaded in every pytest session, imports this module.
+    from purelint import lint_paths
+
     named = sorted({f for f in named if os.path.isfile(f)})
     files = sorted({f for f in files if os.path.isfile(f)} - set(named))
     config = config or load_config(None, start=Path.cwd())

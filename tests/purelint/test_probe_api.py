@@ -36,6 +36,13 @@ def test_the_probe_is_imported_lazily_and_imports_neither_jax_nor_numpy():
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False\n"
 
 
+def test_the_pytest_plugin_alone_loads_nothing_heavy():
+    """pytest imports the plugin in every session of an environment with purelint installed."""
+    heavy = ("jax", "numpy", "libcst", "purelint._engine", "purelint._probe._session")
+    code = f"import sys, purelint._probe._pytest; print(sorted(m for m in {heavy!r} if m in sys.modules))"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "[]\n"
+
+
 def test_probe_is_public():
     assert "probe" in purelint.__all__ and purelint.probe is purelint._probe.probe
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
