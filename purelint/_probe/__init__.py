@@ -6,13 +6,13 @@ state, clocks, argument and global mutation), compiled programs gone stale becau
 read changed, and PRNG keys consumed twice. See docs/purelint-probe.md.
 
 Importing this package imports neither JAX nor NumPy; starting a probe does. `probe` and
-`ProbeError` load on first use (PEP 562): pytest imports the plugin, a submodule, in every session.
+`ProbeError` load on first use (PEP 562): pytest imports the plugin, a submodule, in every run.
 """
 
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from purelint._probe._session import ProbeError, probe
+    from purelint._probe._control import ProbeError, probe
 
 __all__ = ["ProbeError", "main", "probe"]
 
@@ -20,9 +20,9 @@ __all__ = ["ProbeError", "main", "probe"]
 def __getattr__(name: str) -> object:
     if name not in ("ProbeError", "probe"):
         raise AttributeError(f"module 'purelint._probe' has no attribute {name!r}")
-    from purelint._probe import _session
+    from purelint._probe import _control
 
-    value = getattr(_session, name)
+    value = getattr(_control, name)
     globals()[name] = value
     return value
 

@@ -23,7 +23,7 @@ from importlib.machinery import SourceFileLoader
 from typing import Any, NoReturn
 
 from purelint._probe import _report
-from purelint._probe._session import ProbeError, start, stop, write_report
+from purelint._probe._control import ProbeError, start, stop, write_report
 from purelint._probe._state import clock
 
 __all__ = ["main"]

@@ -1,9 +1,9 @@
-"""The pytest plugin: `pytest --purelint-probe` runs the test session under the probe.
+"""The pytest plugin: `pytest --purelint-probe` runs the tests under the probe.
 
-pytest loads this module (through the `pytest11` entry point) in every session, so it imports
-neither JAX nor NumPy: the probe, and JAX, start only when the option is given. It starts before the
-first conftest is imported, so transformations applied at import time are watched. Each finding
-names the test that first showed it. Findings fail the session (exit status 1) unless the tests
+pytest loads this module (through the `pytest11` entry point) in every run, so it imports neither
+JAX, NumPy nor the linter: the probe, and JAX, start only when the option is given. It starts before
+the first conftest is imported, so transformations applied at import time are watched. Each finding
+names the test that first showed it. Findings fail the run (exit status 1) unless the tests
 already failed. With pytest-xdist each worker runs its own probe and the controller merges the
 findings.
 """
@@ -37,9 +37,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--purelint-probe-output", metavar="FILE", help="write the probe's report to FILE")
 
 
-class _Session:
+class _Run:
+    """The probe over one pytest run (of one xdist worker, under xdist)."""
+
     def __init__(self, config: pytest.Config) -> None:
-        from purelint._probe._session import start
+        from purelint._probe._control import start
         from purelint._probe._state import STATE
 
         self.config = config
@@ -51,7 +53,7 @@ class _Session:
     def finish(self) -> list[Diagnostic]:
         if self.findings is None:
             from purelint._probe import _report
-            from purelint._probe._session import stop
+            from purelint._probe._control import stop
 
             if self.owned:
                 stop()
@@ -64,44 +66,45 @@ def _dedupe(found: list[Diagnostic]) -> list[Diagnostic]:
     return sorted(unique.values(), key=lambda d: d.sort_key())
 
 
-_stash = pytest.StashKey[_Session]()
+_stash = pytest.StashKey[_Run]()
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser, args: list[str]) -> None:
     if getattr(early_config.known_args_namespace, "purelint_probe", False):
-        early_config.stash[_stash] = _Session(early_config)
+        early_config.stash[_stash] = _Run(early_config)
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: Any) -> Any:
-    session = item.config.stash.get(_stash, None)
-    if session is None:
+    probe = item.config.stash.get(_stash, None)
+    if probe is None:
         return (yield)
-    session.recorder.context = item.nodeid
+    probe.recorder.context = item.nodeid
     try:
         return (yield)
     finally:
-        session.recorder.context = None
+        probe.recorder.context = None
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node: Any, error: Any) -> None:
-    session = node.config.stash.get(_stash, None)
+    probe = node.config.stash.get(_stash, None)
     output = getattr(node, "workeroutput", {}).get(_KEY)
-    if session is not None and output:
+    if probe is not None and output:
         from purelint import Diagnostic
 
-        session.merged.extend(Diagnostic.from_dict(d) for d in json.loads(output))
+        probe.merged.extend(Diagnostic.from_dict(d) for d in json.loads(output))
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    probe = session.config.stash.get(_stash, None)
+    config = session.config
+    probe = config.stash.get(_stash, None)
     if probe is None:
         return
     findings = probe.finish()
-    workeroutput = getattr(session.config, "workeroutput", None)
+    workeroutput = getattr(config, "workeroutput", None)
     if workeroutput is not None:  # an xdist worker: the controller reports
         workeroutput[_KEY] = json.dumps([d.to_dict() for d in findings])
         return
@@ -114,7 +117,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     if probe is None or getattr(config, "workeroutput", None) is not None:
         return
     from purelint._probe import _report
-    from purelint._probe._session import write_atomic
+    from purelint._probe._control import write_atomic
 
     findings = probe.finish()
     fmt = config.getoption("purelint_probe_format")

@@ -186,7 +186,7 @@ def compare(
     """The static findings in `files` against what the run showed. The project's `exclude` applies to
     them, except to the `named` ones (the script on the command line), as in the linter."""
     # Here, not at the top: the linter's engine (libcst) is for `--compare` only, and the pytest
-    # plugin, loaded in every pytest session, imports this module.
+    # plugin, loaded in every pytest run, imports this module.
     from purelint import lint_paths
 
     named = sorted({f for f in named if os.path.isfile(f)})

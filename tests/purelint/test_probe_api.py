@@ -37,8 +37,8 @@ def test_the_probe_is_imported_lazily_and_imports_neither_jax_nor_numpy():
 
 
 def test_the_pytest_plugin_alone_loads_nothing_heavy():
-    """pytest imports the plugin in every session of an environment with purelint installed."""
-    heavy = ("jax", "numpy", "libcst", "purelint._engine", "purelint._probe._session")
+    """pytest imports the plugin in every run of an environment with purelint installed."""
+    heavy = ("jax", "numpy", "libcst", "purelint._engine", "purelint._probe._control")
     code = f"import sys, purelint._probe._pytest; print(sorted(m for m in {heavy!r} if m in sys.modules))"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "[]\n"
 
@@ -120,7 +120,7 @@ def test_the_probes_own_failure_is_one_line_and_the_program_goes_on(monkeypatch,
     )
 
 
-def test_the_pytest_plugin_reports_findings_and_fails_the_session(tmp_path):
+def test_the_pytest_plugin_reports_findings_and_fails_the_run(tmp_path):
     (tmp_path / "test_it.py").write_text(
         "import jax\n\nSCALE = 2.0\n\n\n@jax.jit\ndef scaled(x):\n    print('x is', x)\n    return x * SCALE\n\n\n"
         "def test_one():\n    assert scaled(1.0) == 2.0\n\n\ndef test_two():\n    assert scaled(2.0) == 4.0\n"
