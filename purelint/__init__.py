@@ -3,6 +3,8 @@
 >>> from purelint import lint_source
 >>> [d.code for d in lint_source("import jax\\n@jax.jit\\ndef f(x):\\n    print(x)\\n")]
 ['PUR001']
+
+`purelint.probe()` is its run-time twin (a context manager; it imports jax when it starts).
 """
 
 import importlib
@@ -28,6 +30,8 @@ _EXPORTS = {
     "Rule": "purelint._rule",
     "Valid": "purelint._rule",
     "decode_source": "purelint._source",
+    # The run-time twin: a context manager that imports jax when it starts.
+    "probe": "purelint._probe",
 }
 
 if TYPE_CHECKING:
@@ -73,4 +77,5 @@ __all__ = [
     "lint_paths",
     "lint_source",
     "load_config",
+    "probe",
 ]

@@ -1,5 +1,6 @@
 """Command line: `purelint check [PATHS...]` (or `purelint [PATHS...]`; with `--fix`, `--diff`, `--jobs`),
-`purelint rule CODE`, `purelint rules`, `purelint server` (a language server, see `purelint._server`).
+`purelint rule CODE`, `purelint rules`, `purelint server` (a language server, see `purelint._server`),
+`purelint probe` (run a program and report the impurities that happen, see `purelint._probe`).
 
 Exit codes: 0 no findings, 1 findings, 2 usage/configuration error or internal failure.
 
@@ -38,7 +39,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="purelint",
         description="A JAX-aware purity linter: `purelint check PATHS` (or `purelint PATHS`). Also: `purelint rule CODE`"
-        " (a rule's docs), `purelint rules` (all codes), `purelint server` (a language server for editors).",
+        " (a rule's docs), `purelint rules` (all codes), `purelint server` (a language server for editors),"
+        " `purelint probe SCRIPT` (run a program and report the impurities that happen).",
     )
     parser.add_argument("paths", nargs="*", help="files or directories to lint (default: .); `-` reads stdin")
     parser.add_argument(
@@ -140,6 +142,12 @@ def _server_command(argv: Sequence[str]) -> int:
     from purelint._server import main as serve  # pygls: only this command pays for it
 
     return serve(argv)
+
+
+def _probe_command(argv: Sequence[str]) -> int:
+    from purelint._probe import main as probe  # jax: only this command pays for it
+
+    return probe(list(argv))
 
 
 def _check_command(argv: Sequence[str]) -> int:
@@ -405,6 +413,7 @@ COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "rule": _rule_command,
     "rules": _rules_command,
     "server": _server_command,
+    "probe": _probe_command,
 }
 
 

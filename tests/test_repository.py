@@ -24,8 +24,16 @@ FORBIDDEN = re.compile(
         ]
     )
 )
-# Legitimate uses, as words on the same line (wherever the file moves): the language server's own word.
-ALLOWED = ("how the session is set up", "the editing session")
+# Legitimate uses, as words on the same line (wherever the file moves): the language server's own word, and
+# pytest's (the hook that ends a run, which pytest calls with an argument of that name, and what the probe's
+# plugin reads of it).
+ALLOWED = (
+    "how the session is set up",
+    "the editing session",
+    "def pytest_sessionfinish(session",
+    "session.config",
+    "session.exitstatus",
+)
 
 
 def repository_files():

@@ -130,11 +130,16 @@ def test_the_light_distribution_declares_no_model_dependency(tmp_path):
     assert meta["Name"] == "purelint" and meta["Version"] == purelint.__version__
     requires = meta.get_all("Requires-Dist")
     assert {"libcst", "pathspec"} <= names(requires)
-    assert not names(requires) & HEAVY, requires  # extras included: dev and bench stay light too
-    assert (
-        "purelint = purelint._cli:main"
-        in (tmp_path / f"purelint-{meta['Version']}.dist-info" / "entry_points.txt").read_text()
-    )
+    # Extras included, dev and bench stay light too; only `purelint[probe]`, which watches JAX
+    # programs as they run, brings JAX.
+    probe = [
+        r for r in requires if Requirement(r).marker is not None and 'extra == "probe"' in str(Requirement(r).marker)
+    ]
+    assert names(probe) == {"jax", "jaxlib", "numpy"}
+    assert not names(set(requires) - set(probe)) & HEAVY, requires
+    entry_points = (tmp_path / f"purelint-{meta['Version']}.dist-info" / "entry_points.txt").read_text()
+    assert "purelint = purelint._cli:main" in entry_points
+    assert "purelint_probe = purelint._probe._pytest" in entry_points  # `pytest --purelint-probe`
 
 
 def test_the_light_dependency_closure_has_no_model_dependency():
