@@ -178,6 +178,13 @@ def _add_train_arguments(train: argparse.ArgumentParser) -> None:
         "output layer U(-0.1, 0.1), torch's two biases per cell) (purelm)",
     )
     group.add_argument(
+        "--init-range",
+        dest="init_range",
+        type=_positive_float,
+        metavar="X",
+        help="draw the embedding U(-X, X) (word_language_model's initrange: 0.1; purelm: sqrt 3, unit variance)",
+    )
+    group.add_argument(
         "--fixed-initial-state",
         dest="learn_initial_state",
         action="store_false",

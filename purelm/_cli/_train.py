@@ -45,6 +45,7 @@ _FIELDS = {
     "dropout": ("model", "dropout"),
     "dtype": ("model", "dtype"),
     "init": ("model", "init"),
+    "init_range": ("model", "init_range"),
     "learn_initial_state": ("model", "learn_initial_state"),
     "tokenizer": ("data", "tokenizer"),
     "include": ("data", "include"),

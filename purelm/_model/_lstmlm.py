@@ -205,7 +205,8 @@ class LSTMLM(eqx.Module):
     `init` picks how the weights are drawn: "purelm" (unit-variance embeddings; recurrent weights and an
     untied head as torch's defaults) or "word_language_model" (their `init_weights`: embedding and head
     U(-0.1, 0.1), head bias 0, and each cell's folded bias the sum of the two draws torch's `bias_ih` and
-    `bias_hh` start from). `learn_initial_state=False` keeps the initial state at zero, as their
+    `bias_hh` start from). `init_range=r` draws the embedding U(-r, r) instead (their `initrange`; with their
+    init, the untied head too). `learn_initial_state=False` keeps the initial state at zero, as their
     `init_hidden`: `c0` gets no gradient.
 
     `dropout` is the rate of word_language_model's dropout (on the embeddings, between layers, and on the
@@ -247,6 +248,7 @@ class LSTMLM(eqx.Module):
         cell: str = "lstm",
         dropout: float = 0.0,
         init: str = "purelm",
+        init_range: float | None = None,
         learn_initial_state: bool = True,
         key: PRNGKeyArray,
         dtype=None,
@@ -255,6 +257,10 @@ class LSTMLM(eqx.Module):
         if init not in INITS:
             raise ValueError(f"init must be one of {', '.join(INITS)}; got {init!r}")
         theirs = init == "word_language_model"
+        if init_range is None:
+            init_range = WLM_INIT_RANGE if theirs else 3.0**0.5  # theirs, or unit-variance embeddings
+        elif not (math.isfinite(init_range) and init_range > 0):
+            raise ValueError(f"init_range must be a finite positive number, got {init_range}")
         if num_layers < 1:
             raise ValueError(f"num_layers must be at least 1, got {num_layers}")
         if tie_embeddings and embed_dim != hidden_dim:
@@ -267,7 +273,7 @@ class LSTMLM(eqx.Module):
         bound = 1.0 / hidden_dim**0.5
         inputs = [embed_dim] + [hidden_dim] * (num_layers - 1)
         shapes: list[tuple[int, ...]] = [(vocab_size, embed_dim)]
-        bounds = [WLM_INIT_RANGE if theirs else 3.0**0.5]  # theirs, or unit-variance embeddings
+        bounds = [init_range]
         per_layer = [cell_type.shapes(n_in, hidden_dim) for n_in in inputs]
         for layer_shapes in per_layer:
             shapes += layer_shapes
@@ -275,7 +281,7 @@ class LSTMLM(eqx.Module):
         if not tie_embeddings:
             shapes += [(vocab_size, hidden_dim), (vocab_size,)]
             # eqx.nn.Linear's own bounds, or their decoder: U(-initrange, initrange) and a zero bias.
-            bounds += [WLM_INIT_RANGE, 0.0] if theirs else [bound] * 2
+            bounds += [init_range, 0.0] if theirs else [bound] * 2
         # torch draws `bias_hh` apart from `bias_ih`: the folded bias gets a second draw (appended, so the
         # other arrays are cut from the same places as with purelm's init).
         second = [(torch_bias_pair_size(cell, hidden_dim),) for _ in inputs] if theirs else []

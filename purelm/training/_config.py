@@ -116,6 +116,7 @@ class ModelConfig(_Section):
     dropout: float = 0.0
     dtype: str = "float32"
     init: str = "purelm"
+    init_range: float | None = None
     learn_initial_state: bool = True
 
     def __post_init__(self):
@@ -123,6 +124,8 @@ class ModelConfig(_Section):
             _positive(self, name)
         _one_of(self, "cell", CELLS)
         _one_of(self, "init", INITS)
+        if self.init_range is not None:
+            _positive(self, "init_range", float)
         _boolean(self, "learn_initial_state")
         _one_of(self, "dtype", DTYPES)
         _need(
@@ -148,6 +151,8 @@ class ModelConfig(_Section):
             kwargs["dtype"] = jnp.dtype(self.dtype)
         if self.init != "purelm":
             kwargs["init"] = self.init
+        if self.init_range is not None:
+            kwargs["init_range"] = float(self.init_range)
         if not self.learn_initial_state:
             kwargs["learn_initial_state"] = False
         return kwargs

@@ -122,6 +122,12 @@ def test_their_initialisation(cell):
         assert float(jnp.abs(layer.weight_hh).max()) <= bound
     default = purelm.LSTMLM(500, 32, hidden, key=jax.random.key(0))
     assert float(jnp.abs(default.embedding).max()) > 1  # purelm's own: unit variance
+    # Their embedding range alone: every other array as purelm draws it.
+    narrow = purelm.LSTMLM(500, 32, hidden, init_range=0.1, key=jax.random.key(0))
+    assert 0.099 < float(jnp.abs(narrow.embedding).max()) <= 0.1
+    assert np.array_equal(narrow.cells[0].bias, default.cells[0].bias)
+    with pytest.raises(ValueError, match="init_range must be a finite positive number"):
+        purelm.LSTMLM(5, 4, 4, init_range=0.0, key=jax.random.key(0))
     with pytest.raises(ValueError, match="init must be one of purelm, word_language_model"):
         purelm.LSTMLM(5, 4, 4, init="xavier", key=jax.random.key(0))
 
