@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # The CPU build of torch lies on disk on our machines; a looser pin pulls a multi-GB CUDA build.
 TORCH  := torch==2.13.0
 
-.PHONY: demo test lint install clean
+.PHONY: demo test test-all lint install clean
 
 install: $(STAMP)
 
@@ -42,8 +42,14 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/purelint purelm purelint examples benchmarks
 
+# `make test` leaves out the tests marked slow (long integration runs, about a minute more on 2 cores);
+# `make test-all`, and CI (`make test PYTEST_MARKS=`), run every test.
+PYTEST_MARKS ?= not slow
 test: $(STAMP) lint
-	$(BIN)/python -m pytest -n 2 --dist worksteal
+	$(BIN)/python -m pytest -n 2 --dist worksteal -m "$(PYTEST_MARKS)"
+
+test-all:
+	$(MAKE) test PYTEST_MARKS=
 
 clean:
 	rm -rf $(VENV) .purelint_cache .pytest_cache

@@ -92,6 +92,7 @@ def env(tmp_path_factory):
     return base
 
 
+@pytest.mark.slow
 def test_two_processes_match_two_devices_bit_for_bit_and_resume(tmp_path, env):
     corpus = tmp_path / "corpus"
     corpus.mkdir()
