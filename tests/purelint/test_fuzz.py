@@ -3,7 +3,6 @@ gives code that parses and that a second fix leaves alone."""
 
 import ast
 
-import hypothesmith
 import libcst as cst
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -27,8 +26,18 @@ def _valid(source: str) -> bool:
     return True
 
 
+def _programs(source: str) -> st.SearchStrategy[str]:
+    """Random valid programs from hypothesmith (`source`: "grammar" or "node"), built when a test first draws
+    one: importing hypothesmith and building its grammar take seconds, which only the pytest process that
+    runs the test should pay, not every process at collection."""
+    import hypothesmith
+
+    strategy = hypothesmith.from_grammar() if source == "grammar" else hypothesmith.from_node()
+    return strategy.filter(_valid)
+
+
 @FAST
-@given(hypothesmith.from_grammar().filter(_valid))
+@given(st.deferred(lambda: _programs("grammar")))
 def test_never_raises_and_is_deterministic_on_any_program(source):
     first = lint_source(source, "fuzz.py", config=EVERYTHING)
     assert lint_source(source, "fuzz.py", config=EVERYTHING) == first
@@ -36,7 +45,7 @@ def test_never_raises_and_is_deterministic_on_any_program(source):
 
 
 @FAST
-@given(hypothesmith.from_node().filter(_valid))
+@given(st.deferred(lambda: _programs("node")))
 def test_never_raises_on_programs_built_from_nodes(source):
     lint_source(source, "fuzz.py", config=EVERYTHING)
     fixed = fix_text(source, "fuzz.py", EVERYTHING, unsafe=True)
