@@ -104,6 +104,8 @@ def _settings(args) -> dict[str, dict]:
     """The settings of `--recipe NAME`, then those of `--config FILE` over them, then the command line's
     options over both (a new run's; a resumed run keeps its stored settings and takes only the last two)."""
     flags = _given(args)
+    if {"steps", "epochs"} <= flags.get("run", {}).keys():
+        raise UsageError("--steps and --epochs both set the target; give one of them")
     from_file = read_config_file(args.config) if args.config else {}
     # Remembered for spell_options: a message about a setting names the file where the file gave it.
     args.config_fields = {f"{section}.{name}" for section, fields in from_file.items() for name in fields}

@@ -277,3 +277,5 @@ def test_train_recipe_from_the_command_line(capsys, word_dir, tmp_path):
     assert code == 2 and err.count("\n") == 1 and "--recipe starts a new run" in err
     code, _, err = run_cli(capsys, "train", word_dir, "--eval-every", "weekly", "--out", tmp_path / "x")
     assert code == 2 and err.count("\n") == 1 and "weekly" in err
+    code, _, err = run_cli(capsys, "train", word_dir, "--steps", 5, "--epochs", 2, "--out", tmp_path / "x")
+    assert code == 2 and "--steps and --epochs both set the target" in err and not (tmp_path / "x").exists()
