@@ -74,6 +74,9 @@ class Columns:
         n = tokens.shape[0]
         if n < max(2, batch_size):
             raise ValueError(f"evaluate needs at least max(2, batch_size={batch_size}) tokens, got {n}")
+        if layout == "word_language_model" and n < 2 * batch_size:
+            # Their columns score all but their first token: each needs two.
+            raise ValueError(f"evaluate needs at least 2 * batch_size={batch_size} tokens in their layout, got {n}")
         length = n // batch_size
         # Column j reads tokens j*L .. (j+1)*L; the last one reads to the end of the stream.
         starts = np.arange(batch_size) * length

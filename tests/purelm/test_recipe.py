@@ -247,6 +247,11 @@ def test_their_layout_scores_their_token_set(n, batch_size, seq_len):
     assert columns.mean_nats(np.ones(columns.grid.shape))[1] == len(expected)
 
 
+def test_their_layout_needs_two_tokens_per_column():
+    with pytest.raises(ValueError, match=r"at least 2 \* batch_size=10 tokens in their layout, got 19"):
+        Columns.of(np.arange(19), batch_size=10, seq_len=35, layout="word_language_model")
+
+
 # -------------------------------------------------------------------------------------------- the CLI
 
 
