@@ -151,6 +151,7 @@ def test_least_recently_used_programs_are_evicted(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["1.xla", "2.xla"]
 
 
+@pytest.mark.slow
 def test_the_command_off_cold_concurrent_and_warm(tmp_path, run_dir, monkeypatch, capsys, restore_jax_cache_config):
     """`purelm sample` and `eval` print the same with the cache off (nothing stored) and cold; two processes
     filling one cache at once both succeed; a warm `purelm sample` then prints the same again, without

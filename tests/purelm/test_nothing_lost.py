@@ -155,6 +155,7 @@ def _stderr(tmp_path, name) -> str:
     return (tmp_path / f"{name}.err").read_text()
 
 
+@pytest.mark.slow
 def test_two_runs_started_at_once_into_one_directory_one_is_refused(text_file, tmp_path):
     out = tmp_path / "run"
     argv = ["train", text_file, "--out", out, *TINY, "--steps", 6, "--log-every", 1, "--eval-every", 2]

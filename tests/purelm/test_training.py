@@ -134,6 +134,7 @@ def test_schedule_and_injected_learning_rate():
     assert float(state.hyperparams["learning_rate"]) == 2.0
 
 
+@pytest.mark.slow
 def test_stopped_run_resumes_to_its_stored_target_bit_identically(text_file, tmp_path):
     # With dropout: its key is part of the saved state, so the masks after the resume are the same too.
     config = tiny(text_file, model={"dropout": 0.3}, run={"checkpoint_every": 4})
