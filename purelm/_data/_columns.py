@@ -101,16 +101,19 @@ class Columns:
         return cls(grid=grid, index=index, scored=valid & (positions[None, :] > 0), n=n)
 
     def place(self, log_probs: np.ndarray) -> np.ndarray:
-        """The stream's log-probabilities (`[n]`, float64; NaN for the first token) from those of the grid
+        """The stream's log-probabilities (`[n]`, float64; NaN for a token not scored) from those of the grid
         (`[calls, windows per call, batch_size, seq_len]`, in any float dtype)."""
-        batch_size = self.grid.shape[2]
-        by_column = np.asarray(log_probs, np.float64).reshape(-1, batch_size, self.grid.shape[3])
-        columns = by_column.transpose(1, 0, 2).reshape(batch_size, -1)
         out = np.full(self.n, np.nan)
-        out[self.index[self.scored]] = columns[self.scored]
+        out[self.index[self.scored]] = self._scored(log_probs)
         return out
 
     def mean_nats(self, log_probs: np.ndarray) -> tuple[float, int]:
         """Mean negative log-likelihood of every scored token and how many there are (`evaluate`'s numbers)."""
-        scored = self.place(log_probs)[self.index[self.scored]]
+        scored = self._scored(log_probs)
         return float(-np.sum(scored, dtype=np.float64) / scored.size), int(scored.size)
+
+    def _scored(self, log_probs: np.ndarray) -> np.ndarray:
+        """The scored tokens' log-probabilities (float64), in stream order: column by column, each in order."""
+        batch_size = self.grid.shape[2]
+        by_column = np.asarray(log_probs, np.float64).reshape(-1, batch_size, self.grid.shape[3])
+        return by_column.transpose(1, 0, 2).reshape(batch_size, -1)[self.scored]

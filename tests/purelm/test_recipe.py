@@ -165,8 +165,8 @@ def their_training_losses(torch, module, streams: np.ndarray, steps: int) -> lis
     return losses
 
 
-def purelm_training_losses(word_dir, out, state_dict, steps: int, **changes) -> list[float]:
-    """The recipe's run from torch's initial weights, one step per call."""
+def purelm_training_losses(word_dir, out, state_dict, steps: int, **changes) -> tuple[list[float], np.ndarray]:
+    """The recipe's run from torch's initial weights, one step per call: its losses and training streams."""
     config = recipe_config(word_dir)
     config = config.replace(**changes) if changes else config
     run = Run.create(config, out, progress=False)
